@@ -1,0 +1,1 @@
+"""Dagster wiring: assets, resources and definitions. Domain logic lives in plain modules elsewhere."""

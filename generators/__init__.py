@@ -1,0 +1,1 @@
+"""Synthetic-data generators: simulated rollouts (sim/) and image-to-video neural trajectories (video/)."""

@@ -1,0 +1,1 @@
+"""Inverse dynamics models: pseudo-actions for video of a known embodiment."""

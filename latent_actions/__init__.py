@@ -1,0 +1,1 @@
+"""LAPA-style latent action model: a VQ-VAE over frame pairs that labels action-less video."""

@@ -1,0 +1,56 @@
+"""Typed configuration, read once at the edge (CLI, Dagster resources) and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.pyramid import SourceKind
+
+__all__ = ["SourceConfig", "SourcesConfig", "load_sources"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SOURCES_FILE = REPO_ROOT / "sources.yaml"
+DEFAULT_HOME = REPO_ROOT / ".pyramid"
+
+
+class SourceConfig(BaseModel):
+    """One source dataset a data engineer declared."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9_]+$", description="partition key and output folder name")
+    path: Path = Field(description="where the source lives; relative paths are relative to the config file")
+    format: Literal["lerobot"] = Field(description="how to read it")
+    embodiment: str | None = Field(default=None, description="registered embodiment; None: read from metadata")
+    description: str = ""
+
+
+class SourcesConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    teleop: list[SourceConfig] = Field(default_factory=list)
+
+    def of_kind(self, kind: SourceKind) -> list[SourceConfig]:
+        return list(getattr(self, kind.value, []))
+
+    def get(self, kind: SourceKind, name: str) -> SourceConfig:
+        for source in self.of_kind(kind):
+            if source.name == name:
+                return source
+        raise KeyError(f"no {kind.value} source named {name!r} in the sources config")
+
+
+def load_sources(path: Path = DEFAULT_SOURCES_FILE) -> SourcesConfig:
+    """Parse the sources file, resolving relative paths against its folder."""
+    document = yaml.safe_load(Path(path).read_text()) or {}
+    config = SourcesConfig.model_validate(document)
+    base = Path(path).resolve().parent
+    resolved = {
+        kind: [s.model_copy(update={"path": (base / s.path).resolve()}) for s in getattr(config, kind)]
+        for kind in SourcesConfig.model_fields
+    }
+    return SourcesConfig(**resolved)

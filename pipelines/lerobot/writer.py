@@ -1,0 +1,341 @@
+"""Stream episodes straight into a LeRobot v3.0 dataset that lerobot's ``LeRobotDataset`` loads as its own.
+
+Why not lerobot's writer: it stages every frame as a PNG and re-encodes, then re-concatenates mp4s per
+episode. Here frames go from memory into one encoder thread per camera (keyframe at each episode start),
+tabular data goes into one parquet row group per episode, and metadata is written once at ``close()``.
+
+Usage::
+
+    with LeRobotWriter(root, get_embodiment("robosuite_panda"), fps=20) as writer:
+        for episode in episodes:
+            writer.write(episode)
+    report = writer.report
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from lerobot.datasets.compute_stats import aggregate_stats
+from lerobot.datasets.feature_utils import get_hf_features_from_features
+from lerobot.datasets.io_utils import write_stats
+from lerobot.datasets.utils import DatasetInfo, flatten_dict
+from lerobot.datasets.video_utils import get_video_info
+
+from pipelines.lerobot import layout
+from pipelines.lerobot.features import dataset_features, extra_dtype
+from pipelines.lerobot.stats import image_stats, vector_stats
+from pipelines.lerobot.video import CameraEncoder, VideoCodec
+from schemas.embodiment import Embodiment
+from schemas.episode import Episode, EpisodeError, validate_episode
+
+__all__ = ["LeRobotWriter", "RejectedEpisode", "WriteReport", "WriterConfig"]
+
+PYRAMID_FORMAT = "pyramid-lerobot/1"
+
+
+@dataclass(frozen=True)
+class WriterConfig:
+    """How a dataset is written.
+
+    Attributes:
+        video: encoder settings for every camera.
+        data_file_size_mb: rotate data parquet files at this size (lerobot: 100).
+        video_file_size_mb: rotate mp4 files at this size (lerobot: 200).
+        continue_on_invalid: reject a bad episode and go on (recorded in the report and in
+            ``meta/pyramid.json``) instead of raising.
+    """
+
+    video: VideoCodec = field(default_factory=VideoCodec)
+    data_file_size_mb: int = layout.DATA_FILE_SIZE_MB
+    video_file_size_mb: int = layout.VIDEO_FILE_SIZE_MB
+    continue_on_invalid: bool = False
+
+
+@dataclass(frozen=True)
+class RejectedEpisode:
+    episode_id: str
+    field: str
+    reason: str
+
+
+@dataclass
+class WriteReport:
+    root: Path
+    episodes: int
+    frames: int
+    fps: int
+    rejected: list[RejectedEpisode]
+
+    @property
+    def hours(self) -> float:
+        return self.frames / self.fps / 3600
+
+
+class LeRobotWriter:
+    """Writes validated episodes of one embodiment into a new LeRobot v3.0 dataset at ``root``."""
+
+    def __init__(self, root: Path, embodiment: Embodiment, fps: int, config: WriterConfig | None = None):
+        self.root = Path(root)
+        if self.root.exists() and any(self.root.iterdir()):
+            raise FileExistsError(f"{self.root}: not empty; a LeRobot dataset is written into a new folder")
+        self.embodiment, self.fps, self.config = embodiment, fps, config or WriterConfig()
+        self.report: WriteReport | None = None
+        self._features: dict[str, dict] | None = None
+        self._encoders: dict[str, CameraEncoder] = {}
+        self._tasks: dict[str, int] = {}
+        self._episode_rows: list[dict[str, Any]] = []
+        self._episode_stats: list[dict[str, dict]] = []
+        self._pyramid_episodes: list[dict[str, Any]] = []
+        self._rejected: list[RejectedEpisode] = []
+        self._extra_shapes: dict[str, list[int]] = {}
+        self._parquet: pq.ParquetWriter | None = None
+        self._data_chunk, self._data_file, self._frames_in_data_file = 0, 0, 0
+        self._total_frames = 0
+
+    def __enter__(self) -> LeRobotWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._abort()
+
+    # -- public API -------------------------------------------------------------------------------
+
+    def write(self, episode: Episode) -> bool:
+        """Append one episode. Returns False when it was rejected (only with ``continue_on_invalid``)."""
+        try:
+            self._check(episode)
+        except EpisodeError as error:
+            if not self.config.continue_on_invalid:
+                raise
+            self.record_rejection(RejectedEpisode(error.episode, error.field, error.reason))
+            return False
+        if self._features is None:
+            self._start(episode)
+        episode_index = len(self._episode_rows)
+        task_index = self._tasks.setdefault(episode.instruction, len(self._tasks))
+        table = self._episode_table(episode, episode_index, task_index)
+        data_location = self._write_rows(table)
+        for camera in self.embodiment.cameras:
+            self._encoders[camera].submit(episode.frames[camera])
+        self._episode_stats.append(self._stats(episode, table))
+        self._episode_rows.append(
+            {
+                "episode_index": episode_index,
+                "tasks": [episode.instruction],
+                "length": episode.length,
+                **data_location,
+                "dataset_from_index": self._total_frames,
+                "dataset_to_index": self._total_frames + episode.length,
+            }
+        )
+        self._pyramid_episodes.append({"episode_index": episode_index, "episode_id": episode.episode_id, "notes": episode.notes})
+        self._total_frames += episode.length
+        return True
+
+    def record_rejection(self, rejected: RejectedEpisode) -> None:
+        """Record an episode that never reached ``write()`` (e.g. unreadable at the source)."""
+        self._rejected.append(rejected)
+
+    def write_all(self, episodes: Iterable[Episode]) -> WriteReport:
+        with self:
+            for episode in episodes:
+                self.write(episode)
+        assert self.report is not None
+        return self.report
+
+    def close(self) -> WriteReport:
+        """Finish videos and write all metadata. The dataset is complete only after this returns."""
+        if self.report is not None:
+            return self.report
+        if not self._episode_rows:
+            self._abort()
+            reasons = "; ".join(f"{r.episode_id}: {r.field}: {r.reason}" for r in self._rejected) or "none given"
+            raise ValueError(f"{self.root}: no valid episode to write (rejected: {reasons})")
+        self._parquet.close()
+        segments = {camera: encoder.close() for camera, encoder in self._encoders.items()}
+        for row in self._episode_rows:
+            for camera in self.embodiment.cameras:
+                segment = segments[camera][row["episode_index"]]
+                key = layout.camera_key(camera)
+                row[f"videos/{key}/chunk_index"] = segment.chunk_index
+                row[f"videos/{key}/file_index"] = segment.file_index
+                row[f"videos/{key}/from_timestamp"] = segment.from_timestamp
+                row[f"videos/{key}/to_timestamp"] = segment.to_timestamp
+        self._write_metadata()
+        self.report = WriteReport(self.root, len(self._episode_rows), self._total_frames, self.fps, list(self._rejected))
+        return self.report
+
+    # -- validation ----------------------------------------------------------------------------------
+
+    def _check(self, episode: Episode) -> None:
+        validate_episode(episode, self.embodiment)
+        if episode.fps != self.fps:
+            raise EpisodeError(episode.episode_id, "fps", f"is {episode.fps}, dataset is {self.fps}")
+        for camera, video in episode.frames.items():
+            if self.config.video.pix_fmt == "yuv420p" and (video.shape[1] % 2 or video.shape[2] % 2):
+                raise EpisodeError(episode.episode_id, f"frames[{camera}]", f"{video.shape[1]}x{video.shape[2]}: yuv420p video needs even sizes")
+        if self._features is None:
+            return
+        for camera in self.embodiment.cameras:
+            expected = self._features[layout.camera_key(camera)]["shape"]
+            if list(episode.frames[camera].shape[1:]) != expected:
+                raise EpisodeError(
+                    episode.episode_id, f"frames[{camera}]", f"frame shape {episode.frames[camera].shape[1:]} != dataset's {tuple(expected)}"
+                )
+        if set(episode.extras) != set(self._extra_shapes):
+            raise EpisodeError(episode.episode_id, "extras", f"columns {sorted(episode.extras)} != dataset's {sorted(self._extra_shapes)}")
+        for name, column in episode.extras.items():
+            if list(column.shape[1:]) != self._extra_shapes[name] or extra_dtype(column) != self._features[name]["dtype"]:
+                raise EpisodeError(episode.episode_id, f"extras[{name}]", f"shape/dtype {column.shape[1:]}/{column.dtype} differs from the dataset's")
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def _start(self, episode: Episode) -> None:
+        self._features = dataset_features(self.embodiment, episode)
+        self._extra_shapes = {name: list(column.shape[1:]) for name, column in episode.extras.items()}
+        self._schema = get_hf_features_from_features(
+            {k: {**v, "shape": tuple(v["shape"])} for k, v in self._features.items()}
+        ).arrow_schema
+        self.root.mkdir(parents=True, exist_ok=True)
+        for camera in self.embodiment.cameras:
+            self._encoders[camera] = CameraEncoder(
+                self.root, layout.camera_key(camera), self.fps, self.config.video, self.config.video_file_size_mb
+            )
+
+    def _episode_table(self, episode: Episode, episode_index: int, task_index: int) -> pa.Table:
+        length = episode.length
+        columns: dict[str, pa.Array] = {}
+        if episode.state is not None:
+            columns[layout.STATE_KEY] = _vector_column(episode.state)
+        if episode.action is not None:
+            columns[layout.ACTION_KEY] = _vector_column(episode.action)
+        for name, column in episode.extras.items():
+            flat = column.reshape(length, -1).astype(np.dtype(self._features[name]["dtype"]))
+            # lerobot stores a one-value feature as a scalar column, wider ones as fixed-size lists
+            columns[name] = pa.array(flat[:, 0]) if flat.shape[1] == 1 else _vector_column(flat)
+        first_index = self._total_frames
+        columns["timestamp"] = pa.array(episode.timestamps.astype(np.float32))
+        columns["frame_index"] = pa.array(np.arange(length, dtype=np.int64))
+        columns["episode_index"] = pa.array(np.full(length, episode_index, dtype=np.int64))
+        columns["index"] = pa.array(np.arange(first_index, first_index + length, dtype=np.int64))
+        columns["task_index"] = pa.array(np.full(length, task_index, dtype=np.int64))
+        return pa.Table.from_arrays([columns[name] for name in self._schema.names], schema=self._schema)
+
+    def _write_rows(self, table: pa.Table) -> dict[str, int]:
+        """One row group per episode; a new file when this one would pass the size limit."""
+        path = self.root / layout.DATA_PATH.format(chunk_index=self._data_chunk, file_index=self._data_file)
+        if self._parquet is not None and self._frames_in_data_file > 0:
+            size = os.path.getsize(path)
+            if size + size / self._frames_in_data_file * table.num_rows >= self.config.data_file_size_mb * 1024 * 1024:
+                self._parquet.close()
+                self._parquet = None
+                self._data_chunk, self._data_file = layout.next_chunk_file(self._data_chunk, self._data_file)
+                path = self.root / layout.DATA_PATH.format(chunk_index=self._data_chunk, file_index=self._data_file)
+        if self._parquet is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._parquet = pq.ParquetWriter(path, schema=self._schema, compression="snappy", use_dictionary=True)
+            self._frames_in_data_file = 0
+        self._parquet.write_table(table, row_group_size=table.num_rows)
+        self._frames_in_data_file += table.num_rows
+        return {"data/chunk_index": self._data_chunk, "data/file_index": self._data_file}
+
+    def _stats(self, episode: Episode, table: pa.Table) -> dict[str, dict]:
+        stats = {}
+        for name in self._schema.names:
+            values = table.column(name).combine_chunks()
+            if pa.types.is_fixed_size_list(values.type):
+                values = values.flatten().to_numpy(zero_copy_only=False).reshape(table.num_rows, -1)
+            else:
+                values = values.to_numpy(zero_copy_only=False)
+            stats[name] = vector_stats(values)
+        for camera in self.embodiment.cameras:
+            stats[layout.camera_key(camera)] = image_stats(episode.frames[camera])
+        return stats
+
+    def _write_metadata(self) -> None:
+        episodes = [
+            {**row, **{k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in flatten_dict({"stats": stats}).items()},
+             "meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0}
+            for row, stats in zip(self._episode_rows, self._episode_stats, strict=True)
+        ]  # fmt: skip
+        episodes_path = self.root / layout.EPISODES_PATH.format(chunk_index=0, file_index=0)
+        episodes_path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pylist(episodes), episodes_path, compression="snappy")
+        tasks = pd.DataFrame({"task_index": list(self._tasks.values())}, index=pd.Index(list(self._tasks), name="task"))
+        tasks.to_parquet(self.root / layout.TASKS_PATH)
+        for camera in self.embodiment.cameras:
+            key = layout.camera_key(camera)
+            first_video = self.root / layout.VIDEO_PATH.format(video_key=key, chunk_index=0, file_index=0)
+            self._features[key]["info"] = {**get_video_info(first_video), **self.config.video.info()}
+        info = DatasetInfo(
+            codebase_version=layout.CODEBASE_VERSION_V3,
+            fps=self.fps,
+            features=self._features,
+            total_episodes=len(self._episode_rows),
+            total_frames=self._total_frames,
+            total_tasks=len(self._tasks),
+            chunks_size=layout.CHUNKS_SIZE,
+            data_files_size_in_mb=self.config.data_file_size_mb,
+            video_files_size_in_mb=self.config.video_file_size_mb,
+            robot_type=self.embodiment.robot_type,
+            splits={"train": f"0:{len(self._episode_rows)}"},
+        )
+        _write_json(self.root / layout.INFO_PATH, info.to_dict())
+        write_stats(aggregate_stats(self._episode_stats), self.root)
+        _write_json(self.root / layout.MODALITY_PATH, self.embodiment.to_modality())
+        _write_json(
+            self.root / layout.PYRAMID_META_PATH,
+            {
+                "format": PYRAMID_FORMAT,
+                "embodiment": self.embodiment.name,
+                "embodiment_tag": self.embodiment.tag,
+                "extras": self._extra_shapes,
+                "video_codec": asdict(self.config.video),
+                "episodes": self._pyramid_episodes,
+                "rejected": [asdict(r) for r in self._rejected],
+            },
+        )
+
+    def _abort(self) -> None:
+        """Stop background encoders after a failure; the half-written folder is the caller's to discard."""
+        if self._parquet is not None:
+            self._parquet.close()
+        for encoder in self._encoders.values():
+            try:
+                encoder.close()
+            except RuntimeError:
+                pass
+
+
+def _vector_column(values: np.ndarray) -> pa.Array:
+    """(T, D) numpy -> fixed_size_list<D> arrow column without a Python loop."""
+    values = np.ascontiguousarray(values)
+    return pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), values.shape[1])
+
+
+def _write_json(path: Path, document: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=4, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__} to JSON")

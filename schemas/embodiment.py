@@ -1,0 +1,360 @@
+"""Embodiments: which cameras a robot has and how its state/action vectors split into named groups.
+
+A group is a slice of the concatenated ``observation.state`` or ``action`` vector, exactly what GR00T's
+``meta/modality.json`` expresses. ``Embodiment.to_modality()`` and ``Embodiment.from_modality()``
+round-trip that file, so a dataset written by pyramid loads in GR00T's loaders and a GR00T dataset
+reads back into the same registry entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "ControlMode",
+    "Embodiment",
+    "Group",
+    "UnknownEmbodimentError",
+    "get_embodiment",
+    "register",
+    "registered_embodiments",
+    "pseudo_embodiment",
+]
+
+
+class ControlMode(StrEnum):
+    """What an action vector means, so consumers never guess units."""
+
+    EEF_DELTA = "eef_delta"  # end-effector delta xyz + delta rotation + gripper
+    JOINT_POSITION = "joint_position"  # absolute joint targets
+    LATENT = "latent"  # continuous latent-action embedding (LAPA-style)
+    NONE = "none"  # action-less video
+
+
+@dataclass(frozen=True)
+class Group:
+    """A named slice ``[start, end)`` of a state or action vector (one entry of modality.json)."""
+
+    name: str
+    start: int
+    end: int
+    absolute: bool = True
+    rotation_type: str | None = None
+    binary: bool = False  # gripper open/close: normalised as {0, 1}, never min-max scaled
+    original_key: str | None = None
+    value_range: tuple[float, float] | None = None  # physical limits, when known
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.start < self.end:
+            raise ValueError(f"group {self.name!r}: need 0 <= start < end, got [{self.start}, {self.end})")
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start
+
+    def to_modality(self, dtype: str) -> dict[str, Any]:
+        entry: dict[str, Any] = {"start": self.start, "end": self.end, "absolute": self.absolute, "dtype": dtype}
+        if self.rotation_type is not None:
+            entry["rotation_type"] = self.rotation_type
+        if self.original_key is not None:
+            entry["original_key"] = self.original_key
+        if self.value_range is not None:
+            entry["range"] = list(self.value_range)
+        if self.binary:
+            entry["binary"] = True
+        return entry
+
+    @classmethod
+    def from_modality(cls, name: str, entry: dict[str, Any]) -> Group:
+        value_range = entry.get("range")
+        return cls(
+            name=name,
+            start=int(entry["start"]),
+            end=int(entry["end"]),
+            absolute=bool(entry.get("absolute", True)),
+            rotation_type=entry.get("rotation_type"),
+            binary=bool(entry.get("binary", False)),
+            original_key=entry.get("original_key"),
+            value_range=tuple(value_range) if value_range is not None else None,
+        )
+
+
+def _check_contiguous(kind: str, embodiment: str, groups: tuple[Group, ...]) -> int:
+    """Groups must tile the vector with no gap or overlap; returns the vector's size."""
+    position = 0
+    for group in sorted(groups, key=lambda g: g.start):
+        if group.start != position:
+            raise ValueError(
+                f"embodiment {embodiment!r}: {kind} group {group.name!r} starts at {group.start}, "
+                f"expected {position} (groups must tile the {kind} vector without gaps or overlaps)"
+            )
+        position = group.end
+    return position
+
+
+@dataclass(frozen=True)
+class Embodiment:
+    """One robot (or pseudo-robot) as the pyramid sees it.
+
+    ``cameras`` are short names; in a LeRobot dataset camera ``c`` is the feature ``observation.images.c``.
+    An action-less embodiment (human video) has no state or action groups.
+    """
+
+    name: str
+    tag: str  # GR00T-style embodiment tag: selects the policy's per-embodiment weight slot
+    robot_type: str
+    cameras: tuple[str, ...]
+    fps: int
+    control_mode: ControlMode
+    state_groups: tuple[Group, ...] = ()
+    action_groups: tuple[Group, ...] = ()
+    description: str = ""
+    state_dim: int = field(init=False)
+    action_dim: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        if not self.cameras:
+            raise ValueError(f"embodiment {self.name!r} needs at least one camera")
+        if self.fps <= 0:
+            raise ValueError(f"embodiment {self.name!r}: fps must be positive, got {self.fps}")
+        object.__setattr__(self, "state_dim", _check_contiguous("state", self.name, self.state_groups))
+        object.__setattr__(self, "action_dim", _check_contiguous("action", self.name, self.action_groups))
+
+    @property
+    def has_actions(self) -> bool:
+        return self.action_dim > 0
+
+    @property
+    def has_state(self) -> bool:
+        return self.state_dim > 0
+
+    def binary_action_dims(self) -> list[int]:
+        return [i for g in self.action_groups if g.binary for i in range(g.start, g.end)]
+
+    def to_modality(self) -> dict[str, Any]:
+        """The GR00T ``meta/modality.json`` document for this embodiment."""
+        return {
+            "state": {g.name: g.to_modality("float32") for g in self.state_groups},
+            "action": {g.name: g.to_modality("float32") for g in self.action_groups},
+            "video": {c: {"original_key": f"observation.images.{c}"} for c in self.cameras},
+            "annotation": {"human.action.task_description": {}},
+        }
+
+    @classmethod
+    def from_modality(
+        cls,
+        modality: dict[str, Any],
+        *,
+        name: str,
+        tag: str,
+        robot_type: str,
+        fps: int,
+        control_mode: ControlMode = ControlMode.JOINT_POSITION,
+    ) -> Embodiment:
+        """Build an embodiment from a GR00T ``meta/modality.json`` document."""
+        video = modality.get("video", {})
+        cameras = tuple(
+            entry.get("original_key", name_).removeprefix("observation.images.") for name_, entry in video.items()
+        )
+        return cls(
+            name=name,
+            tag=tag,
+            robot_type=robot_type,
+            cameras=cameras,
+            fps=fps,
+            control_mode=control_mode,
+            state_groups=tuple(Group.from_modality(k, v) for k, v in modality.get("state", {}).items()),
+            action_groups=tuple(Group.from_modality(k, v) for k, v in modality.get("action", {}).items()),
+        )
+
+    def same_layout(self, other: Embodiment) -> bool:
+        """True when both describe the same vectors and cameras (names and tags aside)."""
+        return (
+            self.cameras == other.cameras
+            and sorted(self.state_groups, key=lambda g: g.start) == sorted(other.state_groups, key=lambda g: g.start)
+            and sorted(self.action_groups, key=lambda g: g.start) == sorted(other.action_groups, key=lambda g: g.start)
+        )
+
+
+class UnknownEmbodimentError(KeyError):
+    def __str__(self) -> str:
+        name = self.args[0]
+        return f"unknown embodiment {name!r}; registered: {', '.join(sorted(_REGISTRY))}"
+
+
+_REGISTRY: dict[str, Embodiment] = {}
+
+
+def register(embodiment: Embodiment) -> Embodiment:
+    """Add an embodiment to the registry; a name can be registered once."""
+    if embodiment.name in _REGISTRY and _REGISTRY[embodiment.name] != embodiment:
+        raise ValueError(f"embodiment {embodiment.name!r} is already registered with a different layout")
+    _REGISTRY[embodiment.name] = embodiment
+    return embodiment
+
+
+def get_embodiment(name: str) -> Embodiment:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownEmbodimentError(name) from None
+
+
+def registered_embodiments() -> dict[str, Embodiment]:
+    return dict(_REGISTRY)
+
+
+def pseudo_embodiment(base: Embodiment, kind: str) -> Embodiment:
+    """The embodiment under which ``kind``-labelled data (e.g. ``idm``, ``neural``) for ``base`` trains.
+
+    GR00T trains each labelled source as its own embodiment: same vector layout, own weight slot.
+    """
+    return replace(
+        base,
+        name=f"{kind}_{base.name}",
+        tag=f"{kind}_{base.tag}",
+        description=f"{base.name} actions labelled by {kind}",
+    )
+
+
+def _groups(*spec: tuple[str, int] | tuple[str, int, dict[str, Any]]) -> tuple[Group, ...]:
+    """Consecutive groups from (name, size[, options]) tuples."""
+    groups, start = [], 0
+    for item in spec:
+        name, size, options = (*item, {}) if len(item) == 2 else item  # type: ignore[misc]
+        groups.append(Group(name=name, start=start, end=start + size, **options))
+        start += size
+    return tuple(groups)
+
+
+_GRIPPER = {"binary": True, "value_range": (0.0, 1.0)}
+_DELTA = {"absolute": False}
+_DELTA_ROT = {"absolute": False, "rotation_type": "axis_angle"}
+_QUAT = {"rotation_type": "quaternion"}
+
+
+def _panda_arm(prefix: str) -> tuple[tuple, tuple]:
+    state = (
+        (f"{prefix}joint_pos", 7),
+        (f"{prefix}eef_pos", 3),
+        (f"{prefix}eef_quat", 4, _QUAT),
+        (f"{prefix}gripper_qpos", 2),
+    )
+    action = ((f"{prefix}eef_delta_pos", 3, _DELTA), (f"{prefix}eef_delta_rot", 3, _DELTA_ROT), (f"{prefix}gripper", 1, _GRIPPER))
+    return state, action
+
+
+_PANDA_STATE, _PANDA_ACTION = _panda_arm("")
+_RIGHT_STATE, _RIGHT_ACTION = _panda_arm("right_")
+_LEFT_STATE, _LEFT_ACTION = _panda_arm("left_")
+
+PANDA = register(
+    Embodiment(
+        name="robosuite_panda",
+        tag="robosuite_panda",
+        robot_type="Panda",
+        cameras=("agentview", "robot0_eye_in_hand"),
+        fps=20,
+        control_mode=ControlMode.EEF_DELTA,
+        state_groups=_groups(*_PANDA_STATE),
+        action_groups=_groups(*_PANDA_ACTION),
+        description="robosuite Panda, OSC_POSE delta end-effector control",
+    )
+)
+
+BIMANUAL_PANDA = register(
+    Embodiment(
+        name="robosuite_bimanual_panda",
+        tag="robosuite_bimanual_panda",
+        robot_type="TwoPanda",
+        cameras=("agentview", "robot0_eye_in_hand", "robot1_eye_in_hand"),
+        fps=20,
+        control_mode=ControlMode.EEF_DELTA,
+        state_groups=_groups(*_RIGHT_STATE, *_LEFT_STATE),
+        action_groups=_groups(*_RIGHT_ACTION, *_LEFT_ACTION),
+        description="two robosuite Pandas (robot0 right, robot1 left), OSC_POSE per arm",
+    )
+)
+
+_GR1_PARTS = (
+    ("left_arm", 7), ("left_hand", 6), ("left_leg", 6), ("neck", 3),
+    ("right_arm", 7), ("right_hand", 6), ("right_leg", 6), ("waist", 3),
+)  # fmt: skip
+
+GR1_ARMS_ONLY = register(
+    Embodiment(
+        name="gr1_arms_only",
+        tag="gr1",
+        robot_type="GR1ArmsOnly",
+        cameras=("ego_view",),
+        fps=20,
+        control_mode=ControlMode.JOINT_POSITION,
+        state_groups=_groups(*_GR1_PARTS),
+        action_groups=_groups(*_GR1_PARTS),
+        description="Fourier GR-1 humanoid, the 44-D joint layout of NVIDIA's GR00T N1 demo data",
+    )
+)
+
+WIDOWX = register(
+    Embodiment(
+        name="widowx",
+        tag="oxe_widowx",
+        robot_type="WidowX",
+        cameras=("primary",),
+        fps=5,
+        control_mode=ControlMode.EEF_DELTA,
+        state_groups=_groups(("eef_pos", 3), ("eef_rpy", 3, {"rotation_type": "euler_angles_rpy"}), ("gripper", 1)),
+        action_groups=_groups(
+            ("eef_delta_pos", 3, _DELTA),
+            ("eef_delta_rot", 3, {"absolute": False, "rotation_type": "euler_angles_rpy"}),
+            ("gripper", 1, _GRIPPER),
+        ),
+        description="WidowX 250 of Bridge V2 (Open X-Embodiment)",
+    )
+)
+
+GOOGLE_ROBOT = register(
+    Embodiment(
+        name="google_robot",
+        tag="oxe_google",
+        robot_type="GoogleRobot",
+        cameras=("primary",),
+        fps=3,
+        control_mode=ControlMode.EEF_DELTA,
+        state_groups=_groups(("eef_pos", 3), ("eef_quat", 4, _QUAT), ("gripper", 1)),
+        action_groups=_groups(
+            ("eef_delta_pos", 3, _DELTA), ("eef_delta_rot", 3, _DELTA_ROT), ("gripper", 1, _GRIPPER)
+        ),
+        description="Everyday Robots mobile manipulator of RT-1 / fractal (Open X-Embodiment)",
+    )
+)
+
+LATENT_ACTIONS = register(
+    Embodiment(
+        name="latent_actions",
+        tag="lapa",
+        robot_type="LatentAction",
+        cameras=("primary",),
+        fps=20,
+        control_mode=ControlMode.LATENT,
+        action_groups=_groups(*((f"latent_token_{i}", 8) for i in range(4))),
+        description="continuous pre-quantisation embedding of a LAPA-style latent action model (4 tokens x 8)",
+    )
+)
+
+HUMAN_VIDEO = register(
+    Embodiment(
+        name="human_video",
+        tag="human_video",
+        robot_type="Human",
+        cameras=("primary",),
+        fps=20,
+        control_mode=ControlMode.NONE,
+        description="action-less human and web video",
+    )
+)
+
+IDM_PANDA = register(pseudo_embodiment(PANDA, "idm"))
+IDM_GR1 = register(pseudo_embodiment(GR1_ARMS_ONLY, "idm"))

@@ -1,0 +1,70 @@
+"""Shared test fixtures: the real fixtures in ../shared/fixtures and a synthetic episode factory."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+from schemas.embodiment import get_embodiment  # noqa: E402
+from schemas.episode import Episode, exact_timestamps  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
+GR00T_DEMO = FIXTURES / "lerobot_v2" / "robot_sim.PickNPlace"
+BRIDGE_SHARD = FIXTURES / "rlds" / "bridge_dataset" / "1.0.0"
+
+
+def scene_frames(length: int, height: int, width: int, seed: int) -> np.ndarray:
+    """Camera-like frames: a smooth background and a moving square, so codecs behave as on real video."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    base = np.stack([xx / width * 200, yy / height * 180, np.full_like(xx, 60 + 40 * rng.random())], axis=-1)
+    frames = np.repeat(base[None], length, axis=0)
+    size = max(4, height // 6)
+    for t in range(length):
+        top = int((height - size) * (0.5 + 0.4 * np.sin(t / 7 + seed)))
+        left = int((width - size) * (0.5 + 0.4 * np.cos(t / 9 + seed)))
+        frames[t, top : top + size, left : left + size] = (200, 70, 60)
+    # soft edges, as optics give a real camera (a pixel-sharp saturated edge is 4:2:0 chroma's worst case)
+    blurred = sum(np.roll(frames, (dy, dx), axis=(1, 2)) for dy in (-1, 0, 1) for dx in (-1, 0, 1)) / 9
+    return blurred.astype(np.uint8)
+
+
+EpisodeFactory = Callable[..., Episode]
+
+
+@pytest.fixture
+def make_episode() -> EpisodeFactory:
+    """Build a valid episode of a registered embodiment; keyword overrides replace fields."""
+
+    def build(index: int = 0, length: int = 24, embodiment: str = "robosuite_panda", size: int = 64, **overrides) -> Episode:
+        spec = get_embodiment(embodiment)
+        rng = np.random.default_rng(1000 + index)
+        episode = Episode(
+            episode_id=f"synthetic/{index:04d}",
+            embodiment=spec.name,
+            fps=spec.fps,
+            instruction=f"pick the cube number {index % 3}",
+            frames={c: scene_frames(length, size, size, seed=index * 10 + k) for k, c in enumerate(spec.cameras)},
+            state=rng.normal(size=(length, spec.state_dim)).astype(np.float32) if spec.has_state else None,
+            action=rng.normal(size=(length, spec.action_dim)).astype(np.float32) if spec.has_actions else None,
+            timestamps=exact_timestamps(length, spec.fps),
+        )
+        for name, value in overrides.items():
+            setattr(episode, name, value)
+        return episode
+
+    return build
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
