@@ -297,6 +297,14 @@ GR1_ARMS_ONLY = register(
     )
 )
 
+_EEF_RPY_STATE = _groups(("eef_pos", 3), ("eef_rpy", 3, {"rotation_type": "euler_angles_rpy"}), ("gripper", 1))
+_EEF_QUAT_STATE = _groups(("eef_pos", 3), ("eef_quat", 4, _QUAT), ("gripper", 1))
+_OXE_ACTION = _groups(
+    ("eef_delta_pos", 3, _DELTA),
+    ("eef_delta_rot", 3, {"absolute": False, "rotation_type": "euler_angles_rpy"}),
+    ("gripper", 1, _GRIPPER),
+)
+
 WIDOWX = register(
     Embodiment(
         name="widowx",
@@ -305,12 +313,8 @@ WIDOWX = register(
         cameras=("primary",),
         fps=5,
         control_mode=ControlMode.EEF_DELTA,
-        state_groups=_groups(("eef_pos", 3), ("eef_rpy", 3, {"rotation_type": "euler_angles_rpy"}), ("gripper", 1)),
-        action_groups=_groups(
-            ("eef_delta_pos", 3, _DELTA),
-            ("eef_delta_rot", 3, {"absolute": False, "rotation_type": "euler_angles_rpy"}),
-            ("gripper", 1, _GRIPPER),
-        ),
+        state_groups=_EEF_RPY_STATE,
+        action_groups=_OXE_ACTION,
         description="WidowX 250 of Bridge V2 (Open X-Embodiment)",
     )
 )
@@ -323,13 +327,30 @@ GOOGLE_ROBOT = register(
         cameras=("primary",),
         fps=3,
         control_mode=ControlMode.EEF_DELTA,
-        state_groups=_groups(("eef_pos", 3), ("eef_quat", 4, _QUAT), ("gripper", 1)),
-        action_groups=_groups(
-            ("eef_delta_pos", 3, _DELTA), ("eef_delta_rot", 3, _DELTA_ROT), ("gripper", 1, _GRIPPER)
-        ),
+        state_groups=_EEF_QUAT_STATE,
+        action_groups=_OXE_ACTION,
         description="Everyday Robots mobile manipulator of RT-1 / fractal (Open X-Embodiment)",
     )
 )
+
+def _oxe_robot(name: str, tag: str, robot_type: str, cameras: tuple[str, ...], fps: int, state, description: str) -> Embodiment:
+    """An Open X-Embodiment robot, standardised to EEF-delta actions (xyz, rotation, gripper) as in Octo."""
+    return register(
+        Embodiment(
+            name=name, tag=tag, robot_type=robot_type, cameras=cameras, fps=fps, control_mode=ControlMode.EEF_DELTA,
+            state_groups=state, action_groups=_OXE_ACTION, description=description,
+        )
+    )  # fmt: skip
+
+
+FRANKA = _oxe_robot("franka", "oxe_droid", "Franka", ("primary", "wrist"), 15, _EEF_RPY_STATE, "Franka Panda of DROID and TACO-Play")
+KUKA_IIWA = _oxe_robot("kuka_iiwa", "oxe_kuka", "KukaIiwa", ("primary",), 10, _EEF_QUAT_STATE, "KUKA iiwa of QT-Opt (kuka)")
+JACO = _oxe_robot("jaco", "oxe_jaco", "Jaco2", ("primary", "wrist"), 10, _EEF_RPY_STATE, "Kinova Jaco 2 of jaco_play")
+UR5 = _oxe_robot("ur5", "oxe_ur5", "UR5", ("primary", "wrist"), 5, _EEF_QUAT_STATE, "UR5 of berkeley_autolab_ur5")
+LANGUAGE_TABLE = _oxe_robot(
+    "language_table", "oxe_language_table", "xArm", ("primary",), 10, _groups(("eef_pos_xy", 2)),
+    "xArm pushing blocks on a table (Language Table); planar actions padded to 7-D",
+)  # fmt: skip
 
 LATENT_ACTIONS = register(
     Embodiment(

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from pipelines.atomic import atomic_directory
 from pipelines.lerobot.reader import EpisodeReadError, LeRobotSource
-from pipelines.lerobot.writer import LeRobotWriter, RejectedEpisode, WriteReport, WriterConfig
+from pipelines.lerobot.writer import RejectedEpisode, WriteReport, WriterConfig, write_dataset
 from schemas.embodiment import Embodiment
+from schemas.episode import Episode
 
-__all__ = ["convert_lerobot"]
+__all__ = ["convert_lerobot", "read_or_reject"]
+
+
+def read_or_reject(dataset: LeRobotSource) -> Iterator[Episode | RejectedEpisode]:
+    """Every episode of ``dataset``; one that cannot be read comes as a ``RejectedEpisode`` naming its file."""
+    for episode_index in dataset.episode_indices:
+        try:
+            yield dataset.read_episode(episode_index)
+        except EpisodeReadError as error:
+            yield RejectedEpisode(error.episode, f"file {error.path}", error.reason)
 
 
 def convert_lerobot(
@@ -23,27 +32,10 @@ def convert_lerobot(
 ) -> WriteReport:
     """Read every episode of ``source`` and write the good ones to ``destination`` (replaced atomically).
 
-    An episode that cannot be read or breaks the contract is quarantined: listed in the report and in
-    the output's ``meta/pyramid.json`` with the file and reason; every other episode still lands.
-    ``on_episode(done, total)`` reports progress.
+    An episode that cannot be read or breaks the contract is quarantined with its file and reason;
+    every other episode still lands. ``on_episode(done, total)`` reports progress.
     """
-    config = config or WriterConfig(continue_on_invalid=True)
     dataset = LeRobotSource(source, embodiment)
     total = len(dataset)
-    with atomic_directory(Path(destination), replace=True) as staging:
-        writer = LeRobotWriter(staging, dataset.embodiment, dataset.fps, config)
-        with writer:
-            for done, episode_index in enumerate(dataset.episode_indices, start=1):
-                try:
-                    episode = dataset.read_episode(episode_index)
-                except EpisodeReadError as error:
-                    if not config.continue_on_invalid:
-                        raise
-                    writer.record_rejection(RejectedEpisode(error.episode, f"file {error.path}", error.reason))
-                else:
-                    writer.write(episode)
-                if on_episode is not None:
-                    on_episode(done, total)
-    report = writer.report
-    report.root = Path(destination)
-    return report
+    progress = (lambda done: on_episode(done, total)) if on_episode is not None else None
+    return write_dataset(destination, dataset.embodiment, dataset.fps, read_or_reject(dataset), config, progress)

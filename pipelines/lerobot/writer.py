@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from lerobot.datasets.io_utils import write_stats
 from lerobot.datasets.utils import DatasetInfo, flatten_dict
 from lerobot.datasets.video_utils import get_video_info
 
+from pipelines.atomic import atomic_directory
 from pipelines.lerobot import layout
 from pipelines.lerobot.features import dataset_features, extra_dtype
 from pipelines.lerobot.stats import image_stats, vector_stats
@@ -38,7 +39,7 @@ from pipelines.lerobot.video import CameraEncoder, VideoCodec
 from schemas.embodiment import Embodiment
 from schemas.episode import Episode, EpisodeError, validate_episode
 
-__all__ = ["LeRobotWriter", "RejectedEpisode", "WriteReport", "WriterConfig"]
+__all__ = ["LeRobotWriter", "RejectedEpisode", "WriteReport", "WriterConfig", "write_dataset"]
 
 PYRAMID_FORMAT = "pyramid-lerobot/1"
 
@@ -318,6 +319,38 @@ class LeRobotWriter:
                 encoder.close()
             except RuntimeError:
                 pass
+
+
+def write_dataset(
+    destination: Path | str,
+    embodiment: Embodiment,
+    fps: int,
+    items: Iterable[Episode | RejectedEpisode],
+    config: WriterConfig | None = None,
+    on_item: Callable[[int], None] | None = None,
+) -> WriteReport:
+    """Write a source's episodes to ``destination``, replacing it atomically.
+
+    ``items`` yields episodes, or ``RejectedEpisode`` for what a reader could not read; both kinds of bad
+    item are quarantined (recorded in the report and ``meta/pyramid.json``) while the rest lands.
+    ``on_item(n)`` is called after each item, for progress.
+    """
+    config = config or WriterConfig(continue_on_invalid=True)
+    with atomic_directory(Path(destination), replace=True) as staging:
+        writer = LeRobotWriter(staging, embodiment, fps, config)
+        with writer:
+            for count, item in enumerate(items, start=1):
+                if isinstance(item, RejectedEpisode):
+                    if not config.continue_on_invalid:
+                        raise ValueError(f"{item.episode_id} ({item.field}): {item.reason}")
+                    writer.record_rejection(item)
+                else:
+                    writer.write(item)
+                if on_item is not None:
+                    on_item(count)
+    report = writer.report
+    report.root = Path(destination)
+    return report
 
 
 def _vector_column(values: np.ndarray) -> pa.Array:

@@ -1,0 +1,1 @@
+"""Ingest: turn teleop demos, Open X-Embodiment RLDS shards and human video into contract episodes."""

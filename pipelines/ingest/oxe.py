@@ -1,0 +1,259 @@
+"""Open X-Embodiment standardisations: each dataset's keys and action encoding mapped to our contract.
+
+Every dataset names its cameras, state and instruction differently and encodes actions its own way.
+The mappings follow Octo/OpenVLA's per-dataset transforms: actions become end-effector deltas
+(xyz, rotation) plus an absolute gripper in [0, 1] (1 = open), with each dataset's quirk applied:
+
+- bridge: step 0 carries a zero action and is dropped; the gripper is binarised.
+- fractal (RT-1), kuka, jaco_play, berkeley_autolab_ur5: a relative gripper command (+close / -open) is
+  turned into an absolute gripper state.
+- language_table: a 2-D planar action is padded to 7-D (no z, no rotation, gripper open); the
+  instruction is stored as 512 unicode code points, zero-padded.
+- droid: cartesian velocity plus an inverted gripper position (1 - position).
+- taco_play: relative world actions with a -1/+1 gripper, clipped to [0, 1].
+- kuka: the state may arrive zlib-compressed as bytes.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pipelines.ingest.rlds import RLDSBuilder, RLDSEpisode
+from pipelines.lerobot.writer import RejectedEpisode, WriteReport, WriterConfig, write_dataset
+from schemas.embodiment import get_embodiment
+from schemas.episode import Episode, EpisodeError, exact_timestamps
+
+__all__ = [
+    "STANDARDISATIONS",
+    "Standardisation",
+    "binarize_gripper",
+    "ingest_oxe",
+    "relative_to_absolute_gripper",
+    "standardise",
+]
+
+Steps = dict[str, np.ndarray | list]
+
+
+def binarize_gripper(gripper: np.ndarray) -> np.ndarray:
+    """Octo's Bridge rule: > 0.95 open (1), < 0.05 closed (0); values in between take the next decided state."""
+    gripper = np.asarray(gripper, dtype=np.float32)
+    result = np.empty_like(gripper)
+    state = 1.0 if gripper[-1] > 0.5 else 0.0
+    for t in range(len(gripper) - 1, -1, -1):
+        if gripper[t] > 0.95:
+            state = 1.0
+        elif gripper[t] < 0.05:
+            state = 0.0
+        result[t] = state
+    return result
+
+
+def relative_to_absolute_gripper(command: np.ndarray) -> np.ndarray:
+    """RT-1 style relative gripper (+1 close, -1 open, 0 hold) -> absolute state (1 open, 0 closed).
+
+    Before the first command the gripper is in the opposite state of that command (open if none).
+    """
+    command = np.asarray(command, dtype=np.float32).reshape(-1)
+    steps = np.where(command < -0.1, 1, np.where(command > 0.1, -1, 0))  # +1 = becomes open, -1 = closes
+    nonzero = np.flatnonzero(steps)
+    state = -steps[nonzero[0]] if len(nonzero) else 1
+    out = np.empty(len(steps), dtype=np.float32)
+    for t, step in enumerate(steps):
+        state = step if step != 0 else state
+        out[t] = state
+    return out / 2 + 0.5
+
+
+def _first_text(steps: Steps, key: str) -> str:
+    return str(steps[key][0]).strip() if key in steps and len(steps[key]) else ""
+
+
+def _code_points_text(steps: Steps, key: str) -> str:
+    """Language Table stores text as int32 unicode code points, zero-padded."""
+    points = np.asarray(steps[key][0]).reshape(-1)
+    return "".join(chr(int(p)) for p in points if p > 0).strip()
+
+
+def _float_state(steps: Steps, key: str, width: int) -> np.ndarray:
+    """A float state column, decompressing kuka-style zlib bytes when the dataset stores them that way."""
+    value = steps[key]
+    if isinstance(value, list):
+        value = np.stack([np.frombuffer(zlib.decompress(item), dtype=np.float32) for item in value])
+    return np.asarray(value, dtype=np.float32).reshape(len(value), width)
+
+
+def _concat(*columns: np.ndarray) -> np.ndarray:
+    return np.concatenate([np.asarray(c, dtype=np.float32).reshape(len(c), -1) for c in columns], axis=1)
+
+
+@dataclass(frozen=True)
+class Standardisation:
+    """How one OXE dataset maps to the contract.
+
+    Attributes:
+        dataset: RLDS builder name.
+        embodiment: registered embodiment the episodes are written as.
+        cameras: embodiment camera -> step image key.
+        state / action / instruction: functions of the decoded steps.
+        drop_first_step: drop step 0 (Bridge's zero action).
+    """
+
+    dataset: str
+    embodiment: str
+    cameras: dict[str, str]
+    state: Callable[[Steps], np.ndarray]
+    action: Callable[[Steps], np.ndarray]
+    instruction: Callable[[Steps], str]
+    drop_first_step: bool = False
+
+
+def _rt1_style_action(steps: Steps) -> np.ndarray:
+    return _concat(steps["action/world_vector"], steps["action/rotation_delta"], relative_to_absolute_gripper(steps["action/gripper_closedness_action"]))
+
+
+STANDARDISATIONS: dict[str, Standardisation] = {
+    s.dataset: s
+    for s in (
+        Standardisation(
+            dataset="bridge_dataset",
+            embodiment="widowx",
+            cameras={"primary": "observation/image_0"},
+            state=lambda s: _float_state(s, "observation/state", 7),
+            action=lambda s: _concat(s["action"][:, :6], binarize_gripper(s["action"][:, 6])),
+            instruction=lambda s: _first_text(s, "language_instruction"),
+            drop_first_step=True,
+        ),
+        Standardisation(
+            dataset="fractal20220817_data",
+            embodiment="google_robot",
+            cameras={"primary": "observation/image"},
+            state=lambda s: _concat(s["observation/base_pose_tool_reached"], s["observation/gripper_closed"]),
+            action=_rt1_style_action,
+            instruction=lambda s: _first_text(s, "observation/natural_language_instruction"),
+        ),
+        Standardisation(
+            dataset="language_table",
+            embodiment="language_table",
+            cameras={"primary": "observation/rgb"},
+            state=lambda s: _float_state(s, "observation/effector_translation", 2),
+            action=lambda s: _concat(s["action"], np.zeros((len(s["action"]), 4)), np.ones((len(s["action"]), 1))),
+            instruction=lambda s: _code_points_text(s, "observation/instruction"),
+        ),
+        Standardisation(
+            dataset="droid",
+            embodiment="franka",
+            cameras={"primary": "observation/exterior_image_1_left", "wrist": "observation/wrist_image_left"},
+            state=lambda s: _concat(s["observation/cartesian_position"], s["observation/gripper_position"]),
+            action=lambda s: _concat(s["action_dict/cartesian_velocity"], 1 - np.asarray(s["action_dict/gripper_position"])),
+            instruction=lambda s: _first_text(s, "language_instruction"),
+        ),
+        Standardisation(
+            dataset="kuka",
+            embodiment="kuka_iiwa",
+            cameras={"primary": "observation/image"},
+            state=lambda s: _concat(
+                _float_state(s, "observation/clip_function_input/base_pose_tool_reached", 7),
+                _float_state(s, "observation/gripper_closed", 1),
+            ),
+            action=_rt1_style_action,
+            instruction=lambda s: _first_text(s, "observation/natural_language_instruction"),
+        ),
+        Standardisation(
+            dataset="taco_play",
+            embodiment="franka",
+            cameras={"primary": "observation/rgb_static", "wrist": "observation/rgb_gripper"},
+            state=lambda s: _concat(s["observation/robot_obs"][:, :6], s["observation/robot_obs"][:, 7:8]),
+            action=lambda s: _concat(s["action/rel_actions_world"][:, :6], np.clip(s["action/rel_actions_world"][:, 6:7], 0, 1)),
+            instruction=lambda s: _first_text(s, "observation/natural_language_instruction"),
+        ),
+        Standardisation(
+            dataset="jaco_play",
+            embodiment="jaco",
+            cameras={"primary": "observation/image", "wrist": "observation/image_wrist"},
+            state=lambda s: _concat(s["observation/end_effector_cartesian_pos"][:, :6], s["observation/end_effector_cartesian_pos"][:, -1:]),
+            action=lambda s: _concat(
+                s["action/world_vector"], np.zeros((len(s["action/world_vector"]), 3)),
+                relative_to_absolute_gripper(s["action/gripper_closedness_action"]),
+            ),  # fmt: skip
+            instruction=lambda s: _first_text(s, "observation/natural_language_instruction"),
+        ),
+        Standardisation(
+            dataset="berkeley_autolab_ur5",
+            embodiment="ur5",
+            cameras={"primary": "observation/image", "wrist": "observation/hand_image"},
+            state=lambda s: np.asarray(s["observation/robot_state"][:, 6:14], dtype=np.float32),
+            action=_rt1_style_action,
+            instruction=lambda s: _first_text(s, "observation/natural_language_instruction"),
+        ),
+    )
+}
+
+
+def standardise(episode: RLDSEpisode, standardisation: Standardisation) -> Episode:
+    """Map a decoded RLDS episode to the contract; a missing key raises ``EpisodeError`` naming it."""
+    embodiment = get_embodiment(standardisation.embodiment)
+    steps = episode.steps
+    try:
+        frames = {camera: np.asarray(steps[key]) for camera, key in standardisation.cameras.items()}
+        state = standardisation.state(steps)
+        action = standardisation.action(steps)
+        instruction = standardisation.instruction(steps)
+    except KeyError as error:
+        raise EpisodeError(episode.episode_id, str(error.args[0]), f"{standardisation.dataset}: key missing from the record") from None
+    notes = {"source": episode.source, "oxe_dataset": standardisation.dataset}
+    if standardisation.drop_first_step:
+        frames = {camera: video[1:] for camera, video in frames.items()}
+        state, action = state[1:], action[1:]
+        notes["dropped_steps"] = [0]
+    length = len(action)
+    return Episode(
+        episode_id=episode.episode_id,
+        embodiment=embodiment.name,
+        fps=embodiment.fps,
+        instruction=instruction,
+        frames=frames,
+        state=state,
+        action=action,
+        timestamps=exact_timestamps(length, embodiment.fps),
+        notes=notes,
+    )
+
+
+def standardised_episodes(builder: RLDSBuilder, standardisation: Standardisation, split: str) -> Iterator[Episode | RejectedEpisode]:
+    for item in builder.episodes(split):
+        if isinstance(item, RejectedEpisode):
+            yield item
+            continue
+        try:
+            yield standardise(item, standardisation)
+        except EpisodeError as error:
+            yield RejectedEpisode(error.episode, error.field, error.reason)
+
+
+def ingest_oxe(
+    folder: Path | str,
+    destination: Path | str,
+    *,
+    split: str = "train",
+    dataset: str | None = None,
+    config: WriterConfig | None = None,
+    on_item: Callable[[int], None] | None = None,
+) -> WriteReport:
+    """Ingest one split of an RLDS builder folder as a LeRobot v3.0 dataset of the standardised embodiment.
+
+    ``dataset`` picks the standardisation; by default the builder's own name does.
+    """
+    builder = RLDSBuilder(folder)
+    name = dataset or builder.name
+    if name not in STANDARDISATIONS:
+        raise KeyError(f"no standardisation for OXE dataset {name!r}; known: {', '.join(sorted(STANDARDISATIONS))}")
+    standardisation = STANDARDISATIONS[name]
+    embodiment = get_embodiment(standardisation.embodiment)
+    items = standardised_episodes(builder, standardisation, split)
+    return write_dataset(destination, embodiment, embodiment.fps, items, config, on_item)
