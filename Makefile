@@ -54,7 +54,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	cp dagster.yaml $@
 
 demo: setup
-	$(VENV)/bin/pyramid demo
+	$(VPY) -m assets.demo
 
 test: setup
 	$(VENV)/bin/dagster definitions validate

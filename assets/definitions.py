@@ -4,16 +4,14 @@ import os
 
 from dagster import Definitions
 
+from assets.ingest import oxe_datasets, teleop_datasets
 from assets.resources import PyramidHome
-from assets.teleop import teleop_datasets
+from assets.sources import source_partitions
 from pipelines.config import DEFAULT_HOME, DEFAULT_SOURCES_FILE
 
-defs = Definitions(
-    assets=[teleop_datasets],
-    resources={
-        "home": PyramidHome(
-            path=os.environ.get("PYRAMID_HOME", str(DEFAULT_HOME)),
-            sources_file=os.environ.get("PYRAMID_SOURCES", str(DEFAULT_SOURCES_FILE)),
-        )
-    },
+home = PyramidHome(
+    path=os.environ.get("PYRAMID_HOME", str(DEFAULT_HOME)),
+    sources_file=os.environ.get("PYRAMID_SOURCES", str(DEFAULT_SOURCES_FILE)),
 )
+
+defs = Definitions(assets=[teleop_datasets, oxe_datasets], sensors=[source_partitions], resources={"home": home})

@@ -5,25 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.config import DEFAULT_HOME, DEFAULT_SOURCES_FILE, load_sources
+from pipelines.config import DEFAULT_HOME
 from schemas.embodiment import get_embodiment, registered_embodiments
-from schemas.pyramid import SourceKind, layer_of
 
 console = Console()
-
-# The Dagster asset that materialises each source kind, one partition per declared source.
-_ASSET_OF_KIND = {SourceKind.TELEOP: "teleop_datasets"}
-
-
-def _home() -> Path:
-    return Path(os.environ.get("PYRAMID_HOME", str(DEFAULT_HOME)))
 
 
 def cmd_embodiments(args: argparse.Namespace) -> int:
@@ -59,39 +50,18 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from pipelines.summary import pyramid_table
+
+    console.print(pyramid_table(Path(os.environ.get("PYRAMID_HOME", str(DEFAULT_HOME)))))
+    return 0
+
+
 def cmd_export_groot(args: argparse.Namespace) -> int:
     from pipelines.lerobot.groot_export import export_groot
 
     console.print(f"GR00T v2.1 export written to {export_groot(args.source, args.destination)}")
     return 0
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Materialise every asset on the embedded default sources through the Dagster CLI, then show the pyramid."""
-    dagster = Path(sys.executable).with_name("dagster")
-    sources = load_sources(Path(args.sources))
-    for kind, asset in _ASSET_OF_KIND.items():
-        for source in sources.of_kind(kind):
-            console.rule(f"{asset} [{source.name}]")
-            command = [str(dagster), "asset", "materialize", "-m", "assets.definitions", "--select", asset, "--partition", source.name]
-            subprocess.run(command, check=True)
-    console.print(pyramid_table(_home()))
-    return 0
-
-
-def pyramid_table(home: Path) -> Table:
-    """Every materialised dataset under ``home`` with its layer and size."""
-    table = Table("layer", "source", "dataset", "embodiment", "episodes", "frames", "hours", title=f"pyramid at {home}")
-    for kind in SourceKind:
-        for info_path in sorted((home / "datasets" / kind.value).glob("*/meta/info.json")):
-            info = json.loads(info_path.read_text())
-            pyramid = json.loads((info_path.parent / "pyramid.json").read_text())
-            hours = info["total_frames"] / info["fps"] / 3600
-            table.add_row(
-                layer_of(kind).value, kind.value, info_path.parent.parent.name, pyramid["embodiment"],
-                str(info["total_episodes"]), str(info["total_frames"]), f"{hours:.4f}",
-            )  # fmt: skip
-    return table
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,9 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("destination")
     p.set_defaults(run=cmd_export_groot)
 
-    p = sub.add_parser("demo", help="materialise every asset on the embedded defaults and print the pyramid")
-    p.add_argument("--sources", default=str(DEFAULT_SOURCES_FILE), help="sources file (default: sources.yaml)")
-    p.set_defaults(run=cmd_demo)
+    p = sub.add_parser("status", help="print the datasets materialised in the pyramid home")
+    p.set_defaults(run=cmd_status)
     return parser
 
 

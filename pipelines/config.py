@@ -24,7 +24,8 @@ class SourceConfig(BaseModel):
 
     name: str = Field(pattern=r"^[a-z0-9_]+$", description="partition key and output folder name")
     path: Path = Field(description="where the source lives; relative paths are relative to the config file")
-    format: Literal["lerobot"] = Field(description="how to read it")
+    format: Literal["lerobot", "rlds"] = Field(description="how to read it: a LeRobot dataset or an RLDS builder folder")
+    split: str = Field(default="train", description="RLDS split to ingest")
     embodiment: str | None = Field(default=None, description="registered embodiment; None: read from metadata")
     description: str = ""
 
@@ -33,6 +34,7 @@ class SourcesConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     teleop: list[SourceConfig] = Field(default_factory=list)
+    oxe: list[SourceConfig] = Field(default_factory=list)
 
     def of_kind(self, kind: SourceKind) -> list[SourceConfig]:
         return list(getattr(self, kind.value, []))

@@ -23,7 +23,15 @@ from pipelines.lerobot.layout import TIMESTAMP_TOLERANCE_S, VIDEO_PATH, next_chu
 
 av.logging.set_level(av.logging.ERROR)  # libav's per-stream info lines drown useful logs
 
-__all__ = ["CameraEncoder", "VideoCodec", "VideoDecodeError", "VideoSegment", "decode_segment", "remux_segment"]
+__all__ = [
+    "CameraEncoder",
+    "VideoCodec",
+    "VideoDecodeError",
+    "VideoSegment",
+    "decode_segment",
+    "packet_times",
+    "remux_segment",
+]
 
 
 class VideoDecodeError(RuntimeError):
@@ -202,6 +210,17 @@ def decode_segment(path: Path, from_timestamp: float, length: int | None) -> np.
             f"decoded {len(frames)}"
         )
     return np.stack(frames)
+
+
+def packet_times(path: Path) -> np.ndarray:
+    """Presentation time in seconds of every video packet (one per frame), sorted; no decoding."""
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            times = [float(p.pts * stream.time_base) for p in container.demux(stream) if p.pts is not None]
+    except (av.error.FFmpegError, OSError) as error:
+        raise VideoDecodeError(f"{path}: cannot read video packets ({error})") from error
+    return np.sort(np.asarray(times))
 
 
 def remux_segment(source: Path, destination: Path, from_timestamp: float, to_timestamp: float) -> None:

@@ -1,0 +1,101 @@
+"""Ingested source datasets: one asset per source kind, one dynamic partition per declared source.
+
+Each materialisation writes a LeRobot v3.0 dataset under the pyramid home, then runs the Great
+Expectations quality suite as a blocking check: a dataset that fails it stops everything downstream.
+"""
+
+import base64
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetsDefinition,
+    DynamicPartitionsDefinition,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from assets.resources import PyramidHome
+from schemas.pyramid import SourceKind
+
+SOURCE_PARTITIONS = {
+    SourceKind.TELEOP: DynamicPartitionsDefinition(name="teleop_sources"),
+    SourceKind.OXE: DynamicPartitionsDefinition(name="oxe_sources"),
+}
+QUALITY_CHECK = "quality"
+
+
+def _image_markdown(title: str, png: bytes) -> MetadataValue:
+    return MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})")
+
+
+def _materialise_source(context: AssetExecutionContext, home: PyramidHome, kind: SourceKind) -> MaterializeResult:
+    # imported here: lerobot (~15 s) and GX (~12 s) load only when a run needs them
+    from pipelines.ingest.sources import ingest_source
+    from pipelines.plots import action_histogram_png, sample_frames_png
+    from pipelines.quality import validate_dataset
+
+    source = home.sources().get(kind, context.partition_key)
+
+    def log_progress(done: int) -> None:
+        if done % 10 == 0:
+            context.log.info(f"{source.name}: {done} episodes read")
+
+    report = ingest_source(source, home.dataset_dir(kind, source.name), log_progress)
+    context.log.info(f"{source.name}: {report.episodes} episodes written, {len(report.rejected)} quarantined")
+    quality = validate_dataset(report.root)
+    reasons = "\n".join(f"- `{r.episode_id}` ({r.field}): {r.reason}" for r in report.rejected) or "none"
+    metadata = {
+        "path": MetadataValue.path(str(report.root)),
+        "episodes": report.episodes,
+        "frames": report.frames,
+        "hours": MetadataValue.float(round(report.hours, 5)),
+        "quarantined": len(report.rejected),
+        "quarantine_reasons": MetadataValue.md(reasons),
+        "sample_frames": _image_markdown("sample frames", sample_frames_png(report.root)),
+    }
+    if histogram := action_histogram_png(report.root):
+        metadata["action_histogram"] = _image_markdown("action histogram", histogram)
+    check = AssetCheckResult(
+        check_name=QUALITY_CHECK,
+        passed=quality.success,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={
+            "expectations": len(quality.outcomes),
+            "failed": len(quality.failures()),
+            "results": MetadataValue.md(quality.markdown()),
+        },
+    )
+    return MaterializeResult(metadata=metadata, check_results=[check])
+
+
+def _source_asset(kind: SourceKind, name: str, description: str) -> AssetsDefinition:
+    @asset(
+        name=name,
+        description=description,
+        partitions_def=SOURCE_PARTITIONS[kind],
+        group_name="ingest",
+        code_version="1",
+        kinds={"lerobot"},
+        check_specs=[
+            AssetCheckSpec(
+                QUALITY_CHECK,
+                asset=name,
+                blocking=True,
+                description="GX suite: timestamps k/fps, finite vectors within limits, episode lengths, "
+                "non-empty instructions, video frames == data rows",
+            )
+        ],
+    )
+    def source_asset(context: AssetExecutionContext, home: PyramidHome) -> MaterializeResult:
+        return _materialise_source(context, home, kind)
+
+    return source_asset
+
+
+teleop_datasets = _source_asset(SourceKind.TELEOP, "teleop_datasets", "Teleop demos (LeRobot v2.x/v3.0) as LeRobot v3.0")
+oxe_datasets = _source_asset(SourceKind.OXE, "oxe_datasets", "Open X-Embodiment RLDS datasets, standardised, as LeRobot v3.0")
+SOURCE_ASSETS = {SourceKind.TELEOP: teleop_datasets, SourceKind.OXE: oxe_datasets}

@@ -1,0 +1,63 @@
+"""Pictures of a dataset for people who would rather look than read: a sample frame, action histograms."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from pipelines.lerobot.reader import LeRobotSource  # noqa: E402
+from pipelines.lerobot.video import decode_segment  # noqa: E402
+from pipelines.quality import dataset_tables  # noqa: E402
+
+__all__ = ["action_histogram_png", "sample_frames_png"]
+
+
+def _png(figure: plt.Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def sample_frames_png(root: Path | str) -> bytes:
+    """First, middle and last frame of the first episode, one row per camera."""
+    dataset = LeRobotSource(root)
+    index = dataset.episode_indices[0]
+    length = dataset.layout.episodes[index]["length"]
+    keys = dataset.video_keys
+    figure, axes = plt.subplots(len(keys), 3, figsize=(7.5, 2.5 * len(keys)), squeeze=False)
+    for row, key in enumerate(keys):
+        path, start, _ = dataset.layout.video_segment(index, key)
+        frames = decode_segment(path, start, length)
+        for col, t in enumerate((0, length // 2, length - 1)):
+            axes[row][col].imshow(frames[t])
+            axes[row][col].set_title(f"{key.removeprefix('observation.images.')} t={t}", fontsize=8)
+            axes[row][col].axis("off")
+    return _png(figure)
+
+
+def action_histogram_png(root: Path | str) -> bytes | None:
+    """One histogram per action dimension, titled with the embodiment's group names; None without actions."""
+    dataset = LeRobotSource(root)
+    frames, _ = dataset_tables(dataset)
+    columns = [c for c in frames.columns if c.startswith("action_")]
+    if not columns:
+        return None
+    names = [f"{g.name}[{i - g.start}]" for g in dataset.embodiment.action_groups for i in range(g.start, g.end)]
+    cols = min(7, len(columns))
+    rows = int(np.ceil(len(columns) / cols))
+    figure, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 1.8 * rows), squeeze=False)
+    for ax, column, name in zip(axes.flat, columns, names, strict=False):
+        ax.hist(frames[column].to_numpy(), bins=30, color="#4c72b0")
+        ax.set_title(name, fontsize=7)
+        ax.tick_params(labelsize=6)
+    for ax in list(axes.flat)[len(columns) :]:
+        ax.axis("off")
+    figure.suptitle(f"action distribution ({len(frames)} frames)", fontsize=9, y=1.04)
+    return _png(figure)

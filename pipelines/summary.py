@@ -1,0 +1,46 @@
+"""What the pyramid home holds: every materialised dataset with its layer, embodiment and size."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.table import Table
+
+from pipelines.lerobot import layout
+from schemas.pyramid import Layer, SourceKind, layer_of
+
+__all__ = ["DatasetSummary", "pyramid_table", "summarise_home"]
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    name: str
+    source: SourceKind
+    layer: Layer
+    embodiment: str
+    episodes: int
+    frames: int
+    hours: float
+
+
+def summarise_home(home: Path) -> list[DatasetSummary]:
+    summaries = []
+    for kind in SourceKind:
+        for info_path in sorted((home / "datasets" / kind.value).glob(f"*/{layout.INFO_PATH}")):
+            root = info_path.parent.parent
+            info = json.loads(info_path.read_text())
+            embodiment = json.loads((root / layout.PYRAMID_META_PATH).read_text())["embodiment"]
+            summaries.append(
+                DatasetSummary(root.name, kind, layer_of(kind), embodiment, info["total_episodes"], info["total_frames"],
+                               info["total_frames"] / info["fps"] / 3600)
+            )  # fmt: skip
+    return summaries
+
+
+def pyramid_table(home: Path) -> Table:
+    table = Table("layer", "source", "dataset", "embodiment", "episodes", "frames", "hours", title=f"pyramid at {home}")
+    for s in summarise_home(home):
+        table.add_row(s.layer.value, s.source.value, s.name, s.embodiment, str(s.episodes), str(s.frames), f"{s.hours:.4f}")
+    return table
