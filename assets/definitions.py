@@ -4,6 +4,7 @@ import os
 
 from dagster import Definitions
 
+from assets.embedded import embedded_teleop_demos
 from assets.ingest import oxe_datasets, teleop_datasets
 from assets.resources import PyramidHome
 from assets.sources import source_partitions
@@ -14,4 +15,4 @@ home = PyramidHome(
     sources_file=os.environ.get("PYRAMID_SOURCES", str(DEFAULT_SOURCES_FILE)),
 )
 
-defs = Definitions(assets=[teleop_datasets, oxe_datasets], sensors=[source_partitions], resources={"home": home})
+defs = Definitions(assets=[embedded_teleop_demos, teleop_datasets, oxe_datasets], sensors=[source_partitions], resources={"home": home})

@@ -11,6 +11,7 @@ from dagster import DagsterInstance
 from rich.console import Console
 
 from assets.definitions import home
+from assets.embedded import EMBEDDED_TASKS
 from assets.ingest import SOURCE_ASSETS, SOURCE_PARTITIONS
 from assets.sources import new_source_partitions
 from pipelines.summary import pyramid_table
@@ -19,9 +20,14 @@ from pipelines.summary import pyramid_table
 def main() -> int:
     console = Console()
     dagster = Path(sys.executable).with_name("dagster")
+    for task in EMBEDDED_TASKS.get_partition_keys():
+        console.rule(f"embedded_teleop_demos [{task}]")
+        materialize = [str(dagster), "asset", "materialize", "-m", "assets.definitions",
+                       "--select", "embedded_teleop_demos", "--partition", task]  # fmt: skip
+        subprocess.run(materialize, check=True)
     with DagsterInstance.get() as instance:
-        for kind, keys in new_source_partitions(instance, home).items():
-            instance.add_dynamic_partitions(SOURCE_PARTITIONS[kind].name, keys)
+        for kind, sources in new_source_partitions(instance, home).items():
+            instance.add_dynamic_partitions(SOURCE_PARTITIONS[kind].name, [s.name for s in sources])
     for kind, asset in SOURCE_ASSETS.items():
         for source in home.sources().of_kind(kind):
             console.rule(f"{asset.key.to_user_string()} [{source.name}]")

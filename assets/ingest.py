@@ -7,9 +7,11 @@ Expectations quality suite as a blocking check: a dataset that fails it stops ev
 import base64
 
 from dagster import (
+    AllPartitionMapping,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
+    AssetDep,
     AssetExecutionContext,
     AssetsDefinition,
     DynamicPartitionsDefinition,
@@ -18,6 +20,7 @@ from dagster import (
     asset,
 )
 
+from assets.embedded import embedded_teleop_demos
 from assets.resources import PyramidHome
 from schemas.pyramid import SourceKind
 
@@ -72,10 +75,11 @@ def _materialise_source(context: AssetExecutionContext, home: PyramidHome, kind:
     return MaterializeResult(metadata=metadata, check_results=[check])
 
 
-def _source_asset(kind: SourceKind, name: str, description: str) -> AssetsDefinition:
+def _source_asset(kind: SourceKind, name: str, description: str, deps: list[AssetDep] | None = None) -> AssetsDefinition:
     @asset(
         name=name,
         description=description,
+        deps=deps,
         partitions_def=SOURCE_PARTITIONS[kind],
         group_name="ingest",
         code_version="1",
@@ -96,6 +100,11 @@ def _source_asset(kind: SourceKind, name: str, description: str) -> AssetsDefini
     return source_asset
 
 
-teleop_datasets = _source_asset(SourceKind.TELEOP, "teleop_datasets", "Teleop demos (LeRobot v2.x/v3.0) as LeRobot v3.0")
+teleop_datasets = _source_asset(
+    SourceKind.TELEOP,
+    "teleop_datasets",
+    "Teleop demos (LeRobot v2.x/v3.0, robomimic HDF5) as LeRobot v3.0, idle lead-in/out trimmed",
+    deps=[AssetDep(embedded_teleop_demos, partition_mapping=AllPartitionMapping())],
+)
 oxe_datasets = _source_asset(SourceKind.OXE, "oxe_datasets", "Open X-Embodiment RLDS datasets, standardised, as LeRobot v3.0")
 SOURCE_ASSETS = {SourceKind.TELEOP: teleop_datasets, SourceKind.OXE: oxe_datasets}

@@ -19,7 +19,7 @@ class PyramidHome(ConfigurableResource):
     sources_file: str = Field(description="YAML file declaring the source datasets (see sources.yaml)")
 
     def sources(self) -> SourcesConfig:
-        return load_sources(Path(self.sources_file))
+        return load_sources(Path(self.sources_file), Path(self.path))
 
     def dataset_dir(self, kind: SourceKind, name: str) -> Path:
         return Path(self.path) / "datasets" / kind.value / name

@@ -24,9 +24,15 @@ class SourceConfig(BaseModel):
 
     name: str = Field(pattern=r"^[a-z0-9_]+$", description="partition key and output folder name")
     path: Path = Field(description="where the source lives; relative paths are relative to the config file")
-    format: Literal["lerobot", "rlds"] = Field(description="how to read it: a LeRobot dataset or an RLDS builder folder")
+    format: Literal["lerobot", "rlds", "robomimic"] = Field(
+        description="how to read it: a LeRobot dataset, an RLDS builder folder or a robomimic HDF5 file"
+    )
     split: str = Field(default="train", description="RLDS split to ingest")
     embodiment: str | None = Field(default=None, description="registered embodiment; None: read from metadata")
+    cameras: dict[str, str] = Field(
+        default_factory=dict, description="robomimic: embodiment camera -> obs key (default '<camera>_image')"
+    )
+    trim_idle: bool = Field(default=True, description="teleop: drop idle lead-in/lead-out frames")
     description: str = ""
 
 
@@ -46,13 +52,15 @@ class SourcesConfig(BaseModel):
         raise KeyError(f"no {kind.value} source named {name!r} in the sources config")
 
 
-def load_sources(path: Path = DEFAULT_SOURCES_FILE) -> SourcesConfig:
-    """Parse the sources file, resolving relative paths against its folder."""
+def load_sources(path: Path = DEFAULT_SOURCES_FILE, home: Path = DEFAULT_HOME) -> SourcesConfig:
+    """Parse the sources file: ``{home}`` in a path is the pyramid home, other relative paths are relative to the file."""
     document = yaml.safe_load(Path(path).read_text()) or {}
     config = SourcesConfig.model_validate(document)
     base = Path(path).resolve().parent
-    resolved = {
-        kind: [s.model_copy(update={"path": (base / s.path).resolve()}) for s in getattr(config, kind)]
-        for kind in SourcesConfig.model_fields
-    }
+
+    def resolve(source: SourceConfig) -> SourceConfig:
+        expanded = Path(str(source.path).replace("{home}", str(home)))
+        return source.model_copy(update={"path": (base / expanded).resolve()})
+
+    resolved = {kind: [resolve(s) for s in getattr(config, kind)] for kind in SourcesConfig.model_fields}
     return SourcesConfig(**resolved)

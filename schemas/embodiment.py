@@ -242,7 +242,13 @@ def _panda_arm(prefix: str) -> tuple[tuple, tuple]:
         (f"{prefix}eef_quat", 4, _QUAT),
         (f"{prefix}gripper_qpos", 2),
     )
-    action = ((f"{prefix}eef_delta_pos", 3, _DELTA), (f"{prefix}eef_delta_rot", 3, _DELTA_ROT), (f"{prefix}gripper", 1, _GRIPPER))
+    # OSC_POSE controller input, each dim in [-1, 1]; robosuite's gripper command: -1 open, +1 close
+    osc = {"value_range": (-1.0, 1.0)}
+    action = (
+        (f"{prefix}eef_delta_pos", 3, {**_DELTA, **osc}),
+        (f"{prefix}eef_delta_rot", 3, {**_DELTA_ROT, **osc}),
+        (f"{prefix}gripper", 1, {"binary": True, **osc}),
+    )
     return state, action
 
 

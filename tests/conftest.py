@@ -12,6 +12,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("MUJOCO_GL", "osmesa")  # before anything imports mujoco
+os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
 
 from schemas.embodiment import get_embodiment  # noqa: E402
 from schemas.episode import Episode, exact_timestamps  # noqa: E402

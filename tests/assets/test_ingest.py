@@ -7,6 +7,7 @@ import pytest
 from dagster import DagsterInstance, build_sensor_context, materialize
 
 from assets.definitions import defs
+from assets.embedded import embedded_teleop_demos
 from assets.ingest import SOURCE_PARTITIONS, oxe_datasets, teleop_datasets
 from assets.resources import PyramidHome
 from assets.sources import source_partitions
@@ -35,7 +36,7 @@ def run(asset, home: PyramidHome, kind: SourceKind, key: str, expect_success: bo
 
 def test_definitions_hold_every_ingest_asset_and_the_source_sensor():
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {"teleop_datasets", "oxe_datasets"}
+    assert keys == {"embedded_teleop_demos", "teleop_datasets", "oxe_datasets"}
     assert [s.name for s in defs.sensors] == ["source_partitions"]
 
 
@@ -76,3 +77,20 @@ def test_sensor_registers_new_sources_and_requests_their_ingest(tmp_path):
         instance.add_dynamic_partitions("teleop_sources", ["gr00t"])
         again = source_partitions(build_sensor_context(instance=instance, resources={"home": home}))
         assert [r.partition_key for r in again.run_requests] == ["bridge"]
+
+
+def test_embedded_demos_are_recorded_then_ingested_from_the_home(tmp_path):
+    sources = tmp_path / "sources.yaml"
+    sources.write_text('teleop:\n  - {name: lift, path: "{home}/raw/teleop/panda_lift.hdf5", format: robomimic, embodiment: robosuite_panda}\n')
+    home = PyramidHome(path=str(tmp_path / "home"), sources_file=str(sources))
+    instance = DagsterInstance.ephemeral()
+    recorded = materialize(
+        [embedded_teleop_demos], resources={"home": home}, partition_key="Lift", instance=instance,
+        run_config={"ops": {"embedded_teleop_demos": {"config": {"demos_per_task": 1, "image_size": 32}}}},
+    )  # fmt: skip
+    (materialization,) = recorded.asset_materializations_for_node("embedded_teleop_demos")
+    assert materialization.metadata["demos"].value == 1 and materialization.metadata["expert_success_rate"].value == 1.0
+    instance.add_dynamic_partitions("teleop_sources", ["lift"])
+    ingested = materialize([teleop_datasets], resources={"home": home}, partition_key="lift", instance=instance)
+    (materialization,) = ingested.asset_materializations_for_node("teleop_datasets")
+    assert materialization.metadata["episodes"].value == 1 and ingested.get_asset_check_evaluations()[0].passed

@@ -1,0 +1,49 @@
+"""The scripted robosuite expert: successful demos with datagen_info, which replay to success."""
+
+import h5py
+import numpy as np
+import pytest
+
+from generators.robosuite_env import make_env
+from generators.scripted_teleop import ExpertConfig, record_expert_demo, record_teleop_set
+
+SMALL = ExpertConfig(image_size=32)
+
+
+@pytest.fixture(scope="module")
+def lift_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("teleop") / "panda_lift.hdf5"
+    report = record_teleop_set("Lift", 2, path, SMALL)
+    assert (report.demos, report.failed_seeds) == (2, [])
+    return path
+
+
+def test_recorded_file_has_the_robomimic_layout_with_datagen_info(lift_file):
+    with h5py.File(lift_file) as file:
+        demo = file["data/demo_0"]
+        steps = demo.attrs["num_samples"]
+        assert demo["actions"].shape == (steps, 7) and demo["states"].shape[0] == steps
+        assert demo["obs/agentview_image"].shape == (steps, 32, 32, 3) and demo["obs/robot0_eye_in_hand_image"].dtype == np.uint8
+        assert demo["datagen_info/eef_pose"].shape == (steps, 4, 4)
+        assert demo["datagen_info/object_poses/cube"].shape == (steps, 4, 4)
+        grasp = demo["datagen_info/subtask_term_signals/grasp"][()]
+        assert grasp.any() and not grasp[0]  # the cube is grasped mid-demo, not at the start
+        assert demo.attrs["success"] and demo.attrs["instruction"] == "lift the red cube"
+        idle = demo.attrs["idle_lead_in"]
+        np.testing.assert_array_equal(demo["actions"][:idle, :6], 0)  # the operator's reaction time
+
+
+def test_recorded_actions_replay_to_success_from_the_same_seed(lift_file):
+    with h5py.File(lift_file) as file:
+        actions, seed = file["data/demo_1/actions"][()], int(file["data/demo_1"].attrs["seed"])
+    env = make_env("Lift", seed=seed)
+    env.reset()
+    for action in actions:
+        env.step(action)
+    assert env._check_success()
+    env.close()
+
+
+def test_a_failed_attempt_has_no_frames_and_reports_failure():
+    demo, success = record_expert_demo("Lift", seed=0, config=ExpertConfig(image_size=32, max_steps=20))
+    assert not success and "agentview_image" not in demo.obs and len(demo.actions) == 20
