@@ -4,8 +4,8 @@ import os
 
 from dagster import Definitions
 
-from assets.embedded import embedded_teleop_demos
-from assets.ingest import oxe_datasets, teleop_datasets
+from assets.embedded import embedded_human_videos, embedded_teleop_demos
+from assets.ingest import human_video_datasets, oxe_datasets, teleop_datasets
 from assets.resources import PyramidHome
 from assets.sources import source_partitions
 from pipelines.config import DEFAULT_HOME, DEFAULT_SOURCES_FILE
@@ -15,4 +15,8 @@ home = PyramidHome(
     sources_file=os.environ.get("PYRAMID_SOURCES", str(DEFAULT_SOURCES_FILE)),
 )
 
-defs = Definitions(assets=[embedded_teleop_demos, teleop_datasets, oxe_datasets], sensors=[source_partitions], resources={"home": home})
+defs = Definitions(
+    assets=[embedded_teleop_demos, embedded_human_videos, teleop_datasets, oxe_datasets, human_video_datasets],
+    sensors=[source_partitions],
+    resources={"home": home},
+)

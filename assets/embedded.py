@@ -38,3 +38,25 @@ def embedded_teleop_demos(context: AssetExecutionContext, config: EmbeddedTeleop
             "failed_seeds": MetadataValue.json(report.failed_seeds),
         }
     )
+
+
+class EmbeddedHumanVideoConfig(Config):
+    clips_per_task: int = Field(default=2, description="stand-in clips rendered per Panda task")
+
+
+def embedded_human_video_folder(home: PyramidHome) -> Path:
+    return Path(home.path) / "raw" / "human_video" / "robosuite_standin"
+
+
+@asset(group_name="embedded_defaults", code_version="1", kinds={"robosuite", "mp4"})
+def embedded_human_videos(context: AssetExecutionContext, config: EmbeddedHumanVideoConfig, home: PyramidHome) -> MaterializeResult:
+    """STAND-IN for human video: action-less robosuite clips from the front camera (no teleop dataset uses it)."""
+    import shutil
+
+    from generators.scripted_teleop import record_stand_in_videos
+
+    folder = embedded_human_video_folder(home)
+    shutil.rmtree(folder, ignore_errors=True)
+    paths = [p for task in EMBEDDED_TASKS.get_partition_keys() for p in record_stand_in_videos(task, config.clips_per_task, folder)]
+    context.log.info(f"{len(paths)} stand-in clips in {folder}")
+    return MaterializeResult(metadata={"path": MetadataValue.path(str(folder)), "clips": len(paths)})

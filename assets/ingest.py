@@ -20,13 +20,14 @@ from dagster import (
     asset,
 )
 
-from assets.embedded import embedded_teleop_demos
+from assets.embedded import embedded_human_videos, embedded_teleop_demos
 from assets.resources import PyramidHome
 from schemas.pyramid import SourceKind
 
 SOURCE_PARTITIONS = {
     SourceKind.TELEOP: DynamicPartitionsDefinition(name="teleop_sources"),
     SourceKind.OXE: DynamicPartitionsDefinition(name="oxe_sources"),
+    SourceKind.HUMAN_VIDEO: DynamicPartitionsDefinition(name="human_video_sources"),
 }
 QUALITY_CHECK = "quality"
 
@@ -107,4 +108,10 @@ teleop_datasets = _source_asset(
     deps=[AssetDep(embedded_teleop_demos, partition_mapping=AllPartitionMapping())],
 )
 oxe_datasets = _source_asset(SourceKind.OXE, "oxe_datasets", "Open X-Embodiment RLDS datasets, standardised, as LeRobot v3.0")
-SOURCE_ASSETS = {SourceKind.TELEOP: teleop_datasets, SourceKind.OXE: oxe_datasets}
+human_video_datasets = _source_asset(
+    SourceKind.HUMAN_VIDEO,
+    "human_video_datasets",
+    "Human and web video as curated action-less LeRobot v3.0 clips (short/dark/frozen/duplicate clips dropped)",
+    deps=[embedded_human_videos],
+)
+SOURCE_ASSETS = {SourceKind.TELEOP: teleop_datasets, SourceKind.OXE: oxe_datasets, SourceKind.HUMAN_VIDEO: human_video_datasets}

@@ -16,8 +16,9 @@ from robosuite.utils import transform_utils
 
 from generators.robosuite_env import CONTROL_FREQ, PANDA_TASKS, FrameRenderer, body_pose, eef_pose, make_env
 from pipelines.ingest.robomimic import PROPRIO_KEYS, RobomimicDemo, write_robomimic
+from pipelines.lerobot.video import write_mp4
 
-__all__ = ["ExpertConfig", "TeleopSetReport", "record_expert_demo", "record_teleop_set"]
+__all__ = ["ExpertConfig", "TeleopSetReport", "record_expert_demo", "record_stand_in_videos", "record_teleop_set"]
 
 POSITION_SCALE, ROTATION_SCALE = 0.05, 0.5  # OSC_POSE: an input of 1 moves 5 cm / 0.5 rad in one step
 OPEN, CLOSE = -1.0, 1.0
@@ -196,3 +197,19 @@ def record_teleop_set(
         seed += 1
     write_robomimic(path, task, kept, fps=CONTROL_FREQ)
     return TeleopSetReport(task, Path(path), len(kept), seed - first_seed, failed)
+
+
+def record_stand_in_videos(task: str, clips: int, folder: Path, camera: str = "frontview", size: int = 96, first_seed: int = 1000) -> list[Path]:
+    """Action-less clips of the expert from a camera the teleop data does not use, standing in for human
+    video: ``robosuite_standin_<task>_<seed>.mp4`` with the instruction in a sidecar ``.txt``."""
+    config = ExpertConfig(cameras=(camera,), image_size=size)
+    paths, seed = [], first_seed
+    while len(paths) < clips:
+        demo, success = record_expert_demo(task, seed, config)
+        if success:
+            path = Path(folder) / f"robosuite_standin_{task.lower()}_{seed}.mp4"
+            write_mp4(path, demo.obs[f"{camera}_image"], CONTROL_FREQ)
+            path.with_suffix(".txt").write_text(demo.instruction + "\n")
+            paths.append(path)
+        seed += 1
+    return paths

@@ -24,8 +24,9 @@ class SourceConfig(BaseModel):
 
     name: str = Field(pattern=r"^[a-z0-9_]+$", description="partition key and output folder name")
     path: Path = Field(description="where the source lives; relative paths are relative to the config file")
-    format: Literal["lerobot", "rlds", "robomimic"] = Field(
-        description="how to read it: a LeRobot dataset, an RLDS builder folder or a robomimic HDF5 file"
+    format: Literal["lerobot", "rlds", "robomimic", "video_folder"] = Field(
+        description="how to read it: a LeRobot dataset, an RLDS builder folder, a robomimic HDF5 file, or a "
+        "folder of mp4/webm/mov videos with optional sidecar instructions"
     )
     split: str = Field(default="train", description="RLDS split to ingest")
     embodiment: str | None = Field(default=None, description="registered embodiment; None: read from metadata")
@@ -41,6 +42,7 @@ class SourcesConfig(BaseModel):
 
     teleop: list[SourceConfig] = Field(default_factory=list)
     oxe: list[SourceConfig] = Field(default_factory=list)
+    human_video: list[SourceConfig] = Field(default_factory=list)
 
     def of_kind(self, kind: SourceKind) -> list[SourceConfig]:
         return list(getattr(self, kind.value, []))

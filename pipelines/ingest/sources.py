@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pipelines.config import SourceConfig
 from pipelines.ingest.curation import trim_idle
+from pipelines.ingest.human_video import HumanVideoConfig, human_video_clips
 from pipelines.ingest.oxe import ingest_oxe
 from pipelines.ingest.robomimic import read_robomimic
 from pipelines.lerobot.convert import read_or_reject
@@ -27,6 +28,10 @@ def ingest_source(source: SourceConfig, destination: Path, on_progress: Callable
     """Read ``source`` by its format and write it to ``destination`` (replaced atomically, bad items quarantined)."""
     if source.format == "rlds":
         return ingest_oxe(source.path, destination, split=source.split, on_item=on_progress)
+    if source.format == "video_folder":
+        config = HumanVideoConfig()
+        clips = human_video_clips(source.path, config)
+        return write_dataset(destination, get_embodiment("human_video"), config.fps, clips, on_item=on_progress)
     if source.format == "robomimic":
         if source.embodiment is None:
             raise ValueError(f"source {source.name!r}: robomimic files need an embodiment in the sources file")

@@ -31,6 +31,7 @@ __all__ = [
     "decode_segment",
     "packet_times",
     "remux_segment",
+    "write_mp4",
 ]
 
 
@@ -248,3 +249,17 @@ def remux_segment(source: Path, destination: Path, from_timestamp: float, to_tim
             packet.dts = packet.dts - offset if packet.dts is not None else packet.pts
             packet.stream = out_stream
             dst.mux(packet)
+
+
+def write_mp4(path: Path, frames: np.ndarray, fps: int, codec: VideoCodec | None = None) -> None:
+    """Encode (T, H, W, 3) uint8 frames as one standalone mp4."""
+    codec = codec or VideoCodec()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(codec.encoder, rate=fps, options=codec.options())
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], codec.pix_fmt
+        for image in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)

@@ -2,8 +2,7 @@
 
 import json
 
-import numpy as np
-import pytest
+import yaml
 from dagster import DagsterInstance, build_sensor_context, materialize
 
 from assets.definitions import defs
@@ -18,9 +17,11 @@ from tests.conftest import BRIDGE_SHARD, GR00T_DEMO
 
 
 def home_with(tmp_path, teleop: dict[str, str] | None = None, oxe: dict[str, str] | None = None) -> PyramidHome:
-    lines = ["teleop:"] + [f"  - {{name: {n}, path: '{p}', format: lerobot}}" for n, p in (teleop or {}).items()]
-    lines += ["oxe:"] + [f"  - {{name: {n}, path: '{p}', format: rlds}}" for n, p in (oxe or {}).items()]
-    (tmp_path / "sources.yaml").write_text("\n".join(lines).replace("teleop:\noxe:", "teleop: []\noxe:") + ("" if oxe else " []"))
+    document = {
+        "teleop": [{"name": n, "path": p, "format": "lerobot"} for n, p in (teleop or {}).items()],
+        "oxe": [{"name": n, "path": p, "format": "rlds"} for n, p in (oxe or {}).items()],
+    }
+    (tmp_path / "sources.yaml").write_text(yaml.safe_dump(document))
     return PyramidHome(path=str(tmp_path / "home"), sources_file=str(tmp_path / "sources.yaml"))
 
 
@@ -36,7 +37,7 @@ def run(asset, home: PyramidHome, kind: SourceKind, key: str, expect_success: bo
 
 def test_definitions_hold_every_ingest_asset_and_the_source_sensor():
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {"embedded_teleop_demos", "teleop_datasets", "oxe_datasets"}
+    assert keys == {"embedded_teleop_demos", "embedded_human_videos", "teleop_datasets", "oxe_datasets", "human_video_datasets"}
     assert [s.name for s in defs.sensors] == ["source_partitions"]
 
 
@@ -66,15 +67,15 @@ def test_quality_check_fails_and_names_the_column_when_actions_leave_their_limit
     assert check.metadata["failed"].value >= 1 and "FAIL | expect_column_values_to_be_between | `action_6`" in check.metadata["results"].value
 
 
-def test_sensor_registers_new_sources_and_requests_their_ingest(tmp_path):
-    home = home_with(tmp_path, teleop={"gr00t": str(GR00T_DEMO)}, oxe={"bridge": str(BRIDGE_SHARD)})
+def test_sensor_registers_new_sources_and_requests_ingest_of_those_present(tmp_path):
+    home = home_with(tmp_path, teleop={"gr00t": str(GR00T_DEMO), "later": str(tmp_path / "not_recorded_yet")}, oxe={"bridge": str(BRIDGE_SHARD)})
     with DagsterInstance.ephemeral() as instance:
         result = source_partitions(build_sensor_context(instance=instance, resources={"home": home}))
         assert {(r.partitions_def_name, tuple(r.partition_keys)) for r in result.dynamic_partitions_requests} == {
-            ("teleop_sources", ("gr00t",)), ("oxe_sources", ("bridge",)),
+            ("teleop_sources", ("gr00t", "later")), ("oxe_sources", ("bridge",)),
         }  # fmt: skip
         assert sorted(r.partition_key for r in result.run_requests) == ["bridge", "gr00t"]
-        instance.add_dynamic_partitions("teleop_sources", ["gr00t"])
+        instance.add_dynamic_partitions("teleop_sources", ["gr00t", "later"])
         again = source_partitions(build_sensor_context(instance=instance, resources={"home": home}))
         assert [r.partition_key for r in again.run_requests] == ["bridge"]
 

@@ -1,0 +1,181 @@
+"""Human and web video: folders of mp4/webm/mov into curated, action-less clips.
+
+Each video is decoded with PyAV, resampled to a target fps and frame size, and split into clips. A clip's
+static lead-in/lead-out is trimmed; clips that end up too short, too dark, frozen, or a near-duplicate of
+a kept clip (perceptual hash) are dropped with their reason. The instruction comes from a sidecar
+``<name>.txt`` or ``<name>.json`` (``{"instruction": ...}``), else from the file name (recorded as such).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import imagehash
+import numpy as np
+from PIL import Image
+
+from pipelines.lerobot.writer import RejectedEpisode
+from schemas.episode import Episode, exact_timestamps
+
+__all__ = ["VIDEO_SUFFIXES", "HumanVideoConfig", "human_video_clips", "read_video"]
+
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mov")
+PIXEL_CHANGE = 20  # luma levels: more than codec noise, less than an object moving across a pixel
+
+
+@dataclass(frozen=True)
+class HumanVideoConfig:
+    """Curation settings.
+
+    Attributes:
+        fps: output frame rate (frames are picked at k/fps).
+        size: output (height, width), even for yuv420p.
+        clip_seconds: clips are at most this long.
+        min_clip_frames: shorter clips (after trimming) are dropped.
+        dark_luma: clips whose mean luma (0-255) is below this are dropped.
+        motion_threshold: fraction of pixels whose luma changes by more than ``PIXEL_CHANGE`` levels, at or
+            under which a frame pair is static. Counting large changes ignores codec flicker, which shifts
+            many pixels by a few levels on still footage.
+        duplicate_distance: a clip is a near-duplicate of a kept clip when, of its frames at 25%, 50% and
+            75%, at least two have perceptual hashes within this many bits (of 64) of that clip's (one frame
+            may differ more: re-encoding flips bits of smooth images).
+    """
+
+    fps: int = 20
+    size: tuple[int, int] = (96, 96)
+    clip_seconds: float = 4.0
+    min_clip_frames: int = 16
+    dark_luma: float = 20.0
+    motion_threshold: float = 0.005
+    duplicate_distance: int = 8
+
+
+def read_video(path: Path, fps: int, size: tuple[int, int]) -> np.ndarray:
+    """Decode ``path`` resampled to ``fps`` and ``size``: output frame k is the latest source frame at or
+    before k/fps (times from the first frame). Returns (T, H, W, 3) uint8."""
+    height, width = size
+    frames: list[np.ndarray] = []
+    held: av.VideoFrame | None = None  # latest source frame not yet superseded
+    held_array: np.ndarray | None = None
+    first_time: float | None = None
+
+    def emit_until(time: float, inclusive: bool) -> None:
+        """Emit the held frame for every output time before ``time`` (or at it, when inclusive)."""
+        nonlocal held_array
+        limit = time + 1e-6 if inclusive else time - 1e-6
+        while len(frames) / fps <= limit:
+            if held_array is None:
+                held_array = held.reformat(width=width, height=height, format="rgb24").to_ndarray()
+            frames.append(held_array)
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        for frame in container.decode(stream):
+            if frame.pts is None:
+                continue
+            time = float(frame.pts * stream.time_base)
+            first_time = time if first_time is None else first_time
+            if held is not None:
+                emit_until(time - first_time, inclusive=False)
+            held, held_array = frame, None
+        if held is not None:
+            emit_until(float(held.pts * stream.time_base) - first_time, inclusive=True)
+    if not frames:
+        raise ValueError("no decodable frames")
+    return np.stack(frames)
+
+
+def _instruction(path: Path) -> tuple[str, str]:
+    """(instruction, where it came from): sidecar .txt, sidecar .json, or the file name."""
+    text_file, json_file = path.with_suffix(".txt"), path.with_suffix(".json")
+    if text_file.is_file():
+        return text_file.read_text().strip(), "sidecar_txt"
+    if json_file.is_file():
+        return str(json.loads(json_file.read_text()).get("instruction", "")).strip(), "sidecar_json"
+    return path.stem.replace("_", " ").replace("-", " ").strip(), "file_name"
+
+
+def _luma(frames: np.ndarray) -> np.ndarray:
+    return frames @ np.array([0.299, 0.587, 0.114])
+
+
+def _motion(frames: np.ndarray) -> np.ndarray:
+    """Per consecutive frame pair, the fraction of pixels whose luma changes by more than PIXEL_CHANGE."""
+    return (np.abs(np.diff(_luma(frames), axis=0)) > PIXEL_CHANGE).mean(axis=(1, 2))
+
+
+def _trim_static(frames: np.ndarray, threshold: float) -> tuple[np.ndarray, int, int]:
+    moving = np.flatnonzero(_motion(frames) > threshold)
+    if len(moving) == 0:
+        return frames, 0, 0
+    start, end = moving[0], moving[-1] + 2
+    return frames[start:end], int(start), int(len(frames) - end)
+
+
+def _fingerprint(frames: np.ndarray) -> list[imagehash.ImageHash]:
+    """Perceptual hashes of the frames at 25%, 50% and 75% of the clip."""
+    return [imagehash.phash(Image.fromarray(frames[int(len(frames) * q)])) for q in (0.25, 0.5, 0.75)]
+
+
+def _drop_reason(frames: np.ndarray, config: HumanVideoConfig) -> str | None:
+    if len(frames) < config.min_clip_frames:
+        return f"too short ({len(frames)} frames < {config.min_clip_frames})"
+    luma = float(_luma(frames).mean())
+    if luma < config.dark_luma:
+        return f"too dark (mean luma {luma:.1f} < {config.dark_luma})"
+    motion = float(_motion(frames).mean())
+    if motion <= config.motion_threshold:
+        return f"frozen ({motion:.2%} of pixels change per frame <= {config.motion_threshold:.2%})"
+    return None
+
+
+def human_video_clips(folder: Path | str, config: HumanVideoConfig | None = None) -> Iterator[Episode | RejectedEpisode]:
+    """Curated action-less clips of every video in ``folder``; each drop or unreadable file as ``RejectedEpisode``."""
+    config = config or HumanVideoConfig()
+    folder = Path(folder)
+    kept_fingerprints: list[tuple[list[imagehash.ImageHash], str]] = []
+    clip_frames = max(1, int(round(config.clip_seconds * config.fps)))
+    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES):
+        try:
+            video = read_video(path, config.fps, config.size)
+        except (av.error.FFmpegError, ValueError, OSError) as error:
+            yield RejectedEpisode(f"{path.stem}/*", f"file {path}", f"unreadable video ({error})")
+            continue
+        instruction, instruction_source = _instruction(path)
+        for clip_index, start in enumerate(range(0, len(video), clip_frames)):
+            clip_id = f"{path.stem}/clip_{clip_index:03d}"
+            window = video[start : start + clip_frames]
+            frames, lead, tail = _trim_static(window, config.motion_threshold)
+            if reason := _drop_reason(frames, config):
+                yield RejectedEpisode(clip_id, "clip", reason)
+                continue
+            fingerprint = _fingerprint(window)  # the untrimmed window: a re-upload has the same timeline
+            duplicate_of = next(
+                (other for hashes, other in kept_fingerprints
+                 if sum(a - b <= config.duplicate_distance for a, b in zip(fingerprint, hashes, strict=True)) >= 2),
+                None,
+            )  # fmt: skip
+            if duplicate_of is not None:
+                yield RejectedEpisode(clip_id, "clip", f"near-duplicate of {duplicate_of}")
+                continue
+            kept_fingerprints.append((fingerprint, clip_id))
+            yield Episode(
+                episode_id=clip_id,
+                embodiment="human_video",
+                fps=config.fps,
+                instruction=instruction,
+                frames={"primary": frames},
+                state=None,
+                action=None,
+                timestamps=exact_timestamps(len(frames), config.fps),
+                notes={
+                    "source": str(path),
+                    "source_start_s": start / config.fps,
+                    "trimmed_static": {"lead": lead, "tail": tail},
+                    "instruction_source": instruction_source,
+                },
+            )
