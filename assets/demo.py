@@ -26,7 +26,15 @@ def main() -> int:
                        "--select", "embedded_teleop_demos", "--partition", task]  # fmt: skip
         subprocess.run(materialize, check=True)
     console.rule("embedded_human_videos")
-    materialize = [str(dagster), "asset", "materialize", "-m", "assets.definitions", "--select", "embedded_human_videos"]
+    materialize = [
+        str(dagster),
+        "asset",
+        "materialize",
+        "-m",
+        "assets.definitions",
+        "--select",
+        "embedded_human_videos",
+    ]
     subprocess.run(materialize, check=True)
     with DagsterInstance.get() as instance:
         for kind, sources in new_source_partitions(instance, home).items():

@@ -20,7 +20,9 @@ def embedded_teleop_path(home: PyramidHome, task: str) -> Path:
 
 
 @asset(partitions_def=EMBEDDED_TASKS, group_name="embedded_defaults", code_version="1", kinds={"robosuite", "hdf5"})
-def embedded_teleop_demos(context: AssetExecutionContext, config: EmbeddedTeleopConfig, home: PyramidHome) -> MaterializeResult:
+def embedded_teleop_demos(
+    context: AssetExecutionContext, config: EmbeddedTeleopConfig, home: PyramidHome
+) -> MaterializeResult:
     """Scripted-expert Panda demos in robosuite (2 cameras, 20 Hz) as robomimic HDF5 with datagen_info."""
     from generators.scripted_teleop import ExpertConfig, record_teleop_set  # robosuite/mujoco load only when run
 
@@ -49,7 +51,9 @@ def embedded_human_video_folder(home: PyramidHome) -> Path:
 
 
 @asset(group_name="embedded_defaults", code_version="1", kinds={"robosuite", "mp4"})
-def embedded_human_videos(context: AssetExecutionContext, config: EmbeddedHumanVideoConfig, home: PyramidHome) -> MaterializeResult:
+def embedded_human_videos(
+    context: AssetExecutionContext, config: EmbeddedHumanVideoConfig, home: PyramidHome
+) -> MaterializeResult:
     """STAND-IN for human video: action-less robosuite clips from the front camera (no teleop dataset uses it)."""
     import shutil
 
@@ -57,6 +61,10 @@ def embedded_human_videos(context: AssetExecutionContext, config: EmbeddedHumanV
 
     folder = embedded_human_video_folder(home)
     shutil.rmtree(folder, ignore_errors=True)
-    paths = [p for task in EMBEDDED_TASKS.get_partition_keys() for p in record_stand_in_videos(task, config.clips_per_task, folder)]
+    paths = [
+        p
+        for task in EMBEDDED_TASKS.get_partition_keys()
+        for p in record_stand_in_videos(task, config.clips_per_task, folder)
+    ]
     context.log.info(f"{len(paths)} stand-in clips in {folder}")
     return MaterializeResult(metadata={"path": MetadataValue.path(str(folder)), "clips": len(paths)})

@@ -76,7 +76,9 @@ def _materialise_source(context: AssetExecutionContext, home: PyramidHome, kind:
     return MaterializeResult(metadata=metadata, check_results=[check])
 
 
-def _source_asset(kind: SourceKind, name: str, description: str, deps: list[AssetDep] | None = None) -> AssetsDefinition:
+def _source_asset(
+    kind: SourceKind, name: str, description: str, deps: list[AssetDep] | None = None
+) -> AssetsDefinition:
     @asset(
         name=name,
         description=description,
@@ -107,11 +109,17 @@ teleop_datasets = _source_asset(
     "Teleop demos (LeRobot v2.x/v3.0, robomimic HDF5) as LeRobot v3.0, idle lead-in/out trimmed",
     deps=[AssetDep(embedded_teleop_demos, partition_mapping=AllPartitionMapping())],
 )
-oxe_datasets = _source_asset(SourceKind.OXE, "oxe_datasets", "Open X-Embodiment RLDS datasets, standardised, as LeRobot v3.0")
+oxe_datasets = _source_asset(
+    SourceKind.OXE, "oxe_datasets", "Open X-Embodiment RLDS datasets, standardised, as LeRobot v3.0"
+)
 human_video_datasets = _source_asset(
     SourceKind.HUMAN_VIDEO,
     "human_video_datasets",
     "Human and web video as curated action-less LeRobot v3.0 clips (short/dark/frozen/duplicate clips dropped)",
     deps=[embedded_human_videos],
 )
-SOURCE_ASSETS = {SourceKind.TELEOP: teleop_datasets, SourceKind.OXE: oxe_datasets, SourceKind.HUMAN_VIDEO: human_video_datasets}
+SOURCE_ASSETS = {
+    SourceKind.TELEOP: teleop_datasets,
+    SourceKind.OXE: oxe_datasets,
+    SourceKind.HUMAN_VIDEO: human_video_datasets,
+}

@@ -1,6 +1,5 @@
 """Resources shared by pyramid assets."""
 
-
 from pathlib import Path
 
 from dagster import ConfigurableResource

@@ -1,6 +1,13 @@
 """Keep the source assets' dynamic partitions in step with the sources file."""
 
-from dagster import AddDynamicPartitionsRequest, DagsterInstance, RunRequest, SensorEvaluationContext, SensorResult, sensor
+from dagster import (
+    AddDynamicPartitionsRequest,
+    DagsterInstance,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    sensor,
+)
 
 from assets.ingest import SOURCE_ASSETS, SOURCE_PARTITIONS
 from assets.resources import PyramidHome
@@ -18,7 +25,9 @@ def new_source_partitions(instance: DagsterInstance, home: PyramidHome) -> dict[
     return new
 
 
-@sensor(minimum_interval_seconds=30, description="Registers sources added to the sources file and ingests those present")
+@sensor(
+    minimum_interval_seconds=30, description="Registers sources added to the sources file and ingests those present"
+)
 def source_partitions(context: SensorEvaluationContext, home: PyramidHome) -> SensorResult:
     """New sources become partitions; an ingest run is requested for each whose data is already there
     (embedded defaults appear only once their generator asset has run)."""

@@ -61,7 +61,9 @@ def write_pyramid(root: Path, episodes: int, frames: int, size: int, codec: str)
     from schemas.episode import Episode, exact_timestamps
 
     pool = {c: camera_frames(frames, size, k) for k, c in enumerate(CAMERAS)}
-    with LeRobotWriter(root, get_embodiment("robosuite_panda"), 20, WriterConfig(video=VideoCodec(codec=codec))) as writer:
+    with LeRobotWriter(
+        root, get_embodiment("robosuite_panda"), 20, WriterConfig(video=VideoCodec(codec=codec))
+    ) as writer:
         for e in range(episodes):
             data = episode_data(e, frames, size, pool)
             writer.write(
@@ -76,10 +78,19 @@ def write_lerobot(root: Path, episodes: int, frames: int, size: int, **options) 
     features = {
         "observation.state": {"dtype": "float32", "shape": (16,), "names": None},
         "action": {"dtype": "float32", "shape": (7,), "names": None},
-        **{f"observation.images.{c}": {"dtype": "video", "shape": (size, size, 3), "names": ["height", "width", "channels"]} for c in CAMERAS},
+        **{
+            f"observation.images.{c}": {
+                "dtype": "video",
+                "shape": (size, size, 3),
+                "names": ["height", "width", "channels"],
+            }
+            for c in CAMERAS
+        },
     }
     pool = {c: camera_frames(frames, size, k) for k, c in enumerate(CAMERAS)}
-    dataset = LeRobotDataset.create("bench/lerobot", fps=20, root=root, features=features, robot_type="Panda", **options)
+    dataset = LeRobotDataset.create(
+        "bench/lerobot", fps=20, root=root, features=features, robot_type="Panda", **options
+    )
     for e in range(episodes):
         data = episode_data(e, frames, size, pool)
         for t in range(frames):
@@ -101,7 +112,9 @@ def run_variant(name: str, root: Path, episodes: int, frames: int, size: int) ->
     else:
         write_lerobot(root, episodes, frames, size, **options)
     seconds = time.perf_counter() - start
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    peak_kb = (
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    )
     print(json.dumps({"seconds": seconds, "peak_mb": peak_kb / 1024}))
 
 
@@ -138,7 +151,10 @@ def main() -> None:
             measured = json.loads(child.stdout.strip().splitlines()[-1])
             results[name] = (measured["seconds"], measured["peak_mb"], validate(root, total))
             shutil.rmtree(root)
-            print(f"{name:38s} {total / measured['seconds']:8.0f} frames/s  peak {measured['peak_mb']:6.0f} MB", flush=True)
+            print(
+                f"{name:38s} {total / measured['seconds']:8.0f} frames/s  peak {measured['peak_mb']:6.0f} MB",
+                flush=True,
+            )
     reference = results["lerobot default (PNG staging, AV1)"][0]
     print(f"\n{args.episodes} episodes x {args.frames} frames x {len(CAMERAS)} cameras {args.size}x{args.size}")
     print(f"{'variant':38s} {'frames/s':>9s} {'vs lerobot default':>19s} {'peak MB':>8s}  lerobot load")

@@ -15,7 +15,16 @@ import robosuite
 from robosuite.controllers import load_composite_controller_config
 from robosuite.utils import transform_utils
 
-__all__ = ["CONTROL_FREQ", "PANDA_TASKS", "FrameRenderer", "PandaTask", "body_pose", "eef_pose", "make_env", "panda_state"]
+__all__ = [
+    "CONTROL_FREQ",
+    "PANDA_TASKS",
+    "FrameRenderer",
+    "PandaTask",
+    "body_pose",
+    "eef_pose",
+    "make_env",
+    "panda_state",
+]
 
 
 @dataclass(frozen=True)

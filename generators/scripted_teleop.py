@@ -88,7 +88,9 @@ def _grasp_signal(env, task: str) -> dict[str, bool]:
 def _command(obs: dict[str, np.ndarray], target: Waypoint, orientation: np.ndarray, noise: np.ndarray) -> np.ndarray:
     position = np.clip((target.position - obs["robot0_eef_pos"]) / POSITION_SCALE + noise, -1, 1)
     current = transform_utils.quat2mat(obs["robot0_eef_quat"])
-    rotation = np.clip(transform_utils.quat2axisangle(transform_utils.mat2quat(orientation @ current.T)) / ROTATION_SCALE, -1, 1)
+    rotation = np.clip(
+        transform_utils.quat2axisangle(transform_utils.mat2quat(orientation @ current.T)) / ROTATION_SCALE, -1, 1
+    )
     return np.r_[position, rotation, target.gripper].astype(np.float32)
 
 
@@ -97,7 +99,9 @@ def _target_pose(obs: dict[str, np.ndarray], action: np.ndarray) -> np.ndarray:
     pose = eef_pose(obs)
     target = np.eye(4)
     target[:3, 3] = pose[:3, 3] + action[:3] * POSITION_SCALE
-    target[:3, :3] = transform_utils.quat2mat(transform_utils.axisangle2quat(action[3:6] * ROTATION_SCALE)) @ pose[:3, :3]
+    target[:3, :3] = (
+        transform_utils.quat2mat(transform_utils.axisangle2quat(action[3:6] * ROTATION_SCALE)) @ pose[:3, :3]
+    )
     return target
 
 
@@ -156,7 +160,11 @@ def record_expert_demo(task: str, seed: int, config: ExpertConfig | None = None)
         states=np.stack(steps["sim_state"]),
         actions=np.stack(steps["action"]),
         obs={
-            **{f"{camera}_image": np.stack([frame[camera] for frame in rendered]) for camera in config.cameras if rendered},
+            **{
+                f"{camera}_image": np.stack([frame[camera] for frame in rendered])
+                for camera in config.cameras
+                if rendered
+            },
             **{key: np.stack(steps[key]) for key in PROPRIO_KEYS},
         },
         datagen_info={
@@ -181,7 +189,12 @@ class TeleopSetReport:
 
 
 def record_teleop_set(
-    task: str, demos: int, path: Path, config: ExpertConfig | None = None, first_seed: int = 0, max_attempts: int | None = None
+    task: str,
+    demos: int,
+    path: Path,
+    config: ExpertConfig | None = None,
+    first_seed: int = 0,
+    max_attempts: int | None = None,
 ) -> TeleopSetReport:
     """Record ``demos`` successful expert demos of ``task`` (seeds from ``first_seed``) into one HDF5 file.
 
@@ -199,7 +212,9 @@ def record_teleop_set(
     return TeleopSetReport(task, Path(path), len(kept), seed - first_seed, failed)
 
 
-def record_stand_in_videos(task: str, clips: int, folder: Path, camera: str = "frontview", size: int = 96, first_seed: int = 1000) -> list[Path]:
+def record_stand_in_videos(
+    task: str, clips: int, folder: Path, camera: str = "frontview", size: int = 96, first_seed: int = 1000
+) -> list[Path]:
     """Action-less clips of the expert from a camera the teleop data does not use, standing in for human
     video: ``robosuite_standin_<task>_<seed>.mp4`` with the instruction in a sidecar ``.txt``."""
     config = ExpertConfig(cameras=(camera,), image_size=size)

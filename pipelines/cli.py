@@ -23,7 +23,16 @@ def cmd_embodiments(args: argparse.Namespace) -> int:
         return 0
     table = Table("name", "tag", "robot", "cameras", "fps", "control", "state", "action", title="Embodiments")
     for e in registered_embodiments().values():
-        table.add_row(e.name, e.tag, e.robot_type, ",".join(e.cameras), str(e.fps), e.control_mode.value, str(e.state_dim), str(e.action_dim))
+        table.add_row(
+            e.name,
+            e.tag,
+            e.robot_type,
+            ",".join(e.cameras),
+            str(e.fps),
+            e.control_mode.value,
+            str(e.state_dim),
+            str(e.action_dim),
+        )
     console.print(table)
     return 0
 
@@ -43,7 +52,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
             bar.total = total
             bar.update(done - bar.n)
 
-        report = convert_lerobot(args.source, args.destination, embodiment=embodiment, config=config, on_episode=progress)
+        report = convert_lerobot(
+            args.source, args.destination, embodiment=embodiment, config=config, on_episode=progress
+        )
     console.print(f"wrote {report.episodes} episodes, {report.frames} frames ({report.hours:.3f} h) to {report.root}")
     for rejected in report.rejected:
         console.print(f"[yellow]quarantined[/] {rejected.episode_id} ({rejected.field}): {rejected.reason}")

@@ -50,8 +50,13 @@ class QualityReport:
         return [o for o in self.outcomes if not o.success]
 
     def markdown(self) -> str:
-        rows = [f"| {'ok' if o.success else 'FAIL'} | {o.expectation} | `{o.column}` | {o.unexpected} | {o.examples[:3]} |" for o in self.outcomes]
-        return "\n".join(["| result | expectation | column | unexpected | examples |", "| --- | --- | --- | --- | --- |", *rows])
+        rows = [
+            f"| {'ok' if o.success else 'FAIL'} | {o.expectation} | `{o.column}` | {o.unexpected} | {o.examples[:3]} |"
+            for o in self.outcomes
+        ]
+        return "\n".join(
+            ["| result | expectation | column | unexpected | examples |", "| --- | --- | --- | --- | --- |", *rows]
+        )
 
 
 def _vector_columns(table: pd.DataFrame, key: str, prefix: str) -> pd.DataFrame:
@@ -69,7 +74,10 @@ def dataset_tables(dataset: LeRobotSource) -> tuple[pd.DataFrame, pd.DataFrame]:
         if key in rows:
             frames = pd.concat([frames, _vector_columns(rows, key, prefix)], axis=1)
     episodes = pd.DataFrame(
-        [{"episode_index": i, "length": row["length"], "instruction": (row["tasks"] or [""])[0]} for i, row in sorted(dataset.layout.episodes.items())]
+        [
+            {"episode_index": i, "length": row["length"], "instruction": (row["tasks"] or [""])[0]}
+            for i, row in sorted(dataset.layout.episodes.items())
+        ]
     )
     for video_key in dataset.video_keys:
         camera = video_key.removeprefix(layout.CAMERA_PREFIX)
@@ -94,10 +102,14 @@ def _suites(gx, embodiment: Embodiment, frames: pd.DataFrame, episodes: pd.DataF
                 column = f"{kind}_{dim}"
                 if column in frames:
                     frame_suite.add_expectation(x.ExpectColumnValuesToNotBeNull(column=column))
-                    frame_suite.add_expectation(x.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high))
+                    frame_suite.add_expectation(
+                        x.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high)
+                    )
     episode_suite = gx.ExpectationSuite(name="episodes")
     episode_suite.add_expectation(
-        x.ExpectColumnValuesToBeBetween(column="length", min_value=bounds.min_episode_frames, max_value=bounds.max_episode_frames)
+        x.ExpectColumnValuesToBeBetween(
+            column="length", min_value=bounds.min_episode_frames, max_value=bounds.max_episode_frames
+        )
     )
     episode_suite.add_expectation(x.ExpectColumnValueLengthsToBeBetween(column="instruction", min_value=1))
     for column in episodes.columns:

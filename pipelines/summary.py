@@ -42,5 +42,7 @@ def summarise_home(home: Path) -> list[DatasetSummary]:
 def pyramid_table(home: Path) -> Table:
     table = Table("layer", "source", "dataset", "embodiment", "episodes", "frames", "hours", title=f"pyramid at {home}")
     for s in summarise_home(home):
-        table.add_row(s.layer.value, s.source.value, s.name, s.embodiment, str(s.episodes), str(s.frames), f"{s.hours:.4f}")
+        table.add_row(
+            s.layer.value, s.source.value, s.name, s.embodiment, str(s.episodes), str(s.frames), f"{s.hours:.4f}"
+        )
     return table

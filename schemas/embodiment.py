@@ -311,35 +311,10 @@ _OXE_ACTION = _groups(
     ("gripper", 1, _GRIPPER),
 )
 
-WIDOWX = register(
-    Embodiment(
-        name="widowx",
-        tag="oxe_widowx",
-        robot_type="WidowX",
-        cameras=("primary",),
-        fps=5,
-        control_mode=ControlMode.EEF_DELTA,
-        state_groups=_EEF_RPY_STATE,
-        action_groups=_OXE_ACTION,
-        description="WidowX 250 of Bridge V2 (Open X-Embodiment)",
-    )
-)
 
-GOOGLE_ROBOT = register(
-    Embodiment(
-        name="google_robot",
-        tag="oxe_google",
-        robot_type="GoogleRobot",
-        cameras=("primary",),
-        fps=3,
-        control_mode=ControlMode.EEF_DELTA,
-        state_groups=_EEF_QUAT_STATE,
-        action_groups=_OXE_ACTION,
-        description="Everyday Robots mobile manipulator of RT-1 / fractal (Open X-Embodiment)",
-    )
-)
-
-def _oxe_robot(name: str, tag: str, robot_type: str, cameras: tuple[str, ...], fps: int, state, description: str) -> Embodiment:
+def _oxe_robot(
+    name: str, tag: str, robot_type: str, cameras: tuple[str, ...], fps: int, state, description: str
+) -> Embodiment:
     """An Open X-Embodiment robot, standardised to EEF-delta actions (xyz, rotation, gripper) as in Octo."""
     return register(
         Embodiment(
@@ -349,8 +324,17 @@ def _oxe_robot(name: str, tag: str, robot_type: str, cameras: tuple[str, ...], f
     )  # fmt: skip
 
 
-FRANKA = _oxe_robot("franka", "oxe_droid", "Franka", ("primary", "wrist"), 15, _EEF_RPY_STATE, "Franka Panda of DROID and TACO-Play")
-KUKA_IIWA = _oxe_robot("kuka_iiwa", "oxe_kuka", "KukaIiwa", ("primary",), 10, _EEF_QUAT_STATE, "KUKA iiwa of QT-Opt (kuka)")
+WIDOWX = _oxe_robot("widowx", "oxe_widowx", "WidowX", ("primary",), 5, _EEF_RPY_STATE, "WidowX 250 of Bridge V2")
+GOOGLE_ROBOT = _oxe_robot(
+    "google_robot", "oxe_google", "GoogleRobot", ("primary",), 3, _EEF_QUAT_STATE,
+    "Everyday Robots mobile manipulator of RT-1 / fractal",
+)  # fmt: skip
+FRANKA = _oxe_robot(
+    "franka", "oxe_droid", "Franka", ("primary", "wrist"), 15, _EEF_RPY_STATE, "Franka Panda of DROID and TACO-Play"
+)
+KUKA_IIWA = _oxe_robot(
+    "kuka_iiwa", "oxe_kuka", "KukaIiwa", ("primary",), 10, _EEF_QUAT_STATE, "KUKA iiwa of QT-Opt (kuka)"
+)
 JACO = _oxe_robot("jaco", "oxe_jaco", "Jaco2", ("primary", "wrist"), 10, _EEF_RPY_STATE, "Kinova Jaco 2 of jaco_play")
 UR5 = _oxe_robot("ur5", "oxe_ur5", "UR5", ("primary", "wrist"), 5, _EEF_QUAT_STATE, "UR5 of berkeley_autolab_ur5")
 LANGUAGE_TABLE = _oxe_robot(

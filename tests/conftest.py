@@ -47,7 +47,9 @@ EpisodeFactory = Callable[..., Episode]
 def make_episode() -> EpisodeFactory:
     """Build a valid episode of a registered embodiment; keyword overrides replace fields."""
 
-    def build(index: int = 0, length: int = 24, embodiment: str = "robosuite_panda", size: int = 64, **overrides) -> Episode:
+    def build(
+        index: int = 0, length: int = 24, embodiment: str = "robosuite_panda", size: int = 64, **overrides
+    ) -> Episode:
         spec = get_embodiment(embodiment)
         rng = np.random.default_rng(1000 + index)
         episode = Episode(

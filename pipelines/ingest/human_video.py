@@ -133,7 +133,9 @@ def _drop_reason(frames: np.ndarray, config: HumanVideoConfig) -> str | None:
     return None
 
 
-def human_video_clips(folder: Path | str, config: HumanVideoConfig | None = None) -> Iterator[Episode | RejectedEpisode]:
+def human_video_clips(
+    folder: Path | str, config: HumanVideoConfig | None = None
+) -> Iterator[Episode | RejectedEpisode]:
     """Curated action-less clips of every video in ``folder``; each drop or unreadable file as ``RejectedEpisode``."""
     config = config or HumanVideoConfig()
     folder = Path(folder)

@@ -114,7 +114,11 @@ class Standardisation:
 
 
 def _rt1_style_action(steps: Steps) -> np.ndarray:
-    return _concat(steps["action/world_vector"], steps["action/rotation_delta"], relative_to_absolute_gripper(steps["action/gripper_closedness_action"]))
+    return _concat(
+        steps["action/world_vector"],
+        steps["action/rotation_delta"],
+        relative_to_absolute_gripper(steps["action/gripper_closedness_action"]),
+    )
 
 
 STANDARDISATIONS: dict[str, Standardisation] = {
@@ -150,7 +154,9 @@ STANDARDISATIONS: dict[str, Standardisation] = {
             embodiment="franka",
             cameras={"primary": "observation/exterior_image_1_left", "wrist": "observation/wrist_image_left"},
             state=lambda s: _concat(s["observation/cartesian_position"], s["observation/gripper_position"]),
-            action=lambda s: _concat(s["action_dict/cartesian_velocity"], 1 - np.asarray(s["action_dict/gripper_position"])),
+            action=lambda s: _concat(
+                s["action_dict/cartesian_velocity"], 1 - np.asarray(s["action_dict/gripper_position"])
+            ),
             instruction=lambda s: _first_text(s, "language_instruction"),
         ),
         Standardisation(
@@ -169,16 +175,21 @@ STANDARDISATIONS: dict[str, Standardisation] = {
             embodiment="franka",
             cameras={"primary": "observation/rgb_static", "wrist": "observation/rgb_gripper"},
             state=lambda s: _concat(s["observation/robot_obs"][:, :6], s["observation/robot_obs"][:, 7:8]),
-            action=lambda s: _concat(s["action/rel_actions_world"][:, :6], np.clip(s["action/rel_actions_world"][:, 6:7], 0, 1)),
+            action=lambda s: _concat(
+                s["action/rel_actions_world"][:, :6], np.clip(s["action/rel_actions_world"][:, 6:7], 0, 1)
+            ),
             instruction=lambda s: _first_text(s, "observation/natural_language_instruction"),
         ),
         Standardisation(
             dataset="jaco_play",
             embodiment="jaco",
             cameras={"primary": "observation/image", "wrist": "observation/image_wrist"},
-            state=lambda s: _concat(s["observation/end_effector_cartesian_pos"][:, :6], s["observation/end_effector_cartesian_pos"][:, -1:]),
+            state=lambda s: _concat(
+                s["observation/end_effector_cartesian_pos"][:, :6], s["observation/end_effector_cartesian_pos"][:, -1:]
+            ),
             action=lambda s: _concat(
-                s["action/world_vector"], np.zeros((len(s["action/world_vector"]), 3)),
+                s["action/world_vector"],
+                np.zeros((len(s["action/world_vector"]), 3)),
                 relative_to_absolute_gripper(s["action/gripper_closedness_action"]),
             ),  # fmt: skip
             instruction=lambda s: _first_text(s, "observation/natural_language_instruction"),
@@ -205,7 +216,9 @@ def standardise(episode: RLDSEpisode, standardisation: Standardisation) -> Episo
         action = standardisation.action(steps)
         instruction = standardisation.instruction(steps)
     except KeyError as error:
-        raise EpisodeError(episode.episode_id, str(error.args[0]), f"{standardisation.dataset}: key missing from the record") from None
+        raise EpisodeError(
+            episode.episode_id, str(error.args[0]), f"{standardisation.dataset}: key missing from the record"
+        ) from None
     notes = {"source": episode.source, "oxe_dataset": standardisation.dataset}
     if standardisation.drop_first_step:
         frames = {camera: video[1:] for camera, video in frames.items()}
@@ -225,7 +238,9 @@ def standardise(episode: RLDSEpisode, standardisation: Standardisation) -> Episo
     )
 
 
-def standardised_episodes(builder: RLDSBuilder, standardisation: Standardisation, split: str) -> Iterator[Episode | RejectedEpisode]:
+def standardised_episodes(
+    builder: RLDSBuilder, standardisation: Standardisation, split: str
+) -> Iterator[Episode | RejectedEpisode]:
     for item in builder.episodes(split):
         if isinstance(item, RejectedEpisode):
             yield item

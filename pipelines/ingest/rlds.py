@@ -73,7 +73,9 @@ def _walk(node: dict[str, Any], prefix: str, specs: dict[str, FeatureSpec]) -> N
     elif "image" in node:
         image = node["image"]
         shape = tuple(int(d) for d in image["shape"]["dimensions"])
-        specs[prefix] = FeatureSpec(prefix, "image", shape, image.get("dtype", "uint8"), image.get("encodingFormat", "png"))
+        specs[prefix] = FeatureSpec(
+            prefix, "image", shape, image.get("dtype", "uint8"), image.get("encodingFormat", "png")
+        )
     elif "text" in node:
         specs[prefix] = FeatureSpec(prefix, "text", (), "string")
     elif "tensor" in node:
@@ -134,7 +136,9 @@ class RLDSBuilder:
                     except (ExampleDecodeError, ValueError, OSError) as error:
                         yield RejectedEpisode(episode_id, f"file {path}", f"record {record.index}: {error}")
             except TFRecordError as error:
-                yield RejectedEpisode(f"{prefix}/{error.record:05d}+", f"file {path}", f"{error.reason}; rest of shard unreadable")
+                yield RejectedEpisode(
+                    f"{prefix}/{error.record:05d}+", f"file {path}", f"{error.reason}; rest of shard unreadable"
+                )
 
     def decode(self, record: bytes, episode_id: str, source: str) -> RLDSEpisode:
         """Split one Example's concatenated values into steps according to the specs."""
@@ -158,11 +162,22 @@ class RLDSBuilder:
                 return len(raw[key])
         for key, spec in self.specs.items():
             if spec.per_step and key in raw:
-                return len(raw[key]) // max(1, int(np.prod(spec.shape, dtype=int))) if spec.kind == "tensor" else len(raw[key])
+                return (
+                    len(raw[key]) // max(1, int(np.prod(spec.shape, dtype=int)))
+                    if spec.kind == "tensor"
+                    else len(raw[key])
+                )
         raise ValueError("no per-step feature to tell the episode length")
 
 
-_NUMPY_DTYPES = {"float32": np.float32, "float64": np.float64, "int32": np.int32, "int64": np.int64, "uint8": np.uint8, "bool": np.bool_}
+_NUMPY_DTYPES = {
+    "float32": np.float32,
+    "float64": np.float64,
+    "int32": np.int32,
+    "int64": np.int64,
+    "uint8": np.uint8,
+    "bool": np.bool_,
+}
 
 
 def _decode_value(spec: FeatureSpec, raw: Any, steps: int) -> StepValue:

@@ -89,7 +89,11 @@ def read_robomimic(
     with h5py.File(path, "r") as file:
         if "data" not in file:
             raise ValueError(f"{path}: no 'data' group; not a robomimic file")
-        fps = int(json.loads(file["data"].attrs.get("env_args", "{}")).get("env_kwargs", {}).get("control_freq", embodiment.fps))
+        fps = int(
+            json.loads(file["data"].attrs.get("env_args", "{}"))
+            .get("env_kwargs", {})
+            .get("control_freq", embodiment.fps)
+        )
         for name in _demo_names(file["data"]):
             demo = file["data"][name]
             episode_id = f"{path.stem}/{name}"
@@ -99,7 +103,14 @@ def read_robomimic(
                 yield RejectedEpisode(episode_id, f"file {path}", str(error).strip("'\""))
 
 
-def _read_demo(demo: h5py.Group, episode_id: str, embodiment: Embodiment, cameras: dict[str, str], instruction: str | None, fps: int) -> Episode:
+def _read_demo(
+    demo: h5py.Group,
+    episode_id: str,
+    embodiment: Embodiment,
+    cameras: dict[str, str],
+    instruction: str | None,
+    fps: int,
+) -> Episode:
     actions = demo["actions"][()].astype(np.float32)
     length = len(actions)
     missing = [key for key in (*PROPRIO_KEYS, *cameras.values()) if key not in demo["obs"]]
@@ -122,7 +133,10 @@ def _read_demo(demo: h5py.Group, episode_id: str, embodiment: Embodiment, camera
         action=actions,
         timestamps=exact_timestamps(length, fps),
         extras=extras,
-        notes={"source": f"{demo.file.filename}#{demo.name}", **{k: _plain(v) for k, v in demo.attrs.items() if k != "instruction"}},
+        notes={
+            "source": f"{demo.file.filename}#{demo.name}",
+            **{k: _plain(v) for k, v in demo.attrs.items() if k != "instruction"},
+        },
     )
 
 

@@ -24,7 +24,9 @@ def _trimmed(items: Iterable[Episode | RejectedEpisode]) -> Iterator[Episode | R
         yield trim_idle(item) if isinstance(item, Episode) else item
 
 
-def ingest_source(source: SourceConfig, destination: Path, on_progress: Callable[[int], None] | None = None) -> WriteReport:
+def ingest_source(
+    source: SourceConfig, destination: Path, on_progress: Callable[[int], None] | None = None
+) -> WriteReport:
     """Read ``source`` by its format and write it to ``destination`` (replaced atomically, bad items quarantined)."""
     if source.format == "rlds":
         return ingest_oxe(source.path, destination, split=source.split, on_item=on_progress)

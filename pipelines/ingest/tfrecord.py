@@ -64,4 +64,6 @@ def write_records(path: Path | str, payloads: list[bytes]) -> None:
     with open(path, "wb") as stream:
         for data in payloads:
             length = struct.pack("<Q", len(data))
-            stream.write(length + struct.pack("<I", masked_crc32c(length)) + data + struct.pack("<I", masked_crc32c(data)))
+            stream.write(
+                length + struct.pack("<I", masked_crc32c(length)) + data + struct.pack("<I", masked_crc32c(data))
+            )

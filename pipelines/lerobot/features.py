@@ -37,12 +37,24 @@ def dataset_features(embodiment: Embodiment, episode: Episode) -> dict[str, dict
     """Features in lerobot's order: vectors, cameras, extras (flattened per frame), then index columns."""
     features: dict[str, dict] = {}
     if embodiment.has_state:
-        features[STATE_KEY] = {"dtype": "float32", "shape": [embodiment.state_dim], "names": vector_names(embodiment.state_groups)}
+        features[STATE_KEY] = {
+            "dtype": "float32",
+            "shape": [embodiment.state_dim],
+            "names": vector_names(embodiment.state_groups),
+        }
     if embodiment.has_actions:
-        features[ACTION_KEY] = {"dtype": "float32", "shape": [embodiment.action_dim], "names": vector_names(embodiment.action_groups)}
+        features[ACTION_KEY] = {
+            "dtype": "float32",
+            "shape": [embodiment.action_dim],
+            "names": vector_names(embodiment.action_groups),
+        }
     for camera in embodiment.cameras:
         _, height, width, channels = episode.frames[camera].shape
-        features[camera_key(camera)] = {"dtype": "video", "shape": [height, width, channels], "names": ["height", "width", "channels"]}
+        features[camera_key(camera)] = {
+            "dtype": "video",
+            "shape": [height, width, channels],
+            "names": ["height", "width", "channels"],
+        }
     for name, column in episode.extras.items():
         size = int(np.prod(column.shape[1:], dtype=int))
         features[name] = {"dtype": extra_dtype(column), "shape": [size], "names": None}

@@ -54,7 +54,9 @@ def _write_v21(dataset: LeRobotSource, staging: Path) -> None:
                 columns[name].append(_column_to_numpy(table.column(name)))
         for video_key in dataset.video_keys:
             path, start, end = dataset.layout.video_segment(episode_index, video_key)
-            target = staging / layout.V2_VIDEO_PATH.format(episode_chunk=chunk, video_key=video_key, episode_index=episode_index)
+            target = staging / layout.V2_VIDEO_PATH.format(
+                episode_chunk=chunk, video_key=video_key, episode_index=episode_index
+            )
             remux_segment(path, target, start, end)
         row = dataset.layout.episodes[episode_index]
         episodes_jsonl.append({"episode_index": episode_index, "tasks": list(row["tasks"]), "length": row["length"]})

@@ -93,7 +93,9 @@ class V3Layout:
 
     def data_path(self, episode_index: int) -> Path:
         row = self.episodes[episode_index]
-        return self.root / self.info["data_path"].format(chunk_index=row["data/chunk_index"], file_index=row["data/file_index"])
+        return self.root / self.info["data_path"].format(
+            chunk_index=row["data/chunk_index"], file_index=row["data/file_index"]
+        )
 
     def episode_table(self, episode_index: int) -> pa.Table:
         path = self.data_path(episode_index)
@@ -126,7 +128,9 @@ class V2Layout:
         return episode_index // int(self.info.get("chunks_size", layout.CHUNKS_SIZE))
 
     def data_path(self, episode_index: int) -> Path:
-        return self.root / self.info["data_path"].format(episode_chunk=self._chunk(episode_index), episode_index=episode_index)
+        return self.root / self.info["data_path"].format(
+            episode_chunk=self._chunk(episode_index), episode_index=episode_index
+        )
 
     def episode_table(self, episode_index: int) -> pa.Table:
         return pq.read_table(self.data_path(episode_index))
@@ -300,7 +304,9 @@ class LeRobotSource:
         if drift.max() > 0.25 / self.fps:
             frame = int(drift.argmax())
             raise EpisodeReadError(
-                path, episode_id, f"timestamps are not uniform at {self.fps} fps (frame {frame} is {source[frame]:.4f} s)"
+                path,
+                episode_id,
+                f"timestamps are not uniform at {self.fps} fps (frame {frame} is {source[frame]:.4f} s)",
             )
         notes["retimed"] = {"offset_s": float(offset), "max_jitter_s": float(drift.max())}
         return exact
@@ -324,7 +330,9 @@ class LeRobotSource:
 def _column_to_numpy(column: pa.ChunkedArray) -> np.ndarray:
     """List columns become (T, D) arrays, scalar columns (T,)."""
     column = column.combine_chunks()
-    if not (pa.types.is_list(column.type) or pa.types.is_fixed_size_list(column.type) or pa.types.is_large_list(column.type)):
+    if not (
+        pa.types.is_list(column.type) or pa.types.is_fixed_size_list(column.type) or pa.types.is_large_list(column.type)
+    ):
         return column.to_numpy(zero_copy_only=False)
     widths = pc.unique(pc.list_value_length(column)).to_pylist()
     if len(widths) > 1:

@@ -62,7 +62,9 @@ def image_stats(frames: np.ndarray) -> dict[str, np.ndarray]:
         per_channel["std"].append(np.sqrt(counts @ (levels - mean) ** 2 / total))
         for name, value in zip(_quantile_names(), _histogram_quantiles(counts, total), strict=True):
             per_channel[name].append(value)
-    stats = {name: np.asarray(values, dtype=np.float64).reshape(-1, 1, 1) / 255.0 for name, values in per_channel.items()}
+    stats = {
+        name: np.asarray(values, dtype=np.float64).reshape(-1, 1, 1) / 255.0 for name, values in per_channel.items()
+    }
     stats["count"] = np.array([len(frames)])
     return stats
 

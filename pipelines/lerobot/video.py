@@ -184,9 +184,7 @@ class CameraEncoder(threading.Thread):
             for packet in self._stream.encode(frame):
                 self._container.mux(packet)
         self._frames_in_file += len(frames)
-        self.segments.append(
-            VideoSegment(self._chunk, self._file, start / self.fps, self._frames_in_file / self.fps)
-        )
+        self.segments.append(VideoSegment(self._chunk, self._file, start / self.fps, self._frames_in_file / self.fps))
 
 
 def decode_segment(path: Path, from_timestamp: float, length: int | None) -> np.ndarray:

@@ -142,7 +142,9 @@ class LeRobotWriter:
                 "dataset_to_index": self._total_frames + episode.length,
             }
         )
-        self._pyramid_episodes.append({"episode_index": episode_index, "episode_id": episode.episode_id, "notes": episode.notes})
+        self._pyramid_episodes.append(
+            {"episode_index": episode_index, "episode_id": episode.episode_id, "notes": episode.notes}
+        )
         self._total_frames += episode.length
         return True
 
@@ -176,7 +178,9 @@ class LeRobotWriter:
                 row[f"videos/{key}/from_timestamp"] = segment.from_timestamp
                 row[f"videos/{key}/to_timestamp"] = segment.to_timestamp
         self._write_metadata()
-        self.report = WriteReport(self.root, len(self._episode_rows), self._total_frames, self.fps, list(self._rejected))
+        self.report = WriteReport(
+            self.root, len(self._episode_rows), self._total_frames, self.fps, list(self._rejected)
+        )
         return self.report
 
     # -- validation ----------------------------------------------------------------------------------
@@ -187,20 +191,37 @@ class LeRobotWriter:
             raise EpisodeError(episode.episode_id, "fps", f"is {episode.fps}, dataset is {self.fps}")
         for camera, video in episode.frames.items():
             if self.config.video.pix_fmt == "yuv420p" and (video.shape[1] % 2 or video.shape[2] % 2):
-                raise EpisodeError(episode.episode_id, f"frames[{camera}]", f"{video.shape[1]}x{video.shape[2]}: yuv420p video needs even sizes")
+                raise EpisodeError(
+                    episode.episode_id,
+                    f"frames[{camera}]",
+                    f"{video.shape[1]}x{video.shape[2]}: yuv420p video needs even sizes",
+                )
         if self._features is None:
             return
         for camera in self.embodiment.cameras:
             expected = self._features[layout.camera_key(camera)]["shape"]
             if list(episode.frames[camera].shape[1:]) != expected:
                 raise EpisodeError(
-                    episode.episode_id, f"frames[{camera}]", f"frame shape {episode.frames[camera].shape[1:]} != dataset's {tuple(expected)}"
+                    episode.episode_id,
+                    f"frames[{camera}]",
+                    f"frame shape {episode.frames[camera].shape[1:]} != dataset's {tuple(expected)}",
                 )
         if set(episode.extras) != set(self._extra_shapes):
-            raise EpisodeError(episode.episode_id, "extras", f"columns {sorted(episode.extras)} != dataset's {sorted(self._extra_shapes)}")
+            raise EpisodeError(
+                episode.episode_id,
+                "extras",
+                f"columns {sorted(episode.extras)} != dataset's {sorted(self._extra_shapes)}",
+            )
         for name, column in episode.extras.items():
-            if list(column.shape[1:]) != self._extra_shapes[name] or extra_dtype(column) != self._features[name]["dtype"]:
-                raise EpisodeError(episode.episode_id, f"extras[{name}]", f"shape/dtype {column.shape[1:]}/{column.dtype} differs from the dataset's")
+            if (
+                list(column.shape[1:]) != self._extra_shapes[name]
+                or extra_dtype(column) != self._features[name]["dtype"]
+            ):
+                raise EpisodeError(
+                    episode.episode_id,
+                    f"extras[{name}]",
+                    f"shape/dtype {column.shape[1:]}/{column.dtype} differs from the dataset's",
+                )
 
     # -- writing ---------------------------------------------------------------------------------
 

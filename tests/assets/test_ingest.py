@@ -37,7 +37,13 @@ def run(asset, home: PyramidHome, kind: SourceKind, key: str, expect_success: bo
 
 def test_definitions_hold_every_ingest_asset_and_the_source_sensor():
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {"embedded_teleop_demos", "embedded_human_videos", "teleop_datasets", "oxe_datasets", "human_video_datasets"}
+    assert keys == {
+        "embedded_teleop_demos",
+        "embedded_human_videos",
+        "teleop_datasets",
+        "oxe_datasets",
+        "human_video_datasets",
+    }
     assert [s.name for s in defs.sensors] == ["source_partitions"]
 
 
@@ -46,7 +52,10 @@ def test_teleop_asset_ingests_the_gr00t_demo_and_passes_quality(tmp_path):
     metadata, check = run(teleop_datasets, home, SourceKind.TELEOP, "gr00t")
     assert (metadata["episodes"], metadata["frames"], metadata["quarantined"]) == (5, 2096, 0)
     assert metadata["hours"] == round(2096 / 20 / 3600, 5)
-    assert "data:image/png;base64," in metadata["sample_frames"] and "data:image/png;base64," in metadata["action_histogram"]
+    assert (
+        "data:image/png;base64," in metadata["sample_frames"]
+        and "data:image/png;base64," in metadata["action_histogram"]
+    )
     assert check.passed and check.metadata["expectations"].value > 100 and check.metadata["failed"].value == 0
     info = json.loads((tmp_path / "home/datasets/teleop/gr00t/meta/info.json").read_text())
     assert info["total_episodes"] == 5
@@ -64,11 +73,18 @@ def test_quality_check_fails_and_names_the_column_when_actions_leave_their_limit
     home = home_with(tmp_path, teleop={"wild": str(tmp_path / "raw")})
     _, check = run(teleop_datasets, home, SourceKind.TELEOP, "wild", expect_success=False)
     assert not check.passed and check.severity.value == "ERROR"
-    assert check.metadata["failed"].value >= 1 and "FAIL | expect_column_values_to_be_between | `action_6`" in check.metadata["results"].value
+    assert (
+        check.metadata["failed"].value >= 1
+        and "FAIL | expect_column_values_to_be_between | `action_6`" in check.metadata["results"].value
+    )
 
 
 def test_sensor_registers_new_sources_and_requests_ingest_of_those_present(tmp_path):
-    home = home_with(tmp_path, teleop={"gr00t": str(GR00T_DEMO), "later": str(tmp_path / "not_recorded_yet")}, oxe={"bridge": str(BRIDGE_SHARD)})
+    home = home_with(
+        tmp_path,
+        teleop={"gr00t": str(GR00T_DEMO), "later": str(tmp_path / "not_recorded_yet")},
+        oxe={"bridge": str(BRIDGE_SHARD)},
+    )
     with DagsterInstance.ephemeral() as instance:
         result = source_partitions(build_sensor_context(instance=instance, resources={"home": home}))
         assert {(r.partitions_def_name, tuple(r.partition_keys)) for r in result.dynamic_partitions_requests} == {
@@ -82,7 +98,9 @@ def test_sensor_registers_new_sources_and_requests_ingest_of_those_present(tmp_p
 
 def test_embedded_demos_are_recorded_then_ingested_from_the_home(tmp_path):
     sources = tmp_path / "sources.yaml"
-    sources.write_text('teleop:\n  - {name: lift, path: "{home}/raw/teleop/panda_lift.hdf5", format: robomimic, embodiment: robosuite_panda}\n')
+    sources.write_text(
+        'teleop:\n  - {name: lift, path: "{home}/raw/teleop/panda_lift.hdf5", format: robomimic, embodiment: robosuite_panda}\n'
+    )
     home = PyramidHome(path=str(tmp_path / "home"), sources_file=str(sources))
     instance = DagsterInstance.ephemeral()
     recorded = materialize(

@@ -23,7 +23,10 @@ def test_recorded_file_has_the_robomimic_layout_with_datagen_info(lift_file):
         demo = file["data/demo_0"]
         steps = demo.attrs["num_samples"]
         assert demo["actions"].shape == (steps, 7) and demo["states"].shape[0] == steps
-        assert demo["obs/agentview_image"].shape == (steps, 32, 32, 3) and demo["obs/robot0_eye_in_hand_image"].dtype == np.uint8
+        assert (
+            demo["obs/agentview_image"].shape == (steps, 32, 32, 3)
+            and demo["obs/robot0_eye_in_hand_image"].dtype == np.uint8
+        )
         assert demo["datagen_info/eef_pose"].shape == (steps, 4, 4)
         assert demo["datagen_info/object_poses/cube"].shape == (steps, 4, 4)
         grasp = demo["datagen_info/subtask_term_signals/grasp"][()]

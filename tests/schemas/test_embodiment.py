@@ -47,7 +47,9 @@ def test_gr1_matches_the_gr00t_demo_modality_file_exactly():
     modality = json.loads((GR00T_DEMO / "meta" / "modality.json").read_text())
     gr1 = get_embodiment("gr1_arms_only")
     for kind, groups in (("state", gr1.state_groups), ("action", gr1.action_groups)):
-        assert {g.name: (g.start, g.end) for g in groups} == {k: (v["start"], v["end"]) for k, v in modality[kind].items()}
+        assert {g.name: (g.start, g.end) for g in groups} == {
+            k: (v["start"], v["end"]) for k, v in modality[kind].items()
+        }
     assert gr1.cameras == ("ego_view",)
     assert gr1.tag == "gr1"
 

@@ -18,8 +18,16 @@ from PIL import Image
 from pipelines.ingest.tf_example import encode_example
 from pipelines.ingest.tfrecord import write_records
 
-_IS = {"is_first": ("tensor", (), "bool"), "is_last": ("tensor", (), "bool"), "is_terminal": ("tensor", (), "bool"), "reward": ("tensor", (), "float32")}
-_LANG = {"observation/natural_language_instruction": ("text",), "observation/natural_language_embedding": ("tensor", (512,), "float32")}
+_IS = {
+    "is_first": ("tensor", (), "bool"),
+    "is_last": ("tensor", (), "bool"),
+    "is_terminal": ("tensor", (), "bool"),
+    "reward": ("tensor", (), "float32"),
+}
+_LANG = {
+    "observation/natural_language_instruction": ("text",),
+    "observation/natural_language_embedding": ("tensor", (512,), "float32"),
+}
 
 # Per-step features of each dataset (key: (kind, shape, dtype)), after the published features.json files.
 PUBLISHED_STEPS: dict[str, dict[str, tuple]] = {
@@ -134,9 +142,11 @@ def _nest(flat: dict[str, dict]) -> dict[str, Any]:
         for parent in parents:
             level = level.setdefault(parent, {})
         level[leaf] = node
+
     def wrap(level: dict[str, Any]) -> dict[str, Any]:
         return {"pythonClassName": "tensorflow_datasets.core.features.features_dict.FeaturesDict",
                 "featuresDict": {"features": {k: v if "pythonClassName" in v else wrap(v) for k, v in level.items()}}}  # fmt: skip
+
     return wrap(tree)
 
 
@@ -144,7 +154,8 @@ def features_document(steps: dict[str, tuple]) -> dict[str, Any]:
     step_dict = _nest({key: _node(spec) for key, spec in steps.items()})
     root = _nest({})
     root["featuresDict"]["features"]["steps"] = {
-        "pythonClassName": "tensorflow_datasets.core.features.dataset_feature.Dataset", "sequence": {"feature": step_dict}
+        "pythonClassName": "tensorflow_datasets.core.features.dataset_feature.Dataset",
+        "sequence": {"feature": step_dict},
     }
     return root
 

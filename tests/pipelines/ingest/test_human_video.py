@@ -49,7 +49,10 @@ def test_clips_are_curated_with_a_reason_for_every_drop(video_folder):
     assert pour.notes["trimmed_static"]["lead"] >= 8  # the 1 s static lead-in at 10 fps
     assert pour.state is None and pour.action is None and pour.frames["primary"].shape[1:] == (48, 48, 3)
     assert kept["wipe-table/clip_000"].instruction == "wipe the table"
-    assert kept["stack_cups/clip_000"].instruction == "stack cups" and kept["stack_cups/clip_000"].notes["instruction_source"] == "file_name"
+    assert (
+        kept["stack_cups/clip_000"].instruction == "stack cups"
+        and kept["stack_cups/clip_000"].notes["instruction_source"] == "file_name"
+    )
     assert dropped["pour_water_again/clip_000"] == "near-duplicate of pour_water/clip_000"
     assert dropped["night/clip_000"].startswith("too dark")
     assert dropped["still/clip_000"].startswith("frozen")

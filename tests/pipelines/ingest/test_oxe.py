@@ -4,7 +4,6 @@ import shutil
 import zlib
 
 import numpy as np
-import pytest
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
 from pipelines.ingest.oxe import STANDARDISATIONS, binarize_gripper, ingest_oxe, relative_to_absolute_gripper
@@ -123,7 +122,10 @@ def test_taco_play_clips_its_minus_one_plus_one_gripper(tmp_path):
     steps["action/rel_actions_world"][:, 6] = [-1, 1, -1]
     dataset = ingest_synthetic(tmp_path, "taco_play", [steps])
     assert [dataset[t]["action"][6].item() for t in range(3)] == [0, 1, 0]
-    np.testing.assert_allclose(dataset[1]["observation.state"].numpy(), np.r_[steps["observation/robot_obs"][1, :6], steps["observation/robot_obs"][1, 7]])
+    np.testing.assert_allclose(
+        dataset[1]["observation.state"].numpy(),
+        np.r_[steps["observation/robot_obs"][1, :6], steps["observation/robot_obs"][1, 7]],
+    )
     assert dataset[0]["observation.images.wrist"].shape == (3, 84, 84)
 
 

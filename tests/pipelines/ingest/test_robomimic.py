@@ -27,8 +27,10 @@ def demo(length: int = 30, idle: int = 6, seed: int = 0, instruction: str = "lif
         obs={
             "agentview_image": scene_frames(length, 32, 32, seed),
             "robot0_eye_in_hand_image": scene_frames(length, 32, 32, seed + 1),
-            "robot0_joint_pos": rng.normal(size=(length, 7)), "robot0_eef_pos": rng.normal(size=(length, 3)),
-            "robot0_eef_quat": rng.normal(size=(length, 4)), "robot0_gripper_qpos": rng.normal(size=(length, 2)),
+            "robot0_joint_pos": rng.normal(size=(length, 7)),
+            "robot0_eef_pos": rng.normal(size=(length, 3)),
+            "robot0_eef_quat": rng.normal(size=(length, 4)),
+            "robot0_gripper_qpos": rng.normal(size=(length, 2)),
         },  # fmt: skip
         datagen_info={
             "eef_pose": np.tile(np.eye(4), (length, 1, 1)),
@@ -65,7 +67,10 @@ def test_broken_demos_are_quarantined_with_file_and_reason(tmp_path):
     del no_camera.obs["agentview_image"]
     write_robomimic(tmp_path / "t.hdf5", "Lift", [demo(), short_datagen, no_camera], fps=20)
     rejected = [e for e in read_robomimic(tmp_path / "t.hdf5", PANDA, CAMERAS) if isinstance(e, RejectedEpisode)]
-    assert [(r.episode_id, str(tmp_path / "t.hdf5") in r.field) for r in rejected] == [("t/demo_1", True), ("t/demo_2", True)]
+    assert [(r.episode_id, str(tmp_path / "t.hdf5") in r.field) for r in rejected] == [
+        ("t/demo_1", True),
+        ("t/demo_2", True),
+    ]
     assert "datagen.eef_pose has 27 steps, actions have 30" in rejected[0].reason
     assert "agentview_image" in rejected[1].reason
 

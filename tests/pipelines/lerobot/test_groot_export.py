@@ -28,7 +28,11 @@ def test_export_re_reads_identically_with_the_v2_reader(tmp_path, written):
     exported = LeRobotSource(tmp_path / "groot")
     assert exported.version == "v2.1"
     for original, copy in zip(LeRobotSource(source), exported, strict=True):
-        assert (copy.episode_id, copy.instruction, copy.embodiment) == (original.episode_id, original.instruction, original.embodiment)
+        assert (copy.episode_id, copy.instruction, copy.embodiment) == (
+            original.episode_id,
+            original.instruction,
+            original.embodiment,
+        )
         np.testing.assert_array_equal(copy.state, original.state)
         np.testing.assert_array_equal(copy.action, original.action)
         np.testing.assert_array_equal(copy.extras["next.reward"], original.extras["next.reward"])

@@ -52,7 +52,9 @@ def test_gr00t_demo_round_trips_reader_writer_lerobot(tmp_path, gr00t):
     for t in (0, 1, 233, 469):
         item = dataset[start + t]
         assert item["task"] == "pick the meat from the counter and place it in the plate"
-        np.testing.assert_array_equal(item["observation.state"].numpy(), np.float32(source_rows["observation.state"][t]))
+        np.testing.assert_array_equal(
+            item["observation.state"].numpy(), np.float32(source_rows["observation.state"][t])
+        )
         decoded = (item["observation.images.ego_view"].numpy().transpose(1, 2, 0) * 255).round()
         assert psnr(decoded, source_frames[t]) >= 30  # real camera frames, re-encoded once
     notes = json.loads((tmp_path / "gr00t_v3" / layout.PYRAMID_META_PATH).read_text())["episodes"][0]["notes"]
@@ -64,7 +66,10 @@ def test_dataset_written_by_lerobot_itself_reads_with_an_explicit_embodiment(tmp
     features = {
         "observation.state": {"dtype": "float32", "shape": (16,), "names": None},
         "action": {"dtype": "float32", "shape": (7,), "names": None},
-        **{layout.camera_key(c): {"dtype": "video", "shape": (64, 64, 3), "names": ["height", "width", "channels"]} for c in panda.cameras},
+        **{
+            layout.camera_key(c): {"dtype": "video", "shape": (64, 64, 3), "names": ["height", "width", "channels"]}
+            for c in panda.cameras
+        },
     }
     dataset = LeRobotDataset.create("local/ref", fps=20, root=tmp_path / "ref", features=features, robot_type="Panda")
     episode = make_episode(length=10)

@@ -40,6 +40,12 @@ def test_image_stats_are_exact_over_every_pixel_in_lerobots_shape():
 
 
 def test_lerobot_aggregates_our_stats():
-    episodes = [{"action": vector_stats(np.random.default_rng(i).normal(size=(20, 3))), "cam": image_stats(scene_frames(5, 16, 16, i))} for i in range(3)]
+    episodes = [
+        {
+            "action": vector_stats(np.random.default_rng(i).normal(size=(20, 3))),
+            "cam": image_stats(scene_frames(5, 16, 16, i)),
+        }
+        for i in range(3)
+    ]
     merged = aggregate_stats(episodes)
     assert merged["action"]["count"].tolist() == [60] and merged["cam"]["mean"].shape == (3, 1, 1)

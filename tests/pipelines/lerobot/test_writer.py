@@ -108,7 +108,9 @@ def test_extras_of_any_shape_survive_a_lerobot_load(tmp_path, episodes):
 def test_lerobot_aggregate_merges_two_of_our_datasets(tmp_path, make_episode):
     write(tmp_path / "a", [make_episode(index=i) for i in range(2)])
     write(tmp_path / "b", [make_episode(index=i) for i in range(2, 5)])
-    aggregate_datasets(["local/a", "local/b"], "local/merged", roots=[tmp_path / "a", tmp_path / "b"], aggr_root=tmp_path / "merged")
+    aggregate_datasets(
+        ["local/a", "local/b"], "local/merged", roots=[tmp_path / "a", tmp_path / "b"], aggr_root=tmp_path / "merged"
+    )
     merged = load(tmp_path / "merged")
     assert merged.num_episodes == 5 and len(merged) == 5 * 24
     assert merged[24 * 4]["episode_index"].item() == 4
