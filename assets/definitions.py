@@ -6,7 +6,7 @@ from dagster import Definitions
 
 from assets.embedded import embedded_human_videos, embedded_teleop_demos
 from assets.ingest import human_video_datasets, oxe_datasets, teleop_datasets
-from assets.resources import PyramidHome
+from assets.resources import PyramidHome, RayResource
 from assets.sources import source_partitions
 from pipelines.config import DEFAULT_HOME, DEFAULT_SOURCES_FILE
 
@@ -18,5 +18,5 @@ home = PyramidHome(
 defs = Definitions(
     assets=[embedded_teleop_demos, embedded_human_videos, teleop_datasets, oxe_datasets, human_video_datasets],
     sensors=[source_partitions],
-    resources={"home": home},
+    resources={"home": home, "ray": RayResource(workers=2, address=os.environ.get("RAY_ADDRESS") or None)},
 )

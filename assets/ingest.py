@@ -21,7 +21,7 @@ from dagster import (
 )
 
 from assets.embedded import embedded_human_videos, embedded_teleop_demos
-from assets.resources import PyramidHome
+from assets.resources import PyramidHome, RayResource
 from schemas.pyramid import SourceKind
 
 SOURCE_PARTITIONS = {
@@ -36,7 +36,9 @@ def _image_markdown(title: str, png: bytes) -> MetadataValue:
     return MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})")
 
 
-def _materialise_source(context: AssetExecutionContext, home: PyramidHome, kind: SourceKind) -> MaterializeResult:
+def _materialise_source(
+    context: AssetExecutionContext, home: PyramidHome, ray: RayResource, kind: SourceKind
+) -> MaterializeResult:
     # imported here: lerobot (~15 s) and GX (~12 s) load only when a run needs them
     from pipelines.ingest.sources import ingest_source
     from pipelines.plots import action_histogram_png, sample_frames_png
@@ -48,7 +50,7 @@ def _materialise_source(context: AssetExecutionContext, home: PyramidHome, kind:
         if done % 10 == 0:
             context.log.info(f"{source.name}: {done} episodes read")
 
-    report = ingest_source(source, home.dataset_dir(kind, source.name), log_progress)
+    report = ingest_source(source, home.dataset_dir(kind, source.name), log_progress, ray.config())
     context.log.info(f"{source.name}: {report.episodes} episodes written, {len(report.rejected)} quarantined")
     quality = validate_dataset(report.root)
     reasons = "\n".join(f"- `{r.episode_id}` ({r.field}): {r.reason}" for r in report.rejected) or "none"
@@ -97,8 +99,8 @@ def _source_asset(
             )
         ],
     )
-    def source_asset(context: AssetExecutionContext, home: PyramidHome) -> MaterializeResult:
-        return _materialise_source(context, home, kind)
+    def source_asset(context: AssetExecutionContext, home: PyramidHome, ray: RayResource) -> MaterializeResult:
+        return _materialise_source(context, home, ray, kind)
 
     return source_asset
 

@@ -6,9 +6,10 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from pipelines.config import SourcesConfig, load_sources
+from pipelines.parallel import RayConfig
 from schemas.pyramid import SourceKind
 
-__all__ = ["PyramidHome"]
+__all__ = ["PyramidHome", "RayResource"]
 
 
 class PyramidHome(ConfigurableResource):
@@ -22,3 +23,13 @@ class PyramidHome(ConfigurableResource):
 
     def dataset_dir(self, kind: SourceKind, name: str) -> Path:
         return Path(self.path) / "datasets" / kind.value / name
+
+
+class RayResource(ConfigurableResource):
+    """Where per-episode ingest work runs: a local Ray with ``workers`` CPUs, or a running cluster."""
+
+    workers: int = Field(default=2, description="Ray tasks in flight and CPUs of the local Ray; 0 runs in-process")
+    address: str | None = Field(default=None, description="running cluster address (host:6379); None: local Ray")
+
+    def config(self) -> RayConfig | None:
+        return RayConfig(workers=self.workers, address=self.address) if self.workers > 0 else None

@@ -13,7 +13,7 @@ import numpy as np
 
 from schemas.embodiment import Embodiment, get_embodiment
 
-__all__ = ["Episode", "EpisodeError", "exact_timestamps", "validate_episode"]
+__all__ = ["Episode", "EpisodeError", "RejectedEpisode", "exact_timestamps", "validate_episode"]
 
 
 class EpisodeError(ValueError):
@@ -22,6 +22,15 @@ class EpisodeError(ValueError):
     def __init__(self, episode: str, field: str, reason: str):
         self.episode, self.field, self.reason = episode, field, reason
         super().__init__(f"episode {episode!r}, field {field!r}: {reason}")
+
+
+@dataclass(frozen=True)
+class RejectedEpisode:
+    """A quarantined item: what it was, where the problem is (field or file) and why. Recorded, never dropped silently."""
+
+    episode_id: str
+    field: str
+    reason: str
 
 
 def exact_timestamps(length: int, fps: int) -> np.ndarray:

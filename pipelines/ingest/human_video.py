@@ -18,8 +18,7 @@ import imagehash
 import numpy as np
 from PIL import Image
 
-from pipelines.lerobot.writer import RejectedEpisode
-from schemas.episode import Episode, exact_timestamps
+from schemas.episode import Episode, RejectedEpisode, exact_timestamps
 
 __all__ = ["VIDEO_SUFFIXES", "HumanVideoConfig", "human_video_clips", "read_video"]
 

@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from pipelines.ingest.rlds import RLDSBuilder, RLDSEpisode
-from pipelines.lerobot.writer import RejectedEpisode, WriteReport, WriterConfig, write_dataset
+from pipelines.lerobot.writer import WriterConfig, WriteReport, write_dataset
 from schemas.embodiment import get_embodiment
-from schemas.episode import Episode, EpisodeError, exact_timestamps
+from schemas.episode import Episode, EpisodeError, RejectedEpisode, exact_timestamps
 
 __all__ = [
     "STANDARDISATIONS",

@@ -24,7 +24,7 @@ from PIL import Image
 
 from pipelines.ingest.tf_example import ExampleDecodeError, decode_example
 from pipelines.ingest.tfrecord import TFRecordError, read_records
-from pipelines.lerobot.writer import RejectedEpisode
+from schemas.episode import RejectedEpisode
 
 __all__ = ["FeatureSpec", "RLDSBuilder", "RLDSEpisode", "RLDSError"]
 

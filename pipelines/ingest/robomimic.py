@@ -24,11 +24,17 @@ from typing import Any
 import h5py
 import numpy as np
 
-from pipelines.lerobot.writer import RejectedEpisode
-from schemas.embodiment import Embodiment
-from schemas.episode import Episode, exact_timestamps
+from schemas.embodiment import Embodiment, get_embodiment
+from schemas.episode import Episode, RejectedEpisode, exact_timestamps
 
-__all__ = ["PROPRIO_KEYS", "RobomimicDemo", "read_robomimic", "write_robomimic"]
+__all__ = [
+    "PROPRIO_KEYS",
+    "RobomimicDemo",
+    "read_robomimic",
+    "read_robomimic_demo",
+    "robomimic_demo_names",
+    "write_robomimic",
+]
 
 PROPRIO_KEYS = ("robot0_joint_pos", "robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos")  # robosuite_panda state
 
@@ -73,6 +79,33 @@ def _datagen_extras(group: h5py.Group, prefix: str = "datagen") -> dict[str, np.
     return extras
 
 
+def robomimic_demo_names(path: Path | str) -> list[str]:
+    """The demos of a robomimic file in order; a missing or foreign file is a clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: robomimic file is missing")
+    with h5py.File(path, "r") as file:
+        if "data" not in file:
+            raise ValueError(f"{path}: no 'data' group; not a robomimic file")
+        return _demo_names(file["data"])
+
+
+def read_robomimic_demo(
+    path: Path | str, embodiment: str, cameras: dict[str, str], name: str, instruction: str | None = None
+) -> Episode | RejectedEpisode:
+    """One demo as an episode, or a ``RejectedEpisode`` naming the file and reason (runs on Ray workers too)."""
+    path = Path(path)
+    spec = get_embodiment(embodiment)
+    with h5py.File(path, "r") as file:
+        env_args = json.loads(file["data"].attrs.get("env_args", "{}"))
+        fps = int(env_args.get("env_kwargs", {}).get("control_freq", spec.fps))
+        episode_id = f"{path.stem}/{name}"
+        try:
+            return _read_demo(file["data"][name], episode_id, spec, cameras, instruction, fps)
+        except (KeyError, ValueError) as error:
+            return RejectedEpisode(episode_id, f"file {path}", str(error).strip("'\""))
+
+
 def read_robomimic(
     path: Path | str, embodiment: Embodiment, cameras: dict[str, str], instruction: str | None = None
 ) -> Iterator[Episode | RejectedEpisode]:
@@ -83,24 +116,8 @@ def read_robomimic(
         instruction: used when a demo carries no ``instruction`` attribute; without either the demo is rejected
             (never silently given a default).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: robomimic file is missing")
-    with h5py.File(path, "r") as file:
-        if "data" not in file:
-            raise ValueError(f"{path}: no 'data' group; not a robomimic file")
-        fps = int(
-            json.loads(file["data"].attrs.get("env_args", "{}"))
-            .get("env_kwargs", {})
-            .get("control_freq", embodiment.fps)
-        )
-        for name in _demo_names(file["data"]):
-            demo = file["data"][name]
-            episode_id = f"{path.stem}/{name}"
-            try:
-                yield _read_demo(demo, episode_id, embodiment, cameras, instruction, fps)
-            except (KeyError, ValueError) as error:
-                yield RejectedEpisode(episode_id, f"file {path}", str(error).strip("'\""))
+    for name in robomimic_demo_names(path):
+        yield read_robomimic_demo(path, embodiment.name, cameras, name, instruction)
 
 
 def _read_demo(

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from pipelines.lerobot.reader import EpisodeReadError, LeRobotSource
-from pipelines.lerobot.writer import RejectedEpisode, WriteReport, WriterConfig, write_dataset
+from pipelines.lerobot.reader import LeRobotSource, read_episode_task
+from pipelines.lerobot.writer import WriterConfig, WriteReport, write_dataset
 from schemas.embodiment import Embodiment
-from schemas.episode import Episode
+from schemas.episode import Episode, RejectedEpisode
 
 __all__ = ["convert_lerobot", "read_or_reject"]
 
@@ -16,10 +16,7 @@ __all__ = ["convert_lerobot", "read_or_reject"]
 def read_or_reject(dataset: LeRobotSource) -> Iterator[Episode | RejectedEpisode]:
     """Every episode of ``dataset``; one that cannot be read comes as a ``RejectedEpisode`` naming its file."""
     for episode_index in dataset.episode_indices:
-        try:
-            yield dataset.read_episode(episode_index)
-        except EpisodeReadError as error:
-            yield RejectedEpisode(error.episode, f"file {error.path}", error.reason)
+        yield read_episode_task(str(dataset.root), dataset.embodiment.name, episode_index)
 
 
 def convert_lerobot(

@@ -15,7 +15,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,9 @@ import pyarrow.parquet as pq
 from pipelines.lerobot import layout
 from pipelines.lerobot.video import VideoDecodeError, decode_segment
 from schemas.embodiment import ControlMode, Embodiment, get_embodiment, registered_embodiments
-from schemas.episode import Episode, EpisodeError, exact_timestamps, validate_episode
+from schemas.episode import Episode, EpisodeError, RejectedEpisode, exact_timestamps, validate_episode
 
-__all__ = ["DatasetReadError", "EpisodeReadError", "LeRobotSource", "V3Layout"]
+__all__ = ["DatasetReadError", "EpisodeReadError", "LeRobotSource", "V3Layout", "read_episode_task"]
 
 _NON_EXTRA_COLUMNS = {*layout.INDEX_COLUMNS, layout.STATE_KEY, layout.ACTION_KEY}
 
@@ -338,3 +338,16 @@ def _column_to_numpy(column: pa.ChunkedArray) -> np.ndarray:
     if len(widths) > 1:
         raise ValueError(f"list column has rows of different lengths {sorted(widths)}")
     return column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), widths[0] if widths else 0)
+
+
+@lru_cache(maxsize=8)
+def _cached_source(root: str, embodiment: str | None) -> LeRobotSource:
+    return LeRobotSource(root, get_embodiment(embodiment) if embodiment else None)
+
+
+def read_episode_task(root: str, embodiment: str | None, episode_index: int) -> Episode | RejectedEpisode:
+    """One episode read where it runs (e.g. a Ray worker); an unreadable one comes back as ``RejectedEpisode``."""
+    try:
+        return _cached_source(root, embodiment).read_episode(episode_index)
+    except EpisodeReadError as error:
+        return RejectedEpisode(error.episode, f"file {error.path}", error.reason)

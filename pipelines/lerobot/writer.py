@@ -37,7 +37,7 @@ from pipelines.lerobot.features import dataset_features, extra_dtype
 from pipelines.lerobot.stats import image_stats, vector_stats
 from pipelines.lerobot.video import CameraEncoder, VideoCodec
 from schemas.embodiment import Embodiment
-from schemas.episode import Episode, EpisodeError, validate_episode
+from schemas.episode import Episode, EpisodeError, RejectedEpisode, validate_episode
 
 __all__ = ["LeRobotWriter", "RejectedEpisode", "WriteReport", "WriterConfig", "write_dataset"]
 
@@ -60,13 +60,6 @@ class WriterConfig:
     data_file_size_mb: int = layout.DATA_FILE_SIZE_MB
     video_file_size_mb: int = layout.VIDEO_FILE_SIZE_MB
     continue_on_invalid: bool = False
-
-
-@dataclass(frozen=True)
-class RejectedEpisode:
-    episode_id: str
-    field: str
-    reason: str
 
 
 @dataclass

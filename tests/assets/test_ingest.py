@@ -8,12 +8,14 @@ from dagster import DagsterInstance, build_sensor_context, materialize
 from assets.definitions import defs
 from assets.embedded import embedded_teleop_demos
 from assets.ingest import SOURCE_PARTITIONS, oxe_datasets, teleop_datasets
-from assets.resources import PyramidHome
+from assets.resources import PyramidHome, RayResource
 from assets.sources import source_partitions
 from pipelines.lerobot.writer import LeRobotWriter
 from schemas.embodiment import get_embodiment
 from schemas.pyramid import SourceKind
 from tests.conftest import BRIDGE_SHARD, GR00T_DEMO
+
+IN_PROCESS = RayResource(workers=0)  # Ray itself is tested in tests/pipelines/test_parallel.py
 
 
 def home_with(tmp_path, teleop: dict[str, str] | None = None, oxe: dict[str, str] | None = None) -> PyramidHome:
@@ -28,7 +30,9 @@ def home_with(tmp_path, teleop: dict[str, str] | None = None, oxe: dict[str, str
 def run(asset, home: PyramidHome, kind: SourceKind, key: str, expect_success: bool = True):
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(SOURCE_PARTITIONS[kind].name, [key])
-    result = materialize([asset], resources={"home": home}, partition_key=key, instance=instance, raise_on_error=False)
+    result = materialize(
+        [asset], resources={"home": home, "ray": IN_PROCESS}, partition_key=key, instance=instance, raise_on_error=False
+    )
     assert result.success is expect_success  # a failed blocking check fails the run
     (materialization,) = result.asset_materializations_for_node(asset.key.to_user_string())
     (check,) = result.get_asset_check_evaluations()
@@ -86,13 +90,13 @@ def test_sensor_registers_new_sources_and_requests_ingest_of_those_present(tmp_p
         oxe={"bridge": str(BRIDGE_SHARD)},
     )
     with DagsterInstance.ephemeral() as instance:
-        result = source_partitions(build_sensor_context(instance=instance, resources={"home": home}))
+        result = source_partitions(build_sensor_context(instance=instance, resources={"home": home, "ray": IN_PROCESS}))
         assert {(r.partitions_def_name, tuple(r.partition_keys)) for r in result.dynamic_partitions_requests} == {
             ("teleop_sources", ("gr00t", "later")), ("oxe_sources", ("bridge",)),
         }  # fmt: skip
         assert sorted(r.partition_key for r in result.run_requests) == ["bridge", "gr00t"]
         instance.add_dynamic_partitions("teleop_sources", ["gr00t", "later"])
-        again = source_partitions(build_sensor_context(instance=instance, resources={"home": home}))
+        again = source_partitions(build_sensor_context(instance=instance, resources={"home": home, "ray": IN_PROCESS}))
         assert [r.partition_key for r in again.run_requests] == ["bridge"]
 
 
@@ -104,12 +108,14 @@ def test_embedded_demos_are_recorded_then_ingested_from_the_home(tmp_path):
     home = PyramidHome(path=str(tmp_path / "home"), sources_file=str(sources))
     instance = DagsterInstance.ephemeral()
     recorded = materialize(
-        [embedded_teleop_demos], resources={"home": home}, partition_key="Lift", instance=instance,
+        [embedded_teleop_demos], resources={"home": home, "ray": IN_PROCESS}, partition_key="Lift", instance=instance,
         run_config={"ops": {"embedded_teleop_demos": {"config": {"demos_per_task": 1, "image_size": 32}}}},
     )  # fmt: skip
     (materialization,) = recorded.asset_materializations_for_node("embedded_teleop_demos")
     assert materialization.metadata["demos"].value == 1 and materialization.metadata["expert_success_rate"].value == 1.0
     instance.add_dynamic_partitions("teleop_sources", ["lift"])
-    ingested = materialize([teleop_datasets], resources={"home": home}, partition_key="lift", instance=instance)
+    ingested = materialize(
+        [teleop_datasets], resources={"home": home, "ray": IN_PROCESS}, partition_key="lift", instance=instance
+    )
     (materialization,) = ingested.asset_materializations_for_node("teleop_datasets")
     assert materialization.metadata["episodes"].value == 1 and ingested.get_asset_check_evaluations()[0].passed

@@ -10,7 +10,7 @@ from pipelines.config import SourceConfig
 from pipelines.ingest.human_video import HumanVideoConfig, human_video_clips, read_video
 from pipelines.ingest.sources import ingest_source
 from pipelines.lerobot.video import VideoCodec, write_mp4
-from pipelines.lerobot.writer import RejectedEpisode
+from schemas.episode import RejectedEpisode
 from tests.conftest import scene_frames
 
 CONFIG = HumanVideoConfig(fps=10, size=(48, 48), clip_seconds=3.0, min_clip_frames=8)

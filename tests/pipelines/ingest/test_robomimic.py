@@ -7,8 +7,8 @@ from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from pipelines.config import SourceConfig
 from pipelines.ingest.robomimic import RobomimicDemo, read_robomimic, write_robomimic
 from pipelines.ingest.sources import ingest_source
-from pipelines.lerobot.writer import RejectedEpisode
 from schemas.embodiment import get_embodiment
+from schemas.episode import RejectedEpisode
 from tests.conftest import scene_frames
 
 PANDA = get_embodiment("robosuite_panda")

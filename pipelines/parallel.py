@@ -1,0 +1,52 @@
+"""Per-episode work on Ray: a local Ray by default, a running cluster when an address is given."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["RayConfig", "ray_map"]
+
+
+@dataclass(frozen=True)
+class RayConfig:
+    """Where per-episode tasks run.
+
+    Attributes:
+        workers: tasks in flight at once; a local Ray is started with this many CPUs.
+        address: a running cluster (``host:6379``, as given by ``ray start --head``); None starts a local Ray.
+    """
+
+    workers: int = 2
+    address: str | None = None
+
+
+def ray_map(fn: Callable[..., Any], arguments: Iterable[tuple], config: RayConfig) -> Iterator[Any]:
+    """``fn(*args)`` for every args tuple as Ray tasks, results yielded in input order.
+
+    A local Ray started here has ``workers`` CPUs, so at most ``workers`` tasks run at once; up to
+    ``2 * workers`` are submitted so the next results are ready while the caller writes, and results
+    (episodes with frames) never pile up faster than they are consumed. A Ray started here is shut down.
+    """
+    import ray
+
+    started = not ray.is_initialized()
+    if started:
+        if config.address:
+            ray.init(address=config.address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=config.workers, include_dashboard=False, log_to_driver=False)
+    try:
+        task = ray.remote(num_cpus=1)(fn)
+        pending: deque = deque()
+        for args in arguments:
+            pending.append(task.remote(*args))
+            if len(pending) >= 2 * config.workers:
+                yield ray.get(pending.popleft())
+        while pending:
+            yield ray.get(pending.popleft())
+    finally:
+        if started:
+            ray.shutdown()
