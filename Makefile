@@ -19,7 +19,7 @@ export HF_DATASETS_OFFLINE := 1
 export MUJOCO_GL ?= osmesa
 export PYOPENGL_PLATFORM ?= osmesa
 
-.PHONY: help setup system-deps demo test ui bench validate clean
+.PHONY: help setup system-deps demo test ui bench clean
 
 help:
 	@echo "make demo   - set everything up and build the pyramid on the embedded default data"

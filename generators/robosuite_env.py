@@ -23,7 +23,6 @@ __all__ = [
     "body_pose",
     "eef_pose",
     "make_env",
-    "panda_state",
 ]
 
 
@@ -56,12 +55,6 @@ def make_env(env_name: str, seed: int | None = None, control_freq: int = CONTROL
         env_name, robots="Panda", controller_configs=config, has_renderer=False, has_offscreen_renderer=False,
         use_camera_obs=False, control_freq=control_freq, horizon=10_000, ignore_done=True, seed=seed,
     )  # fmt: skip
-
-
-def panda_state(obs: dict[str, np.ndarray]) -> np.ndarray:
-    """The 16-D ``robosuite_panda`` state: joint positions, eef position, eef quaternion (xyzw), finger positions."""
-    parts = ("robot0_joint_pos", "robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos")
-    return np.concatenate([obs[p] for p in parts]).astype(np.float32)
 
 
 def pose_matrix(position: np.ndarray, rotation: np.ndarray) -> np.ndarray:

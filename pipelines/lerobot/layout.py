@@ -26,7 +26,6 @@ VIDEO_PATH = "videos/{video_key}/" + CHUNK_FILE + ".mp4"
 # LeRobot v2.x (one file per episode), as written by GR00T's tooling.
 V2_EPISODES_PATH = "meta/episodes.jsonl"
 V2_TASKS_PATH = "meta/tasks.jsonl"
-V2_EPISODES_STATS_PATH = "meta/episodes_stats.jsonl"
 V2_DATA_PATH = "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet"
 V2_VIDEO_PATH = "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4"
 
