@@ -9,7 +9,7 @@ a kept clip (perceptual hash) are dropped with their reason. The instruction com
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +18,18 @@ import imagehash
 import numpy as np
 from PIL import Image
 
+from pipelines.lerobot.encoded import EncodedEpisode
 from schemas.episode import Episode, RejectedEpisode, exact_timestamps
 
-__all__ = ["VIDEO_SUFFIXES", "HumanVideoConfig", "human_video_clips", "read_video"]
+__all__ = [
+    "VIDEO_SUFFIXES",
+    "HumanVideoConfig",
+    "drop_near_duplicates",
+    "human_video_clips",
+    "read_video",
+    "video_file_clips",
+    "video_files",
+]
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov")
 PIXEL_CHANGE = 20  # luma levels: more than codec noise, less than an object moving across a pixel
@@ -132,39 +141,31 @@ def _drop_reason(frames: np.ndarray, config: HumanVideoConfig) -> str | None:
     return None
 
 
-def human_video_clips(
-    folder: Path | str, config: HumanVideoConfig | None = None
-) -> Iterator[Episode | RejectedEpisode]:
-    """Curated action-less clips of every video in ``folder``; each drop or unreadable file as ``RejectedEpisode``."""
-    config = config or HumanVideoConfig()
-    folder = Path(folder)
-    kept_fingerprints: list[tuple[list[imagehash.ImageHash], str]] = []
+def video_files(folder: Path | str) -> list[Path]:
+    """The videos of a folder, sorted by name."""
+    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+
+
+def video_file_clips(path: Path | str, config: HumanVideoConfig) -> list[Episode | RejectedEpisode]:
+    """One video's curated clips (the per-file work, e.g. on a Ray worker); drops and an unreadable file come
+    as ``RejectedEpisode``. Each clip's perceptual hashes go to ``notes["phash"]`` for ``drop_near_duplicates``."""
+    path = Path(path)
+    try:
+        video = read_video(path, config.fps, config.size)
+    except (av.error.FFmpegError, ValueError, OSError) as error:
+        return [RejectedEpisode(f"{path.stem}/*", f"file {path}", f"unreadable video ({error})")]
+    instruction, instruction_source = _instruction(path)
     clip_frames = max(1, int(round(config.clip_seconds * config.fps)))
-    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES):
-        try:
-            video = read_video(path, config.fps, config.size)
-        except (av.error.FFmpegError, ValueError, OSError) as error:
-            yield RejectedEpisode(f"{path.stem}/*", f"file {path}", f"unreadable video ({error})")
+    clips: list[Episode | RejectedEpisode] = []
+    for clip_index, start in enumerate(range(0, len(video), clip_frames)):
+        clip_id = f"{path.stem}/clip_{clip_index:03d}"
+        window = video[start : start + clip_frames]
+        frames, lead, tail = _trim_static(window, config.motion_threshold)
+        if reason := _drop_reason(frames, config):
+            clips.append(RejectedEpisode(clip_id, "clip", reason))
             continue
-        instruction, instruction_source = _instruction(path)
-        for clip_index, start in enumerate(range(0, len(video), clip_frames)):
-            clip_id = f"{path.stem}/clip_{clip_index:03d}"
-            window = video[start : start + clip_frames]
-            frames, lead, tail = _trim_static(window, config.motion_threshold)
-            if reason := _drop_reason(frames, config):
-                yield RejectedEpisode(clip_id, "clip", reason)
-                continue
-            fingerprint = _fingerprint(window)  # the untrimmed window: a re-upload has the same timeline
-            duplicate_of = next(
-                (other for hashes, other in kept_fingerprints
-                 if sum(a - b <= config.duplicate_distance for a, b in zip(fingerprint, hashes, strict=True)) >= 2),
-                None,
-            )  # fmt: skip
-            if duplicate_of is not None:
-                yield RejectedEpisode(clip_id, "clip", f"near-duplicate of {duplicate_of}")
-                continue
-            kept_fingerprints.append((fingerprint, clip_id))
-            yield Episode(
+        clips.append(
+            Episode(
                 episode_id=clip_id,
                 embodiment="human_video",
                 fps=config.fps,
@@ -178,5 +179,41 @@ def human_video_clips(
                     "source_start_s": start / config.fps,
                     "trimmed_static": {"lead": lead, "tail": tail},
                     "instruction_source": instruction_source,
+                    "phash": [str(h) for h in _fingerprint(window)],  # the untrimmed window: a re-upload shares it
                 },
             )
+        )
+    return clips
+
+
+def drop_near_duplicates(
+    items: Iterable[Episode | EncodedEpisode | RejectedEpisode], config: HumanVideoConfig
+) -> Iterator[Episode | EncodedEpisode | RejectedEpisode]:
+    """Pass items on in order, replacing a clip that nearly duplicates an earlier kept clip by a
+    ``RejectedEpisode``. Runs where all clips meet (the writing process), after the per-file work."""
+    kept: list[tuple[list[imagehash.ImageHash], str]] = []
+    for item in items:
+        episode = item.episode if isinstance(item, EncodedEpisode) else item
+        if isinstance(episode, RejectedEpisode):
+            yield item
+            continue
+        fingerprint = [imagehash.hex_to_hash(h) for h in episode.notes["phash"]]
+        duplicate_of = next(
+            (other for hashes, other in kept
+             if sum(a - b <= config.duplicate_distance for a, b in zip(fingerprint, hashes, strict=True)) >= 2),
+            None,
+        )  # fmt: skip
+        if duplicate_of is not None:
+            yield RejectedEpisode(episode.episode_id, "clip", f"near-duplicate of {duplicate_of}")
+            continue
+        kept.append((fingerprint, episode.episode_id))
+        yield item
+
+
+def human_video_clips(
+    folder: Path | str, config: HumanVideoConfig | None = None
+) -> Iterator[Episode | RejectedEpisode]:
+    """Curated action-less clips of every video in ``folder``; each drop or unreadable file as ``RejectedEpisode``."""
+    config = config or HumanVideoConfig()
+    clips = (clip for path in video_files(folder) for clip in video_file_clips(path, config))
+    return drop_near_duplicates(clips, config)

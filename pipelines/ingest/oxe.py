@@ -17,14 +17,17 @@ The mappings follow Octo/OpenVLA's per-dataset transforms: actions become end-ef
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipelines.ingest.rlds import RLDSBuilder, RLDSEpisode
-from pipelines.lerobot.writer import WriterConfig, WriteReport, write_dataset
+from pipelines.ingest.rlds import RLDSBuilder, RLDSEpisode, RLDSRecord
+from pipelines.ingest.runner import ReadPlan, write_plan
+from pipelines.parallel import RayConfig
 from schemas.embodiment import get_embodiment
 from schemas.episode import Episode, EpisodeError, RejectedEpisode, exact_timestamps
 
@@ -33,9 +36,14 @@ __all__ = [
     "Standardisation",
     "binarize_gripper",
     "ingest_oxe",
+    "oxe_plan",
+    "read_standardised",
     "relative_to_absolute_gripper",
     "standardise",
 ]
+
+if TYPE_CHECKING:
+    from pipelines.lerobot.writer import WriterConfig, WriteReport
 
 Steps = dict[str, np.ndarray | list]
 
@@ -238,17 +246,34 @@ def standardise(episode: RLDSEpisode, standardisation: Standardisation) -> Episo
     )
 
 
-def standardised_episodes(
-    builder: RLDSBuilder, standardisation: Standardisation, split: str
-) -> Iterator[Episode | RejectedEpisode]:
-    for item in builder.episodes(split):
-        if isinstance(item, RejectedEpisode):
-            yield item
-            continue
-        try:
-            yield standardise(item, standardisation)
-        except EpisodeError as error:
-            yield RejectedEpisode(error.episode, error.field, error.reason)
+@lru_cache(maxsize=8)
+def _builder(folder: str) -> RLDSBuilder:
+    return RLDSBuilder(folder)
+
+
+def read_standardised(folder: str, dataset: str, record: RLDSRecord) -> Episode | RejectedEpisode:
+    """One record decoded and standardised where it runs (e.g. a Ray worker); a bad one comes back rejected."""
+    episode = _builder(folder).read(record)
+    if isinstance(episode, RejectedEpisode):
+        return episode
+    try:
+        return standardise(episode, STANDARDISATIONS[dataset])
+    except EpisodeError as error:
+        return RejectedEpisode(error.episode, error.field, error.reason)
+
+
+def oxe_plan(folder: Path | str, *, split: str = "train", dataset: str | None = None) -> ReadPlan:
+    """Read plan of one split of an RLDS builder folder: records are read here, decoded per episode as tasks.
+
+    ``dataset`` picks the standardisation; by default the builder's own name does.
+    """
+    builder = _builder(str(Path(folder).resolve()))
+    name = dataset or builder.name
+    if name not in STANDARDISATIONS:
+        raise KeyError(f"no standardisation for OXE dataset {name!r}; known: {', '.join(sorted(STANDARDISATIONS))}")
+    embodiment = get_embodiment(STANDARDISATIONS[name].embodiment)
+    units = ((str(builder.folder), name, record) for record in builder.records(split))
+    return ReadPlan(embodiment, embodiment.fps, read_standardised, units)
 
 
 def ingest_oxe(
@@ -259,16 +284,8 @@ def ingest_oxe(
     dataset: str | None = None,
     config: WriterConfig | None = None,
     on_item: Callable[[int], None] | None = None,
+    ray: RayConfig | None = None,
 ) -> WriteReport:
-    """Ingest one split of an RLDS builder folder as a LeRobot v3.0 dataset of the standardised embodiment.
-
-    ``dataset`` picks the standardisation; by default the builder's own name does.
-    """
-    builder = RLDSBuilder(folder)
-    name = dataset or builder.name
-    if name not in STANDARDISATIONS:
-        raise KeyError(f"no standardisation for OXE dataset {name!r}; known: {', '.join(sorted(STANDARDISATIONS))}")
-    standardisation = STANDARDISATIONS[name]
-    embodiment = get_embodiment(standardisation.embodiment)
-    items = standardised_episodes(builder, standardisation, split)
-    return write_dataset(destination, embodiment, embodiment.fps, items, config, on_item)
+    """Ingest one split of an RLDS builder folder as a LeRobot v3.0 dataset of the standardised embodiment."""
+    plan = oxe_plan(folder, split=split, dataset=dataset)
+    return write_plan(plan, destination, ray=ray, config=config, on_item=on_item)

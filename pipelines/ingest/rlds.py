@@ -26,7 +26,7 @@ from pipelines.ingest.tf_example import ExampleDecodeError, decode_example
 from pipelines.ingest.tfrecord import TFRecordError, read_records
 from schemas.episode import RejectedEpisode
 
-__all__ = ["FeatureSpec", "RLDSBuilder", "RLDSEpisode", "RLDSError"]
+__all__ = ["FeatureSpec", "RLDSBuilder", "RLDSEpisode", "RLDSError", "RLDSRecord"]
 
 StepValue = np.ndarray | list[str] | list[bytes]
 
@@ -48,6 +48,17 @@ class FeatureSpec:
     @property
     def per_step(self) -> bool:
         return self.key.startswith("steps/")
+
+
+@dataclass(frozen=True)
+class RLDSRecord:
+    """One episode's raw record as read from its shard, or why it could not be read."""
+
+    episode_id: str
+    path: Path
+    index: int | None
+    data: bytes | None = None
+    error: str | None = None
 
 
 @dataclass
@@ -118,27 +129,40 @@ class RLDSBuilder:
         count = len(self.splits[split])
         return [self.folder / f"{self.name}-{split}.tfrecord-{i:05d}-of-{count:05d}" for i in range(count)]
 
-    def episodes(self, split: str = "train") -> Iterator[RLDSEpisode | RejectedEpisode]:
-        """Every episode of a split in shard order; unreadable ones come as ``RejectedEpisode``."""
+    def records(self, split: str = "train") -> Iterator[RLDSRecord]:
+        """Every raw record of a split in shard order, checksums verified; no decoding (cheap, sequential)."""
         for shard_index, path in enumerate(self.shard_paths(split)):
             prefix = f"{self.name}/{split}/{shard_index:05d}"
             if not path.is_file():
-                yield RejectedEpisode(f"{prefix}/*", f"file {path}", "shard file is missing")
+                yield RLDSRecord(f"{prefix}/*", path, None, error="shard file is missing")
                 continue
             try:
                 for record in read_records(path):
                     episode_id = f"{prefix}/{record.index:05d}"
                     if record.error is not None:
-                        yield RejectedEpisode(episode_id, f"file {path}", f"record {record.index}: {record.error}")
-                        continue
-                    try:
-                        yield self.decode(record.data, episode_id, f"{path}#{record.index}")
-                    except (ExampleDecodeError, ValueError, OSError) as error:
-                        yield RejectedEpisode(episode_id, f"file {path}", f"record {record.index}: {error}")
+                        yield RLDSRecord(episode_id, path, record.index, error=f"record {record.index}: {record.error}")
+                    else:
+                        yield RLDSRecord(episode_id, path, record.index, data=record.data)
             except TFRecordError as error:
-                yield RejectedEpisode(
-                    f"{prefix}/{error.record:05d}+", f"file {path}", f"{error.reason}; rest of shard unreadable"
+                yield RLDSRecord(
+                    f"{prefix}/{error.record:05d}+",
+                    path,
+                    error.record,
+                    error=f"{error.reason}; rest of shard unreadable",
                 )
+
+    def read(self, record: RLDSRecord) -> RLDSEpisode | RejectedEpisode:
+        """Decode one record (the per-episode work, e.g. on a Ray worker); a bad one comes as ``RejectedEpisode``."""
+        if record.error is not None:
+            return RejectedEpisode(record.episode_id, f"file {record.path}", record.error)
+        try:
+            return self.decode(record.data, record.episode_id, f"{record.path}#{record.index}")
+        except (ExampleDecodeError, ValueError, OSError) as error:
+            return RejectedEpisode(record.episode_id, f"file {record.path}", f"record {record.index}: {error}")
+
+    def episodes(self, split: str = "train") -> Iterator[RLDSEpisode | RejectedEpisode]:
+        """Every episode of a split in shard order; unreadable ones come as ``RejectedEpisode``."""
+        return (self.read(record) for record in self.records(split))
 
     def decode(self, record: bytes, episode_id: str, source: str) -> RLDSEpisode:
         """Split one Example's concatenated values into steps according to the specs."""

@@ -2,31 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from pipelines.config import SourceConfig
-from pipelines.ingest.curation import trim_idle
-from pipelines.ingest.human_video import HumanVideoConfig, human_video_clips
-from pipelines.ingest.oxe import ingest_oxe
+from pipelines.ingest.human_video import HumanVideoConfig, drop_near_duplicates, video_file_clips, video_files
+from pipelines.ingest.oxe import oxe_plan
 from pipelines.ingest.robomimic import read_robomimic_demo, robomimic_demo_names
+from pipelines.ingest.runner import ReadPlan, write_plan
 from pipelines.lerobot.reader import LeRobotSource, read_episode_task
-from pipelines.lerobot.writer import WriteReport, write_dataset
-from pipelines.parallel import RayConfig, ray_map
+from pipelines.lerobot.writer import WriteReport
+from pipelines.parallel import RayConfig
 from schemas.embodiment import get_embodiment
-from schemas.episode import Episode, RejectedEpisode
 
-__all__ = ["ingest_source"]
-
-
-def _trimmed(items: Iterable[Episode | RejectedEpisode]) -> Iterator[Episode | RejectedEpisode]:
-    for item in items:
-        yield trim_idle(item) if isinstance(item, Episode) else item
+__all__ = ["ingest_source", "source_plan"]
 
 
-def _run(task: Callable, arguments: list[tuple], ray: RayConfig | None) -> Iterable[Episode | RejectedEpisode]:
-    """Per-episode tasks on Ray when configured, else in this process; results in order either way."""
-    return ray_map(task, arguments, ray) if ray is not None else (task(*args) for args in arguments)
+def source_plan(source: SourceConfig) -> ReadPlan:
+    """How ``source`` is read, by its format: one unit per episode, RLDS record or video file."""
+    if source.format == "rlds":
+        return oxe_plan(source.path, split=source.split)
+    if source.format == "video_folder":
+        config = HumanVideoConfig()
+        units = [(str(path), config) for path in video_files(source.path)]
+        select = partial(drop_near_duplicates, config=config)
+        return ReadPlan(get_embodiment("human_video"), config.fps, video_file_clips, units, select=select)
+    if source.format == "robomimic":
+        if source.embodiment is None:
+            raise ValueError(f"source {source.name!r}: robomimic files need an embodiment in the sources file")
+        embodiment = get_embodiment(source.embodiment)
+        cameras = source.cameras or {camera: f"{camera}_image" for camera in embodiment.cameras}
+        units = [(str(source.path), embodiment.name, cameras, name) for name in robomimic_demo_names(source.path)]
+        return ReadPlan(embodiment, embodiment.fps, read_robomimic_demo, units, trim_idle=source.trim_idle)
+    dataset = LeRobotSource(source.path, get_embodiment(source.embodiment) if source.embodiment else None)
+    units = [(str(dataset.root), dataset.embodiment.name, index) for index in dataset.episode_indices]
+    return ReadPlan(dataset.embodiment, dataset.fps, read_episode_task, units, trim_idle=source.trim_idle)
 
 
 def ingest_source(
@@ -37,26 +48,6 @@ def ingest_source(
 ) -> WriteReport:
     """Read ``source`` by its format and write it to ``destination`` (replaced atomically, bad items quarantined).
 
-    With ``ray``, teleop episodes are read and decoded as Ray tasks while this process writes.
+    With ``ray``, every unit is read, checked and encoded as a Ray task while this process appends.
     """
-    if source.format == "rlds":
-        return ingest_oxe(source.path, destination, split=source.split, on_item=on_progress)
-    if source.format == "video_folder":
-        config = HumanVideoConfig()
-        clips = human_video_clips(source.path, config)
-        return write_dataset(destination, get_embodiment("human_video"), config.fps, clips, on_item=on_progress)
-    if source.format == "robomimic":
-        if source.embodiment is None:
-            raise ValueError(f"source {source.name!r}: robomimic files need an embodiment in the sources file")
-        embodiment, fps = get_embodiment(source.embodiment), get_embodiment(source.embodiment).fps
-        cameras = source.cameras or {camera: f"{camera}_image" for camera in embodiment.cameras}
-        demos = [(str(source.path), embodiment.name, cameras, name) for name in robomimic_demo_names(source.path)]
-        items = _run(read_robomimic_demo, demos, ray)
-    else:
-        dataset = LeRobotSource(source.path, get_embodiment(source.embodiment) if source.embodiment else None)
-        embodiment, fps = dataset.embodiment, dataset.fps
-        episodes = [(str(dataset.root), embodiment.name, index) for index in dataset.episode_indices]
-        items = _run(read_episode_task, episodes, ray)
-    if source.trim_idle:
-        items = _trimmed(items)
-    return write_dataset(destination, embodiment, fps, items, on_item=on_progress)
+    return write_plan(source_plan(source), destination, ray=ray, on_item=on_progress)

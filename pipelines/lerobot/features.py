@@ -6,7 +6,6 @@ import numpy as np
 
 from pipelines.lerobot.layout import ACTION_KEY, STATE_KEY, camera_key
 from schemas.embodiment import Embodiment, Group
-from schemas.episode import Episode
 
 __all__ = ["dataset_features", "extra_dtype", "vector_names"]
 
@@ -33,8 +32,11 @@ def extra_dtype(column: np.ndarray) -> str:
     return "float32"
 
 
-def dataset_features(embodiment: Embodiment, episode: Episode) -> dict[str, dict]:
-    """Features in lerobot's order: vectors, cameras, extras (flattened per frame), then index columns."""
+def dataset_features(
+    embodiment: Embodiment, frame_shapes: dict[str, tuple[int, ...]], extras: dict[str, np.ndarray]
+) -> dict[str, dict]:
+    """Features in lerobot's order: vectors, cameras (shapes (H, W, C)), extras (flattened per frame), then
+    index columns."""
     features: dict[str, dict] = {}
     if embodiment.has_state:
         features[STATE_KEY] = {
@@ -49,13 +51,13 @@ def dataset_features(embodiment: Embodiment, episode: Episode) -> dict[str, dict
             "names": vector_names(embodiment.action_groups),
         }
     for camera in embodiment.cameras:
-        _, height, width, channels = episode.frames[camera].shape
+        height, width, channels = frame_shapes[camera]
         features[camera_key(camera)] = {
             "dtype": "video",
             "shape": [height, width, channels],
             "names": ["height", "width", "channels"],
         }
-    for name, column in episode.extras.items():
+    for name, column in extras.items():
         size = int(np.prod(column.shape[1:], dtype=int))
         features[name] = {"dtype": extra_dtype(column), "shape": [size], "names": None}
     features.update({k: dict(v) for k, v in _INDEX_FEATURES.items()})

@@ -8,6 +8,7 @@ episode can be decoded, or cut out losslessly, on its own.
 
 from __future__ import annotations
 
+import io
 import os
 import queue
 import threading
@@ -29,6 +30,7 @@ __all__ = [
     "VideoDecodeError",
     "VideoSegment",
     "decode_segment",
+    "encode_mp4",
     "packet_times",
     "remux_segment",
     "write_mp4",
@@ -96,10 +98,11 @@ class VideoSegment:
 class CameraEncoder(threading.Thread):
     """Encodes one camera's episodes into rotating mp4 files on a background thread.
 
-    ``submit()`` queues an episode's frames (bounded queue: the producer waits rather than piling up
-    memory); ``close()`` flushes and returns one ``VideoSegment`` per submitted episode, in order.
-    A file rotates, as lerobot's writer does, when its size plus the episode's estimated size would
-    reach ``file_size_mb``.
+    ``submit()`` queues an episode's frames, or an episode already encoded elsewhere (a Ray worker) as
+    standalone mp4 bytes, whose packets are appended without re-encoding; a file holds one kind only.
+    The queue is bounded: the producer waits rather than piling up memory. ``close()`` flushes and
+    returns one ``VideoSegment`` per submitted episode, in order. A file rotates, as lerobot's writer
+    does, when its size plus the episode's estimated size would reach ``file_size_mb``.
     """
 
     def __init__(self, root: Path, video_key: str, fps: int, codec: VideoCodec, file_size_mb: int):
@@ -108,14 +111,15 @@ class CameraEncoder(threading.Thread):
         self.file_size_bytes = file_size_mb * 1024 * 1024
         self.segments: list[VideoSegment] = []
         self.paths: list[Path] = []
-        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=2)
+        self._queue: queue.Queue[np.ndarray | bytes | None] = queue.Queue(maxsize=2)
         self._error: BaseException | None = None
         self._container: av.container.OutputContainer | None = None
         self._stream: av.video.stream.VideoStream | None = None
+        self._extradata: bytes | None = None  # codec parameters of a file that takes encoded episodes
         self._chunk, self._file, self._frames_in_file = 0, -1, 0
         self.start()
 
-    def submit(self, frames: np.ndarray) -> None:
+    def submit(self, frames: np.ndarray | bytes) -> None:
         self._raise_if_failed()
         self._queue.put(frames)
 
@@ -133,7 +137,10 @@ class CameraEncoder(threading.Thread):
         while (frames := self._queue.get()) is not None:
             if self._error is None:  # after a failure keep draining so producers never block
                 try:
-                    self._encode_episode(frames)
+                    if isinstance(frames, bytes):
+                        self._append_encoded(frames)
+                    else:
+                        self._encode_episode(frames)
                 except Exception as error:  # reported to the producer on its next call
                     self._error = error
         try:
@@ -151,14 +158,19 @@ class CameraEncoder(threading.Thread):
         size = os.path.getsize(path) if path.exists() else 0  # encoders with lookahead may not have flushed yet
         return size + size / self._frames_in_file * num_frames >= self.file_size_bytes
 
-    def _open_file(self, height: int, width: int) -> None:
+    def _open_file(self, height: int, width: int, template: av.video.stream.VideoStream | None = None) -> None:
+        """A new file whose stream encodes frames, or, given a ``template``, takes that stream's packets."""
         self._chunk, self._file = (0, 0) if self._file < 0 else next_chunk_file(self._chunk, self._file)
         path = self._path()
         path.parent.mkdir(parents=True, exist_ok=True)
         self._container = av.open(str(path), mode="w")
-        stream = self._container.add_stream(self.codec.encoder, rate=self.fps, options=self.codec.options())
-        stream.width, stream.height, stream.pix_fmt = width, height, self.codec.pix_fmt
+        if template is None:
+            stream = self._container.add_stream(self.codec.encoder, rate=self.fps, options=self.codec.options())
+            stream.width, stream.height, stream.pix_fmt = width, height, self.codec.pix_fmt
+        else:
+            stream = self._container.add_stream_from_template(template)
         self._stream, self._frames_in_file = stream, 0
+        self._extradata = template.codec_context.extradata if template is not None else None
         self.paths.append(path)
 
     def _close_file(self) -> None:
@@ -183,7 +195,37 @@ class CameraEncoder(threading.Thread):
                 frame.pict_type = av.video.frame.PictureType.I  # every episode starts on a keyframe
             for packet in self._stream.encode(frame):
                 self._container.mux(packet)
-        self._frames_in_file += len(frames)
+        self._finish_episode(start, len(frames))
+
+    def _append_encoded(self, mp4: bytes) -> None:
+        """Append a standalone mp4's packets, shifted to follow the file's last frame (no re-encoding).
+
+        Valid because every episode's mp4 starts on a keyframe, has no B-frames, and shares the file's
+        codec parameters (checked: same extradata, i.e. the same SPS/PPS).
+        """
+        with av.open(io.BytesIO(mp4)) as source:
+            stream = source.streams.video[0]
+            packets = [packet for packet in source.demux(stream) if packet.pts is not None]
+            if self._would_overflow(len(packets)):
+                self._close_file()
+            if self._container is None:
+                self._open_file(stream.height, stream.width, template=stream)
+            elif self._extradata is None or stream.codec_context.extradata != self._extradata:
+                raise ValueError(
+                    f"{self.video_key}: an episode's encoded video has other codec parameters than the file's "
+                    "(episodes of one file must all be encoded here, or all elsewhere with the same settings)"
+                )
+            start = self._frames_in_file
+            shift = int(round(start / self.fps / stream.time_base))
+            for packet in packets:
+                packet.pts += shift
+                packet.dts = packet.dts + shift if packet.dts is not None else packet.pts
+                packet.stream = self._stream
+                self._container.mux(packet)
+        self._finish_episode(start, len(packets))
+
+    def _finish_episode(self, start: int, num_frames: int) -> None:
+        self._frames_in_file += num_frames
         self.segments.append(VideoSegment(self._chunk, self._file, start / self.fps, self._frames_in_file / self.fps))
 
 
@@ -250,10 +292,16 @@ def remux_segment(source: Path, destination: Path, from_timestamp: float, to_tim
 
 
 def write_mp4(path: Path, frames: np.ndarray, fps: int, codec: VideoCodec | None = None) -> None:
-    """Encode (T, H, W, 3) uint8 frames as one standalone mp4."""
-    codec = codec or VideoCodec()
+    """Encode (T, H, W, 3) uint8 frames as one standalone mp4 file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), mode="w") as container:
+    path.write_bytes(encode_mp4(frames, fps, codec))
+
+
+def encode_mp4(frames: np.ndarray, fps: int, codec: VideoCodec | None = None) -> bytes:
+    """Encode (T, H, W, 3) uint8 frames as a standalone mp4 in memory, starting on a keyframe."""
+    codec = codec or VideoCodec()
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
         stream = container.add_stream(codec.encoder, rate=fps, options=codec.options())
         stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], codec.pix_fmt
         for image in frames:
@@ -261,3 +309,4 @@ def write_mp4(path: Path, frames: np.ndarray, fps: int, codec: VideoCodec | None
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+    return buffer.getvalue()

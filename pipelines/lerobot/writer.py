@@ -33,11 +33,12 @@ from lerobot.datasets.video_utils import get_video_info
 
 from pipelines.atomic import atomic_directory
 from pipelines.lerobot import layout
+from pipelines.lerobot.encoded import EncodedEpisode, encode_episode
 from pipelines.lerobot.features import dataset_features, extra_dtype
-from pipelines.lerobot.stats import image_stats, vector_stats
+from pipelines.lerobot.stats import vector_stats
 from pipelines.lerobot.video import CameraEncoder, VideoCodec
 from schemas.embodiment import Embodiment
-from schemas.episode import Episode, EpisodeError, RejectedEpisode, validate_episode
+from schemas.episode import Episode, EpisodeError, RejectedEpisode
 
 __all__ = ["LeRobotWriter", "RejectedEpisode", "WriteReport", "WriterConfig", "write_dataset"]
 
@@ -107,24 +108,38 @@ class LeRobotWriter:
 
     # -- public API -------------------------------------------------------------------------------
 
-    def write(self, episode: Episode) -> bool:
-        """Append one episode. Returns False when it was rejected (only with ``continue_on_invalid``)."""
+    def write(self, item: Episode | EncodedEpisode) -> bool:
+        """Append one episode, raw or encoded by ``encode_episode`` with this dataset's settings.
+
+        Returns False when it was rejected (only with ``continue_on_invalid``).
+        """
         try:
-            self._check(episode)
+            encoded = (
+                item
+                if isinstance(item, EncodedEpisode)
+                else encode_episode(item, self.embodiment, self.fps, self.config.video, encode_videos=False)
+            )
+            self._check_fits(encoded)
         except EpisodeError as error:
             if not self.config.continue_on_invalid:
                 raise
             self.record_rejection(RejectedEpisode(error.episode, error.field, error.reason))
             return False
+        episode = encoded.episode
         if self._features is None:
-            self._start(episode)
+            self._start(encoded)
         episode_index = len(self._episode_rows)
         task_index = self._tasks.setdefault(episode.instruction, len(self._tasks))
         table = self._episode_table(episode, episode_index, task_index)
         data_location = self._write_rows(table)
         for camera in self.embodiment.cameras:
-            self._encoders[camera].submit(episode.frames[camera])
-        self._episode_stats.append(self._stats(episode, table))
+            self._encoders[camera].submit(encoded.videos[camera])
+        self._episode_stats.append(
+            {
+                **self._vector_stats(table),
+                **{layout.camera_key(camera): stats for camera, stats in encoded.image_stats.items()},
+            }
+        )
         self._episode_rows.append(
             {
                 "episode_index": episode_index,
@@ -178,26 +193,24 @@ class LeRobotWriter:
 
     # -- validation ----------------------------------------------------------------------------------
 
-    def _check(self, episode: Episode) -> None:
-        validate_episode(episode, self.embodiment)
-        if episode.fps != self.fps:
-            raise EpisodeError(episode.episode_id, "fps", f"is {episode.fps}, dataset is {self.fps}")
-        for camera, video in episode.frames.items():
-            if self.config.video.pix_fmt == "yuv420p" and (video.shape[1] % 2 or video.shape[2] % 2):
-                raise EpisodeError(
-                    episode.episode_id,
-                    f"frames[{camera}]",
-                    f"{video.shape[1]}x{video.shape[2]}: yuv420p video needs even sizes",
-                )
+    def _check_fits(self, encoded: EncodedEpisode) -> None:
+        """The rules that compare an episode with this dataset (its embodiment, fps, first episode)."""
+        episode = encoded.episode
+        if (episode.embodiment, episode.fps) != (self.embodiment.name, self.fps):
+            raise EpisodeError(
+                episode.episode_id,
+                "embodiment",
+                f"{episode.embodiment} at {episode.fps} fps; dataset is {self.embodiment.name} at {self.fps} fps",
+            )
         if self._features is None:
             return
         for camera in self.embodiment.cameras:
             expected = self._features[layout.camera_key(camera)]["shape"]
-            if list(episode.frames[camera].shape[1:]) != expected:
+            if list(encoded.frame_shapes[camera]) != expected:
                 raise EpisodeError(
                     episode.episode_id,
                     f"frames[{camera}]",
-                    f"frame shape {episode.frames[camera].shape[1:]} != dataset's {tuple(expected)}",
+                    f"frame shape {encoded.frame_shapes[camera]} != dataset's {tuple(expected)}",
                 )
         if set(episode.extras) != set(self._extra_shapes):
             raise EpisodeError(
@@ -218,9 +231,9 @@ class LeRobotWriter:
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def _start(self, episode: Episode) -> None:
-        self._features = dataset_features(self.embodiment, episode)
-        self._extra_shapes = {name: list(column.shape[1:]) for name, column in episode.extras.items()}
+    def _start(self, encoded: EncodedEpisode) -> None:
+        self._features = dataset_features(self.embodiment, encoded.frame_shapes, encoded.episode.extras)
+        self._extra_shapes = {name: list(column.shape[1:]) for name, column in encoded.episode.extras.items()}
         self._schema = get_hf_features_from_features(
             {k: {**v, "shape": tuple(v["shape"])} for k, v in self._features.items()}
         ).arrow_schema
@@ -267,7 +280,7 @@ class LeRobotWriter:
         self._frames_in_data_file += table.num_rows
         return {"data/chunk_index": self._data_chunk, "data/file_index": self._data_file}
 
-    def _stats(self, episode: Episode, table: pa.Table) -> dict[str, dict]:
+    def _vector_stats(self, table: pa.Table) -> dict[str, dict]:
         stats = {}
         for name in self._schema.names:
             values = table.column(name).combine_chunks()
@@ -276,8 +289,6 @@ class LeRobotWriter:
             else:
                 values = values.to_numpy(zero_copy_only=False)
             stats[name] = vector_stats(values)
-        for camera in self.embodiment.cameras:
-            stats[layout.camera_key(camera)] = image_stats(episode.frames[camera])
         return stats
 
     def _write_metadata(self) -> None:
@@ -339,13 +350,14 @@ def write_dataset(
     destination: Path | str,
     embodiment: Embodiment,
     fps: int,
-    items: Iterable[Episode | RejectedEpisode],
+    items: Iterable[Episode | EncodedEpisode | RejectedEpisode],
     config: WriterConfig | None = None,
     on_item: Callable[[int], None] | None = None,
 ) -> WriteReport:
     """Write a source's episodes to ``destination``, replacing it atomically.
 
-    ``items`` yields episodes, or ``RejectedEpisode`` for what a reader could not read; both kinds of bad
+    ``items`` yields episodes (raw or encoded by ``encode_episode`` with ``config.video``), or
+    ``RejectedEpisode`` for what a reader could not read; both kinds of bad
     item are quarantined (recorded in the report and ``meta/pyramid.json``) while the rest lands.
     ``on_item(n)`` is called after each item, for progress.
     """

@@ -1,0 +1,61 @@
+"""Every source format fans out on a real local Ray: RLDS records and video files are read, curated and
+encoded on workers; quarantine and near-duplicate dropping give the same result as in-process."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import ray
+from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+from pipelines.config import SourceConfig
+from pipelines.ingest.sources import ingest_source
+from pipelines.lerobot.reader import LeRobotSource
+from pipelines.parallel import RayConfig
+from tests.conftest import BRIDGE_SHARD
+
+RAY = RayConfig(workers=2)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_ray():
+    """One local Ray for the module (ray_map uses a running Ray rather than starting its own)."""
+    ray.init(num_cpus=RAY.workers, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def test_rlds_records_decode_on_workers_and_a_bad_crc_is_quarantined(tmp_path):
+    folder = tmp_path / "bridge_dataset" / "1.0.0"
+    shutil.copytree(BRIDGE_SHARD, folder)
+    shard = next(folder.glob("*.tfrecord-*"))
+    raw = bytearray(shard.read_bytes())
+    raw[5000] ^= 0xFF  # inside record 0's data
+    shard.write_bytes(bytes(raw))
+    source = SourceConfig(name="bridge", path=folder, format="rlds")
+    on_ray = ingest_source(source, tmp_path / "ray", ray=RAY)
+    here = ingest_source(source, tmp_path / "here")
+    assert on_ray.episodes == here.episodes == 24 and on_ray.frames == 24 * 9
+    (rejected,) = on_ray.rejected
+    assert rejected == here.rejected[0] and rejected.episode_id == "bridge_dataset/train/00000/00000"
+    assert str(shard) in rejected.field and "bad CRC" in rejected.reason
+    for a, b in zip(LeRobotSource(tmp_path / "ray"), LeRobotSource(tmp_path / "here"), strict=True):
+        assert a.instruction == b.instruction
+        np.testing.assert_array_equal(a.action, b.action)
+    pyramid = json.loads((tmp_path / "ray/meta/pyramid.json").read_text())
+    assert pyramid["rejected"][0]["episode_id"] == rejected.episode_id
+    assert len(LeRobotDataset("local/bridge", root=tmp_path / "ray")) == 24 * 9
+
+
+def test_video_files_curate_on_workers_and_duplicates_drop_where_clips_meet(video_folder, tmp_path):
+    source = SourceConfig(name="people", path=video_folder, format="video_folder")
+    on_ray = ingest_source(source, tmp_path / "ray", ray=RAY)
+    here = ingest_source(source, tmp_path / "here")
+    assert (on_ray.episodes, on_ray.frames) == (here.episodes, here.frames) and on_ray.episodes == 3
+    assert {(r.episode_id, r.field) for r in on_ray.rejected} == {(r.episode_id, r.field) for r in here.rejected}
+    reasons = {r.episode_id: r.reason for r in on_ray.rejected}
+    assert reasons["pour_water_again/clip_000"] == "near-duplicate of pour_water/clip_000"
+    assert reasons["broken/*"].startswith("unreadable video")
+    kept = [episode.episode_id for episode in LeRobotSource(tmp_path / "ray")]
+    assert kept == ["pour_water/clip_000", "stack_cups/clip_000", "wipe-table/clip_000"]
