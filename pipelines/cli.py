@@ -70,8 +70,86 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_export_groot(args: argparse.Namespace) -> int:
     from pipelines.lerobot.groot_export import export_groot
+    from pipelines.release.manifest import MANIFEST
+    from pipelines.release.open import PulledRelease
 
-    console.print(f"GR00T v2.1 export written to {export_groot(args.source, args.destination)}")
+    if (Path(args.source) / MANIFEST).is_file():  # a pulled release or a built pyramid: every dataset
+        for name, folder in PulledRelease(args.source).export_groot(args.destination).items():
+            console.print(f"{name}: GR00T v2.1 export written to {folder}")
+    else:
+        console.print(f"GR00T v2.1 export written to {export_groot(args.source, args.destination)}")
+    return 0
+
+
+def _home() -> Path:
+    return Path(os.environ.get("PYRAMID_HOME", str(DEFAULT_HOME)))
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from pipelines.release.build import build_pyramid
+
+    build = build_pyramid(_home(), log=console.print)
+    table = Table(
+        "dataset", "layer", "embodiment", "episodes", "hours", "weight", "checks", title=build.manifest.version
+    )
+    for e in build.manifest.datasets:
+        checks = ", ".join(f"{k}: {'ok' if v else 'FAILED'}" for k, v in e.checks.items())
+        table.add_row(e.dataset, e.layer.value, e.embodiment, str(e.episodes), f"{e.hours:.4f}",
+                      f"{e.mixture_weight:.3f}", checks)  # fmt: skip
+    console.print(table)
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from pipelines.release.store import ReleaseStore
+
+    store = ReleaseStore(args.store)
+    store.publish(_home() / "pyramid", log=console.print)
+    if args.keep:
+        for version in store.apply_retention(args.keep):
+            console.print(f"retention: deleted {version}")
+    return 0
+
+
+def cmd_releases(args: argparse.Namespace) -> int:
+    from pipelines.release.store import ReleaseStore
+
+    store = ReleaseStore(args.store)
+    latest = store.latest()
+    table = Table("version", "datasets", "hours", "created", title=f"releases at {args.store}")
+    for version in store.versions():
+        manifest = store.manifest(version)
+        hours = sum(e.hours for e in manifest.datasets)
+        marker = " (latest)" if version == latest else ""
+        table.add_row(version + marker, str(len(manifest.datasets)), f"{hours:.4f}", manifest.created)
+    console.print(table)
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from pipelines.release.store import ReleaseStore
+
+    for line in ReleaseStore(args.store).diff(args.old, args.new).lines():
+        console.print(line)
+    return 0
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from pipelines.release.store import pull_release
+
+    with tqdm(desc=f"pull {args.version}", unit="file") as bar:
+        folder = pull_release(
+            args.uri,
+            args.version,
+            args.dest,
+            layers=args.layers,
+            embodiments=args.embodiments,
+            workers=args.workers,
+            on_file=lambda relative: bar.update(1),
+        )
+    console.print(f"pulled and verified {folder}")
     return 0
 
 
@@ -99,6 +177,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", help="print the datasets materialised in the pyramid home")
     p.set_defaults(run=cmd_status)
+
+    store_help = "release store URI (any fsspec URI; default $PYRAMID_STORE or <home>/store)"
+    default_store = os.environ.get("PYRAMID_STORE") or str(_home() / "store")
+
+    p = sub.add_parser("build", help="(re)build <home>/pyramid: merge, check, weight and manifest every dataset")
+    p.set_defaults(run=cmd_build)
+
+    p = sub.add_parser("publish", help="publish <home>/pyramid as an immutable release")
+    p.add_argument("--store", default=default_store, help=store_help)
+    p.add_argument("--keep", type=int, default=0, help="then keep only the N newest releases (0: keep all)")
+    p.set_defaults(run=cmd_publish)
+
+    p = sub.add_parser("releases", help="list published releases")
+    p.add_argument("--store", default=default_store, help=store_help)
+    p.set_defaults(run=cmd_releases)
+
+    p = sub.add_parser("diff", help="episodes added/removed and hours per layer between two releases")
+    p.add_argument("old")
+    p.add_argument("new")
+    p.add_argument("--store", default=default_store, help=store_help)
+    p.set_defaults(run=cmd_diff)
+
+    p = sub.add_parser("pull", help="download and verify a release (resumable, parallel)")
+    p.add_argument("uri", help="release store URI, e.g. s3://bucket/pyramid or a local folder")
+    p.add_argument("--version", default="latest", help="a version id, or latest")
+    p.add_argument("--dest", required=True, help="folder to pull into (the release lands in DEST/<version>)")
+    p.add_argument("--layers", nargs="+", help="only these layers (real_robot, synthetic, human_web)")
+    p.add_argument("--embodiments", nargs="+", help="only these embodiments")
+    p.add_argument("--workers", type=int, default=8, help="parallel downloads")
+    p.set_defaults(run=cmd_pull)
     return parser
 
 

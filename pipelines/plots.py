@@ -1,4 +1,4 @@
-"""Pictures of a dataset for people who would rather look than read: a sample frame, action histograms."""
+"""Pictures for people who would rather look than read: sample frames, action histograms, the pyramid."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ import numpy as np  # noqa: E402
 from pipelines.lerobot.reader import LeRobotSource  # noqa: E402
 from pipelines.lerobot.video import decode_segment  # noqa: E402
 from pipelines.quality import dataset_tables  # noqa: E402
+from schemas.pyramid import Layer, ReleaseManifest  # noqa: E402
 
-__all__ = ["action_histogram_png", "sample_frames_png"]
+__all__ = ["action_histogram_png", "pyramid_chart_png", "sample_frames_png"]
 
 
 def _png(figure: plt.Figure) -> bytes:
@@ -60,4 +61,26 @@ def action_histogram_png(root: Path | str) -> bytes | None:
     for ax in list(axes.flat)[len(columns) :]:
         ax.axis("off")
     figure.suptitle(f"action distribution ({len(frames)} frames)", fontsize=9, y=1.04)
+    return _png(figure)
+
+
+def pyramid_chart_png(manifest: ReleaseManifest) -> bytes:
+    """The data pyramid: one centred bar per layer (real robot on top), its width the layer's hours."""
+    hours = manifest.hours_per_layer()
+    layers = list(Layer)  # top to base
+    widths = np.array([hours[layer] for layer in layers])
+    figure, ax = plt.subplots(figsize=(6.5, 3.2))
+    colours = {Layer.REAL_ROBOT: "#c44e52", Layer.SYNTHETIC: "#dd8452", Layer.HUMAN_WEB: "#4c72b0"}
+    scale = widths.max() or 1.0
+    for row, (layer, width) in enumerate(zip(layers, widths, strict=True)):
+        y = len(layers) - 1 - row
+        ax.barh(y, width, left=-width / 2, height=0.8, color=colours[layer])
+        datasets = sum(1 for entry in manifest.datasets if entry.layer == layer)
+        weight = sum(entry.mixture_weight for entry in manifest.datasets if entry.layer == layer)
+        label = f"{layer.value}: {width:.3f} h, {datasets} datasets, weight {weight:.2f}"
+        ax.text(0, y, label, ha="center", va="center", fontsize=8, color="black" if width < 0.5 * scale else "white")
+    ax.set_xlim(-0.6 * scale, 0.6 * scale)
+    ax.set_yticks([])
+    ax.set_xlabel("hours")
+    ax.set_title(f"pyramid {manifest.version}: {widths.sum():.3f} h", fontsize=10)
     return _png(figure)

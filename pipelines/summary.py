@@ -23,6 +23,7 @@ class DatasetSummary:
     episodes: int
     frames: int
     hours: float
+    root: Path
 
 
 def summarise_home(home: Path) -> list[DatasetSummary]:
@@ -34,7 +35,7 @@ def summarise_home(home: Path) -> list[DatasetSummary]:
             embodiment = json.loads((root / layout.PYRAMID_META_PATH).read_text())["embodiment"]
             summaries.append(
                 DatasetSummary(root.name, kind, layer_of(kind), embodiment, info["total_episodes"], info["total_frames"],
-                               info["total_frames"] / info["fps"] / 3600)
+                               info["total_frames"] / info["fps"] / 3600, root)
             )  # fmt: skip
     return summaries
 

@@ -94,8 +94,12 @@ def _check_vector(ep: Episode, name: str, value: np.ndarray | None, dim: int) ->
         )
 
 
-def validate_episode(ep: Episode, embodiment: Embodiment | None = None) -> Embodiment:
-    """Raise ``EpisodeError`` on the first broken rule; return the episode's embodiment."""
+def validate_episode(ep: Episode, embodiment: Embodiment | None = None, *, frames: bool = True) -> Embodiment:
+    """Raise ``EpisodeError`` on the first broken rule; return the episode's embodiment.
+
+    ``frames=False`` skips the camera checks, for an episode whose video travels encoded (its frames
+    were checked when it was first written).
+    """
     embodiment = embodiment or get_embodiment(ep.embodiment)
     if embodiment.name != ep.embodiment:
         raise EpisodeError(ep.episode_id, "embodiment", f"is {ep.embodiment!r}, writer expects {embodiment.name!r}")
@@ -110,6 +114,19 @@ def validate_episode(ep: Episode, embodiment: Embodiment | None = None) -> Embod
         )
     if not isinstance(ep.instruction, str) or not ep.instruction.strip():
         raise EpisodeError(ep.episode_id, "instruction", "must be a non-empty string")
+    if frames:
+        _check_frames(ep, embodiment)
+    _check_vector(ep, "state", ep.state, embodiment.state_dim)
+    _check_vector(ep, "action", ep.action, embodiment.action_dim)
+    for name, column in ep.extras.items():
+        if len(column) != ep.length:
+            raise EpisodeError(ep.episode_id, f"extras[{name}]", f"has {len(column)} rows for {ep.length} frames")
+        if np.issubdtype(column.dtype, np.floating) and not np.isfinite(column).all():
+            raise EpisodeError(ep.episode_id, f"extras[{name}]", "contains non-finite values")
+    return embodiment
+
+
+def _check_frames(ep: Episode, embodiment: Embodiment) -> None:
     if set(ep.frames) != set(embodiment.cameras):
         raise EpisodeError(
             ep.episode_id, "frames", f"cameras {sorted(ep.frames)} != embodiment cameras {sorted(embodiment.cameras)}"
@@ -120,11 +137,3 @@ def validate_episode(ep: Episode, embodiment: Embodiment | None = None) -> Embod
             raise EpisodeError(ep.episode_id, where, f"dtype must be uint8, got {getattr(video, 'dtype', type(video))}")
         if video.ndim != 4 or video.shape[0] != ep.length or video.shape[3] != 3:
             raise EpisodeError(ep.episode_id, where, f"shape must be ({ep.length}, H, W, 3), got {video.shape}")
-    _check_vector(ep, "state", ep.state, embodiment.state_dim)
-    _check_vector(ep, "action", ep.action, embodiment.action_dim)
-    for name, column in ep.extras.items():
-        if len(column) != ep.length:
-            raise EpisodeError(ep.episode_id, f"extras[{name}]", f"has {len(column)} rows for {ep.length} frames")
-        if np.issubdtype(column.dtype, np.floating) and not np.isfinite(column).all():
-            raise EpisodeError(ep.episode_id, f"extras[{name}]", "contains non-finite values")
-    return embodiment

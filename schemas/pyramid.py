@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import PurePosixPath
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["Layer", "Lineage", "ManifestEntry", "SourceKind", "layer_of"]
+__all__ = [
+    "RELEASE_FORMAT",
+    "FileEntry",
+    "Layer",
+    "Lineage",
+    "ManifestEntry",
+    "MixturePolicy",
+    "ReleaseManifest",
+    "SourceKind",
+    "layer_of",
+    "safe_relative_path",
+]
+
+RELEASE_FORMAT = "pyramid-release/1"
 
 
 class Layer(StrEnum):
@@ -48,6 +62,7 @@ class Lineage(BaseModel):
     model_checkpoints: dict[str, str] = Field(
         default_factory=dict, description="model name -> sha256 of the checkpoint used to label or generate"
     )
+    input_fingerprint: str = Field(default="", description="hash of the inputs and code; unchanged means reusable")
 
 
 class ManifestEntry(BaseModel):
@@ -64,6 +79,9 @@ class ManifestEntry(BaseModel):
     hours: float = Field(ge=0)
     mixture_weight: float = Field(ge=0, description="sampling weight of this dataset at train time")
     lineage: Lineage
+    path: str = Field(default="", description="the dataset's folder inside the release, e.g. datasets/<name>")
+    quarantined: int = Field(default=0, ge=0, description="items left out of the dataset, reasons in its meta")
+    checks: dict[str, bool] = Field(default_factory=dict, description="check name -> passed")
 
     @model_validator(mode="after")
     def _layer_matches_source(self) -> ManifestEntry:
@@ -73,3 +91,84 @@ class ManifestEntry(BaseModel):
                 f"{layer_of(self.source).value!r}, not {self.layer.value!r}"
             )
         return self
+
+
+def safe_relative_path(path: str) -> str:
+    """``path`` if it stays inside the folder it is relative to; raises ``ValueError`` otherwise.
+
+    A manifest names the files of a release; one that is absolute or climbs out with ``..`` could make a
+    puller write anywhere, so it is refused wherever a manifest is read.
+    """
+    pure = PurePosixPath(path)
+    if not path or pure.is_absolute() or "\\" in path or any(part in ("..", "") for part in path.split("/")):
+        raise ValueError(f"manifest path {path!r} escapes the release root")
+    return path
+
+
+class MixturePolicy(BaseModel):
+    """How datasets are weighted for training: each layer gets a budget, shared inside the layer by hours.
+
+    Within a layer a dataset's share is proportional to ``hours ** (1 / temperature)``: 1 is proportional to
+    hours, larger values flatten towards uniform (so small datasets are not drowned). The budgets of
+    layers a release lacks are shared among the present ones in proportion to their budgets.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    layer_budgets: dict[Layer, float] = Field(
+        default_factory=lambda: {Layer.REAL_ROBOT: 0.5, Layer.SYNTHETIC: 0.3, Layer.HUMAN_WEB: 0.2}
+    )
+    temperature: float = Field(default=2.0, gt=0)
+
+    def weights(self, datasets: list[tuple[str, Layer, float]]) -> dict[str, float]:
+        """(name, layer, hours) -> weight; the weights sum to 1."""
+        present = {layer for _, layer, _ in datasets}
+        budget_total = sum(self.layer_budgets.get(layer, 0.0) for layer in present)
+        if budget_total <= 0:
+            raise ValueError(f"no layer budget for the release's layers {sorted(present)}")
+        weights: dict[str, float] = {}
+        for layer in present:
+            members = [(name, hours) for name, other, hours in datasets if other == layer]
+            shares = {name: max(hours, 0.0) ** (1 / self.temperature) for name, hours in members}
+            if not sum(shares.values()):  # a layer of empty datasets: share its budget evenly
+                shares = dict.fromkeys(shares, 1.0)
+            budget = self.layer_budgets.get(layer, 0.0) / budget_total
+            total = sum(shares.values())
+            for name, share in shares.items():
+                weights[name] = budget * share / total
+        return weights
+
+
+class FileEntry(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=0)
+
+
+class ReleaseManifest(BaseModel):
+    """What a release holds: its datasets (layer, embodiment, hours, weight, lineage, checks) and every
+    file with its sha256. Written last when a release is published; a release without it does not exist."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    format: str = RELEASE_FORMAT
+    version: str = Field(pattern=r"^[0-9]{8}-[0-9a-f]{12}$", description="build date + content hash")
+    created: str = Field(description="UTC time of the build, ISO 8601")
+    code_version: str
+    mixture_policy: MixturePolicy
+    datasets: list[ManifestEntry]
+    files: dict[str, FileEntry] = Field(description="path relative to the release root -> checksum and size")
+
+    @field_validator("files")
+    @classmethod
+    def _paths_stay_inside(cls, files: dict[str, FileEntry]) -> dict[str, FileEntry]:
+        for path in files:
+            safe_relative_path(path)
+        return files
+
+    def hours_per_layer(self) -> dict[Layer, float]:
+        hours = dict.fromkeys(Layer, 0.0)
+        for entry in self.datasets:
+            hours[entry.layer] += entry.hours
+        return hours

@@ -43,30 +43,30 @@ def scene_frames(length: int, height: int, width: int, seed: int) -> np.ndarray:
 EpisodeFactory = Callable[..., Episode]
 
 
+def build_episode(
+    index: int = 0, length: int = 24, embodiment: str = "robosuite_panda", size: int = 64, **overrides
+) -> Episode:
+    """A valid episode of a registered embodiment; keyword overrides replace fields."""
+    spec = get_embodiment(embodiment)
+    rng = np.random.default_rng(1000 + index)
+    episode = Episode(
+        episode_id=f"synthetic/{index:04d}",
+        embodiment=spec.name,
+        fps=spec.fps,
+        instruction=f"pick the cube number {index % 3}",
+        frames={c: scene_frames(length, size, size, seed=index * 10 + k) for k, c in enumerate(spec.cameras)},
+        state=rng.normal(size=(length, spec.state_dim)).astype(np.float32) if spec.has_state else None,
+        action=rng.normal(size=(length, spec.action_dim)).astype(np.float32) if spec.has_actions else None,
+        timestamps=exact_timestamps(length, spec.fps),
+    )
+    for name, value in overrides.items():
+        setattr(episode, name, value)
+    return episode
+
+
 @pytest.fixture
 def make_episode() -> EpisodeFactory:
-    """Build a valid episode of a registered embodiment; keyword overrides replace fields."""
-
-    def build(
-        index: int = 0, length: int = 24, embodiment: str = "robosuite_panda", size: int = 64, **overrides
-    ) -> Episode:
-        spec = get_embodiment(embodiment)
-        rng = np.random.default_rng(1000 + index)
-        episode = Episode(
-            episode_id=f"synthetic/{index:04d}",
-            embodiment=spec.name,
-            fps=spec.fps,
-            instruction=f"pick the cube number {index % 3}",
-            frames={c: scene_frames(length, size, size, seed=index * 10 + k) for k, c in enumerate(spec.cameras)},
-            state=rng.normal(size=(length, spec.state_dim)).astype(np.float32) if spec.has_state else None,
-            action=rng.normal(size=(length, spec.action_dim)).astype(np.float32) if spec.has_actions else None,
-            timestamps=exact_timestamps(length, spec.fps),
-        )
-        for name, value in overrides.items():
-            setattr(episode, name, value)
-        return episode
-
-    return build
+    return build_episode
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

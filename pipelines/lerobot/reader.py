@@ -25,7 +25,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.lerobot import layout
-from pipelines.lerobot.video import VideoDecodeError, decode_segment
+from pipelines.lerobot.encoded import EncodedEpisode
+from pipelines.lerobot.video import VideoDecodeError, decode_segment, segment_mp4
 from schemas.embodiment import ControlMode, Embodiment, get_embodiment, registered_embodiments
 from schemas.episode import Episode, EpisodeError, RejectedEpisode, exact_timestamps, validate_episode
 
@@ -81,6 +82,7 @@ class V3Layout:
         tables = [pq.read_table(path, columns=None) for path in episode_files]
         columns = [c for c in tables[0].column_names if not c.startswith("stats/")]
         self.episodes = {row["episode_index"]: row for t in tables for row in t.select(columns).to_pylist()}
+        self._episode_tables = tables
         tasks_path = root / layout.TASKS_PATH
         if not tasks_path.is_file():
             raise DatasetReadError(f"{tasks_path}: missing; not a complete LeRobot dataset")
@@ -103,6 +105,16 @@ class V3Layout:
             self._data_cache = (path, pq.read_table(path))
         table = self._data_cache[1]
         return table.filter(pc.equal(table["episode_index"], episode_index))
+
+    def feature_stats(self, episode_index: int, feature: str) -> dict[str, np.ndarray]:
+        """One episode's stored stats of one feature (``min``, ``mean``, ``q01``, ...)."""
+        prefix = f"stats/{feature}/"
+        for table in self._episode_tables:
+            rows = table.filter(pc.equal(table["episode_index"], episode_index))
+            if rows.num_rows:
+                names = [c for c in rows.column_names if c.startswith(prefix)]
+                return {c.removeprefix(prefix): np.asarray(rows.column(c)[0].as_py()) for c in names}
+        raise KeyError(f"episode {episode_index} has no stats")
 
     def video_segment(self, episode_index: int, video_key: str) -> tuple[Path, float, float]:
         row = self.episodes[episode_index]
@@ -232,6 +244,27 @@ class LeRobotSource:
         return f"{self.root.name}/{episode_index:06d}"
 
     def read_episode(self, episode_index: int) -> Episode:
+        return self._read(episode_index, encoded=False)
+
+    def read_encoded_episode(self, episode_index: int) -> EncodedEpisode:
+        """One episode of a v3.0 dataset with its video packets copied, not decoded, and its stored image
+        stats: a lossless, fast way to move episodes into another dataset (merging, releases)."""
+        if not isinstance(self.layout, V3Layout):
+            raise DatasetReadError(f"{self.root}: encoded episodes are read from v3.0 datasets, not {self.version}")
+        episode = self._read(episode_index, encoded=True)
+        videos, shapes, stats = {}, {}, {}
+        for key in self.video_keys:
+            camera = key.removeprefix(layout.CAMERA_PREFIX)
+            path, start, end = self.layout.video_segment(episode_index, key)
+            try:
+                videos[camera] = segment_mp4(path, start, end)
+            except VideoDecodeError as error:
+                raise EpisodeReadError(path, episode.episode_id, str(error)) from error
+            shapes[camera] = tuple(self.info["features"][key]["shape"])
+            stats[camera] = self.layout.feature_stats(episode_index, key)
+        return EncodedEpisode(episode, shapes, stats, videos)
+
+    def _read(self, episode_index: int, *, encoded: bool) -> Episode:
         episode_id = self.episode_id(episode_index)
         data_path = self.layout.data_path(episode_index)
         if not data_path.is_file():
@@ -250,14 +283,14 @@ class LeRobotSource:
                 embodiment=self.embodiment.name,
                 fps=self.fps,
                 instruction=self._instruction(table, notes),
-                frames=self._frames(episode_index, episode_id, expected),
+                frames={} if encoded else self._frames(episode_index, episode_id, expected),
                 state=self._vector(table, layout.STATE_KEY, self.embodiment.has_state, notes),
                 action=self._vector(table, layout.ACTION_KEY, self.embodiment.has_actions, notes),
                 timestamps=self._timestamps(table, episode_id, data_path, notes),
                 extras=self._extras(table, notes),
                 notes=notes,
             )
-            validate_episode(episode, self.embodiment)
+            validate_episode(episode, self.embodiment, frames=not encoded)
         except EpisodeError as error:
             raise EpisodeReadError(data_path, episode_id, f"field {error.field!r}: {error.reason}") from error
         return episode

@@ -33,6 +33,7 @@ __all__ = [
     "encode_mp4",
     "packet_times",
     "remux_segment",
+    "segment_mp4",
     "write_mp4",
 ]
 
@@ -216,7 +217,7 @@ class CameraEncoder(threading.Thread):
                     "(episodes of one file must all be encoded here, or all elsewhere with the same settings)"
                 )
             start = self._frames_in_file
-            shift = int(round(start / self.fps / stream.time_base))
+            shift = round(start / self.fps / stream.time_base)
             for packet in packets:
                 packet.pts += shift
                 packet.dts = packet.dts + shift if packet.dts is not None else packet.pts
@@ -265,30 +266,40 @@ def packet_times(path: Path) -> np.ndarray:
 
 
 def remux_segment(source: Path, destination: Path, from_timestamp: float, to_timestamp: float) -> None:
-    """Copy the packets of [from_timestamp, to_timestamp) into a new mp4 starting at t=0, without re-encoding.
+    """Copy the packets of [from_timestamp, to_timestamp) into a new mp4 file starting at t=0 (no re-encoding)."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    destination.write_bytes(segment_mp4(source, from_timestamp, to_timestamp))
+
+
+def segment_mp4(source: Path, from_timestamp: float, to_timestamp: float) -> bytes:
+    """The packets of [from_timestamp, to_timestamp) as a standalone mp4 starting at t=0, without re-encoding.
 
     Exact because every episode starts on a keyframe and our h264 has no B-frames.
     """
-    destination.parent.mkdir(parents=True, exist_ok=True)
     tolerance = TIMESTAMP_TOLERANCE_S
-    with av.open(str(source)) as src, av.open(str(destination), mode="w") as dst:
-        in_stream = src.streams.video[0]
-        out_stream = dst.add_stream_from_template(in_stream)
-        offset = int(round(from_timestamp / in_stream.time_base))
-        if from_timestamp > 0:
-            src.seek(offset, stream=in_stream, backward=True)
-        for packet in src.demux(in_stream):
-            if packet.pts is None:
-                continue
-            seconds = packet.pts * in_stream.time_base
-            if seconds < from_timestamp - tolerance:
-                continue
-            if seconds >= to_timestamp - tolerance:
-                break
-            packet.pts -= offset
-            packet.dts = packet.dts - offset if packet.dts is not None else packet.pts
-            packet.stream = out_stream
-            dst.mux(packet)
+    buffer = io.BytesIO()
+    try:
+        with av.open(str(source)) as src, av.open(buffer, mode="w", format="mp4") as dst:
+            in_stream = src.streams.video[0]
+            out_stream = dst.add_stream_from_template(in_stream)
+            offset = round(from_timestamp / in_stream.time_base)
+            if from_timestamp > 0:
+                src.seek(offset, stream=in_stream, backward=True)
+            for packet in src.demux(in_stream):
+                if packet.pts is None:
+                    continue
+                seconds = packet.pts * in_stream.time_base
+                if seconds < from_timestamp - tolerance:
+                    continue
+                if seconds >= to_timestamp - tolerance:
+                    break
+                packet.pts -= offset
+                packet.dts = packet.dts - offset if packet.dts is not None else packet.pts
+                packet.stream = out_stream
+                dst.mux(packet)
+    except (av.error.FFmpegError, OSError) as error:
+        raise VideoDecodeError(f"{source}: cannot copy packets from t={from_timestamp:.4f}s ({error})") from error
+    return buffer.getvalue()
 
 
 def write_mp4(path: Path, frames: np.ndarray, fps: int, codec: VideoCodec | None = None) -> None:

@@ -1,0 +1,296 @@
+"""Versioned, immutable releases on any fsspec storage: publish atomically, list, diff, retain, pull.
+
+Layout under the store root::
+
+    releases/<version>/manifest.json   the release exists only once this is there
+    releases/<version>/...              its files (datasets/..., manifest.parquet, pyramid.png)
+    latest                              {"version": ...}, replaced in one step
+
+On a local filesystem a release is copied into a hidden staging folder and renamed into place; on an
+object store its files are uploaded first and ``manifest.json`` last, so readers, which only see
+versions with a manifest, never see half a release. A publisher killed midway leaves only hidden
+staging folders or unlisted objects; publishing again completes the release. Two publishers never
+collide: different content means different versions, the same content the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+from pipelines.fingerprint import sha256_file
+from pipelines.release.manifest import MANIFEST, load_manifest
+from schemas.pyramid import Layer, ReleaseManifest, safe_relative_path
+
+__all__ = ["ChecksumError", "ReleaseDiff", "ReleaseStore", "pull_release"]
+
+RELEASES_DIR = "releases"
+LATEST = "latest"
+_CRASH_ENV = "PYRAMID_PUBLISH_CRASH_AT"  # test instrumentation: kill -9 the publisher at a named point
+
+
+class ChecksumError(RuntimeError):
+    """A pulled file does not match its manifest checksum; names the file."""
+
+
+def _crash_point(point: str) -> None:
+    """Die like ``kill -9`` at ``point`` when the environment asks (reliability tests only)."""
+    if os.environ.get(_CRASH_ENV) == point:
+        os.kill(os.getpid(), 9)
+
+
+@dataclass(frozen=True)
+class ReleaseDiff:
+    old: str
+    new: str
+    added: dict[str, list[str]]  # dataset -> episode ids
+    removed: dict[str, list[str]]
+    hours: dict[Layer, tuple[float, float]]  # layer -> (old hours, new hours)
+
+    def lines(self) -> list[str]:
+        lines = [f"{self.old} -> {self.new}"]
+        for layer, (before, after) in self.hours.items():
+            lines.append(f"  {layer.value:11s} {before:9.4f} h -> {after:9.4f} h ({after - before:+.4f})")
+        for label, changes in (("added", self.added), ("removed", self.removed)):
+            for dataset, episodes in sorted(changes.items()):
+                lines.append(f"  {label} {len(episodes)} episodes in {dataset}")
+        return lines
+
+
+class ReleaseStore:
+    """Releases under one fsspec URI (a local path, ``s3://bucket/prefix``, ...)."""
+
+    def __init__(self, uri: str | Path, storage_options: dict | None = None):
+        self.uri = str(uri)
+        self.fs, self.root = fsspec.core.url_to_fs(self.uri, **(storage_options or {}))
+        self.root = self.root.rstrip("/")
+        self.local = isinstance(self.fs, LocalFileSystem)
+
+    def _path(self, *parts: str) -> str:
+        return "/".join([self.root, *parts])
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def versions(self) -> list[str]:
+        """Published versions (those with a manifest), oldest build first."""
+        try:
+            entries = self.fs.ls(self._path(RELEASES_DIR), detail=False)
+        except FileNotFoundError:
+            return []
+        created = {}
+        for name in (entry.rstrip("/").rsplit("/", 1)[-1] for entry in entries):
+            if name.startswith("."):
+                continue  # a publisher's staging folder
+            try:
+                document = json.loads(self.fs.cat_file(self._path(RELEASES_DIR, name, MANIFEST)))
+            except FileNotFoundError:
+                continue  # files of a release still uploading (or abandoned): not a release
+            created[name] = document["created"]
+        return sorted(created, key=lambda name: (created[name], name))
+
+    def latest(self) -> str | None:
+        try:
+            return json.loads(self.fs.cat_file(self._path(LATEST)))["version"]
+        except FileNotFoundError:
+            return None
+
+    def resolve(self, version: str) -> str:
+        resolved = self.latest() if version == "latest" else version
+        if resolved is None or resolved not in self.versions():
+            raise KeyError(f"{self.uri}: no release {version!r} (published: {', '.join(self.versions()) or 'none'})")
+        return resolved
+
+    def manifest(self, version: str) -> ReleaseManifest:
+        version = self.resolve(version)
+        return ReleaseManifest.model_validate_json(self.fs.cat_file(self._path(RELEASES_DIR, version, MANIFEST)))
+
+    def file_path(self, version: str, relative: str) -> str:
+        return self._path(RELEASES_DIR, version, safe_relative_path(relative))
+
+    # -- publishing --------------------------------------------------------------------------------
+
+    def publish(self, folder: Path, *, log: Callable[[str], None] = lambda message: None) -> str:
+        """Publish the release candidate in ``folder`` (as built by ``build_pyramid``); returns its version.
+
+        Refused when any dataset failed a check or a file does not match the manifest. Publishing a
+        version that already exists is a no-op, so a rerun after a crash simply completes.
+        """
+        folder = Path(folder)
+        manifest = load_manifest(folder)
+        if manifest is None:
+            raise FileNotFoundError(f"{folder / MANIFEST}: missing; not a release candidate")
+        failed = [f"{e.dataset}: {name}" for e in manifest.datasets for name, ok in e.checks.items() if not ok]
+        if failed:
+            raise ValueError(f"release {manifest.version} not published, checks failed: {'; '.join(failed)}")
+        for relative, entry in manifest.files.items():
+            if sha256_file(folder / relative) != entry.sha256:
+                raise ChecksumError(f"{folder / relative}: does not match the manifest; rebuild before publishing")
+        if manifest.version in self.versions():
+            log(f"{manifest.version} is already published")
+        elif self.local:
+            self._publish_local(folder, manifest)
+        else:
+            self._publish_object_store(folder, manifest)
+        _crash_point("before_latest")
+        self._write_latest(manifest.version)
+        log(f"published {manifest.version} to {self.uri}")
+        return manifest.version
+
+    def _publish_local(self, folder: Path, manifest: ReleaseManifest) -> None:
+        releases = Path(self._path(RELEASES_DIR))
+        releases.mkdir(parents=True, exist_ok=True)
+        self._remove_abandoned_staging(releases)
+        staging = releases / f".staging-{manifest.version}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        staging.mkdir()
+        try:
+            for count, relative in enumerate([*manifest.files, MANIFEST], start=1):
+                target = staging / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(folder / relative, target)
+                _crash_point(f"file:{count}")
+            with open(staging / MANIFEST, "rb") as stream:
+                os.fsync(stream.fileno())
+            _crash_point("before_rename")
+            os.rename(staging, releases / manifest.version)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+            if manifest.version not in self.versions():  # not a concurrent publish of the same release
+                raise
+
+    @staticmethod
+    def _remove_abandoned_staging(releases: Path) -> None:
+        """Staging folders of publishers that died (their pid is gone) are removed."""
+        for staging in releases.glob(".staging-*"):
+            pid = int(staging.name.split("-")[-2])
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                shutil.rmtree(staging, ignore_errors=True)
+            except PermissionError:
+                pass  # alive, another user's
+
+    def _publish_object_store(self, folder: Path, manifest: ReleaseManifest) -> None:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for count, _ in enumerate(
+                pool.map(lambda relative: self.fs.put_file(str(folder / relative), self.file_path(manifest.version, relative)),
+                         manifest.files),
+                start=1,
+            ):  # fmt: skip
+                _crash_point(f"file:{count}")
+        _crash_point("before_rename")
+        self.fs.put_file(str(folder / MANIFEST), self._path(RELEASES_DIR, manifest.version, MANIFEST))
+
+    def _write_latest(self, version: str) -> None:
+        document = json.dumps({"version": version}).encode()
+        if self.local:
+            target = Path(self._path(LATEST))
+            temporary = target.with_name(f".{LATEST}.{os.getpid()}-{uuid.uuid4().hex[:6]}")
+            temporary.write_bytes(document)
+            os.replace(temporary, target)
+        else:
+            self.fs.pipe_file(self._path(LATEST), document)  # a single PUT replaces the object atomically
+
+    # -- retention and comparison ----------------------------------------------------------------
+
+    def apply_retention(self, keep: int) -> list[str]:
+        """Delete all but the ``keep`` newest releases (never the latest); returns the deleted versions.
+        The manifest goes first, so a release is unlisted before any of its files disappear."""
+        if keep < 1:
+            raise ValueError("keep at least one release")
+        versions = self.versions()
+        latest = self.latest()
+        doomed = [v for v in versions[:-keep] if v != latest]
+        for version in doomed:
+            self.fs.rm_file(self._path(RELEASES_DIR, version, MANIFEST))
+            self.fs.rm(self._path(RELEASES_DIR, version), recursive=True)
+        return doomed
+
+    def diff(self, old: str, new: str) -> ReleaseDiff:
+        """Episodes added and removed per dataset, and hours per layer, between two releases."""
+        before, after = self.manifest(old), self.manifest(new)
+        ids_before, ids_after = self._episode_ids(before), self._episode_ids(after)
+        names = set(ids_before) | set(ids_after)
+        added = {n: sorted(ids_after.get(n, set()) - ids_before.get(n, set())) for n in names}
+        removed = {n: sorted(ids_before.get(n, set()) - ids_after.get(n, set())) for n in names}
+        hours_before, hours_after = before.hours_per_layer(), after.hours_per_layer()
+        return ReleaseDiff(
+            before.version,
+            after.version,
+            {n: ids for n, ids in added.items() if ids},
+            {n: ids for n, ids in removed.items() if ids},
+            {layer: (hours_before[layer], hours_after[layer]) for layer in Layer},
+        )
+
+    def _episode_ids(self, manifest: ReleaseManifest) -> dict[str, set[str]]:
+        ids = {}
+        for entry in manifest.datasets:
+            meta = json.loads(self.fs.cat_file(self.file_path(manifest.version, f"{entry.path}/meta/pyramid.json")))
+            ids[entry.dataset] = {episode["episode_id"] for episode in meta["episodes"]}
+        return ids
+
+
+def pull_release(
+    uri: str | Path,
+    version: str,
+    destination: Path | str,
+    *,
+    layers: Sequence[str] | None = None,
+    embodiments: Sequence[str] | None = None,
+    workers: int = 8,
+    storage_options: dict | None = None,
+    on_file: Callable[[str], None] | None = None,
+) -> Path:
+    """Download a release (optionally only some layers/embodiments) to ``destination/<version>``.
+
+    Resumable: files already there with the right checksum are kept. Parallel: ``workers`` downloads at
+    once. Every file is verified against the manifest before it is moved into place; a mismatch raises
+    ``ChecksumError`` naming the file. The manifest is written last, so a folder with a manifest is complete.
+    """
+    store = ReleaseStore(uri, storage_options)
+    manifest = store.manifest(version)
+    wanted = [
+        entry
+        for entry in manifest.datasets
+        if (not layers or entry.layer.value in layers) and (not embodiments or entry.embodiment in embodiments)
+    ]
+    if not wanted:
+        raise ValueError(f"release {manifest.version} has no dataset in layers {layers} / embodiments {embodiments}")
+    prefixes = tuple(entry.path + "/" for entry in wanted)
+    selected = {p: e for p, e in manifest.files.items() if p.startswith(prefixes) or "/" not in p}
+    target = Path(destination) / manifest.version
+    target.mkdir(parents=True, exist_ok=True)
+
+    def fetch(relative: str) -> None:
+        entry = selected[relative]
+        local = target / safe_relative_path(relative)
+        if local.is_file() and local.stat().st_size == entry.size and sha256_file(local) == entry.sha256:
+            return  # already pulled (resuming)
+        local.parent.mkdir(parents=True, exist_ok=True)
+        partial = local.with_name(f".{local.name}.part")
+        store.fs.get_file(store.file_path(manifest.version, relative), str(partial))
+        actual = sha256_file(partial)
+        if actual != entry.sha256:
+            partial.unlink()
+            raise ChecksumError(
+                f"{store.file_path(manifest.version, relative)}: sha256 {actual[:12]}... does not match the "
+                f"manifest's {entry.sha256[:12]}...; refusing release {manifest.version}"
+            )
+        os.replace(partial, local)
+        if on_file is not None:
+            on_file(relative)
+
+    (target / MANIFEST).unlink(missing_ok=True)  # incomplete until every file checks out
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(fetch, sorted(selected)))
+    pulled = manifest.model_copy(update={"datasets": wanted, "files": selected})
+    (target / MANIFEST).write_text(pulled.model_dump_json(indent=2) + "\n")
+    return target

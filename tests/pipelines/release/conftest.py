@@ -1,0 +1,54 @@
+"""A small pyramid home (two teleop sets of one embodiment, an OXE set, human clips) and its built pyramid."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from pipelines.lerobot.writer import write_dataset
+from pipelines.release.build import build_pyramid
+from schemas.embodiment import get_embodiment
+from tests.conftest import build_episode
+
+
+def in_limits(episode):
+    """Actions inside the embodiment's declared ranges (grippers binary), as a real teleop set has them."""
+    spec = get_embodiment(episode.embodiment)
+    if episode.action is not None:
+        action = np.clip(episode.action * 0.3, -1, 1)
+        for group in spec.action_groups:
+            if group.binary:
+                low, high = group.value_range or (0.0, 1.0)
+                action[:, group.start : group.end] = np.where(action[:, group.start : group.end] > 0, high, low)
+            elif group.value_range is not None:
+                action[:, group.start : group.end] = np.clip(action[:, group.start : group.end], *group.value_range)
+        episode.action = action.astype(np.float32)
+    return episode
+
+
+def write_home(home, make_episode, extra_stack_episodes: int = 0):
+    panda, widowx, human = (get_embodiment(n) for n in ("robosuite_panda", "widowx", "human_video"))
+    datasets = home / "datasets"
+    write_dataset(datasets / "teleop/panda_lift", panda, 20, [in_limits(make_episode(i, 20 + i)) for i in range(3)])
+    stack = [in_limits(make_episode(10 + i, 24)) for i in range(2 + extra_stack_episodes)]
+    write_dataset(datasets / "teleop/panda_stack", panda, 20, stack)
+    write_dataset(datasets / "oxe/bridge", widowx, 5, [in_limits(make_episode(20 + i, 9, "widowx")) for i in range(4)])
+    write_dataset(
+        datasets / "human_video/clips", human, 20, [make_episode(30 + i, 30, "human_video") for i in range(2)]
+    )
+
+
+@pytest.fixture(scope="session")
+def built_home(tmp_path_factory):
+    """A home with its pyramid built once (real merge and real GX checks); copy it before changing it."""
+    home = tmp_path_factory.mktemp("home")
+    write_home(home, build_episode)
+    build_pyramid(home)
+    return home
+
+
+@pytest.fixture
+def home(built_home, tmp_path):
+    copy = tmp_path / "home"
+    shutil.copytree(built_home, copy)
+    return copy

@@ -1,0 +1,169 @@
+"""Publishing and pulling releases on a filesystem: atomic, verified, resumable, crash- and race-safe."""
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pipelines.lerobot.reader import LeRobotSource
+from pipelines.release.build import build_pyramid
+from pipelines.release.manifest import load_manifest
+from pipelines.release.open import PulledRelease
+from pipelines.release.store import ChecksumError, ReleaseStore, pull_release
+from tests.conftest import REPO_ROOT, build_episode
+from tests.pipelines.release.conftest import write_home
+
+PUBLISH = "import sys; from pathlib import Path; from pipelines.release.store import ReleaseStore; " \
+          "ReleaseStore(sys.argv[1]).publish(Path(sys.argv[2]))"  # fmt: skip
+
+
+def publish_in_subprocess(store: Path, folder: Path, crash_at: str | None = None) -> subprocess.Popen:
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT)}
+    if crash_at:
+        env["PYRAMID_PUBLISH_CRASH_AT"] = crash_at
+    return subprocess.Popen([sys.executable, "-c", PUBLISH, str(store), str(folder)], env=env, cwd=REPO_ROOT)
+
+
+def second_build(home: Path) -> str:
+    """A newer pyramid in ``home``: one more stack episode."""
+    write_home(home / "scratch", build_episode, extra_stack_episodes=1)
+    target = home / "datasets/teleop/panda_stack"
+    for path in sorted(target.rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    (home / "scratch/datasets/teleop/panda_stack").rename(target)
+    return build_pyramid(home, validate=lambda root: {"quality": True}).manifest.version
+
+
+def test_publish_then_pull_by_layer_opens_in_lerobot_mixture_and_hf(home, tmp_path):
+    store = ReleaseStore(tmp_path / "store")
+    version = store.publish(home / "pyramid")
+    assert store.versions() == [version] and store.latest() == version
+    folder = pull_release(tmp_path / "store", "latest", tmp_path / "pulled", layers=["real_robot"])
+    release = PulledRelease(folder)
+    assert release.dataset_names == ["oxe__widowx", "teleop__robosuite_panda"]
+    assert not (folder / "datasets/human_video__human_video").exists()
+    datasets = release.lerobot_datasets()
+    assert datasets["teleop__robosuite_panda"].num_episodes == 5
+    mixture = release.mixture()
+    draws = [mixture.locate(i)[0] for i in mixture.sampler(4000, torch.Generator().manual_seed(0))]
+    share = Counter(mixture.names[d] for d in draws)["oxe__widowx"] / len(draws)
+    assert share == pytest.approx(mixture.weights["oxe__widowx"], abs=0.03)
+    assert mixture[0]["dataset"] == "oxe__widowx" and mixture[0]["action"].shape == (7,)
+    hf = release.hf_datasets()
+    assert hf["oxe__widowx"].num_rows == 4 * 9
+
+
+def test_pull_resumes_and_refuses_a_tampered_file_naming_it(home, tmp_path):
+    store = ReleaseStore(tmp_path / "store")
+    version = store.publish(home / "pyramid")
+    fetched: list[str] = []
+    pull_release(tmp_path / "store", version, tmp_path / "pulled", on_file=fetched.append)
+    assert len(fetched) == len(load_manifest(home / "pyramid").files)
+    refetched: list[str] = []
+    (tmp_path / "pulled" / version / "manifest.parquet").unlink()  # an interrupted pull lacks some files
+    pull_release(tmp_path / "store", version, tmp_path / "pulled", on_file=refetched.append)
+    assert refetched == ["manifest.parquet"]
+    victim = tmp_path / "store/releases" / version / "datasets/oxe__widowx/data/chunk-000/file-000.parquet"
+    victim.write_bytes(victim.read_bytes()[:-1] + b"\x00")
+    with pytest.raises(ChecksumError, match="oxe__widowx/data/chunk-000/file-000.parquet"):
+        pull_release(tmp_path / "store", version, tmp_path / "fresh")
+
+
+def test_a_manifest_path_escaping_the_release_is_refused(home, tmp_path):
+    store = ReleaseStore(tmp_path / "store")
+    version = store.publish(home / "pyramid")
+    manifest_path = tmp_path / "store/releases" / version / "manifest.json"
+    document = json.loads(manifest_path.read_text())
+    document["files"]["../../outside.txt"] = document["files"].pop("pyramid.png")
+    manifest_path.write_text(json.dumps(document))
+    with pytest.raises(ValueError, match="escapes the release root"):
+        pull_release(tmp_path / "store", version, tmp_path / "pulled")
+    assert not (tmp_path / "outside.txt").exists()
+
+
+def test_a_release_with_a_failed_check_is_not_published(home, tmp_path):
+    manifest_path = home / "pyramid/manifest.json"
+    document = json.loads(manifest_path.read_text())
+    document["datasets"][1]["checks"] = {"quality": False}  # as build_pyramid records a failed GX suite
+    manifest_path.write_text(json.dumps(document))
+    with pytest.raises(ValueError, match="checks failed: oxe__widowx: quality"):
+        ReleaseStore(tmp_path / "store").publish(home / "pyramid")
+    assert ReleaseStore(tmp_path / "store").versions() == []
+
+
+@pytest.mark.parametrize("crash_at", ["file:1", "file:20", "before_rename"])
+def test_kill_9_during_publish_leaves_no_partial_release_and_a_rerun_completes(home, tmp_path, crash_at):
+    store = ReleaseStore(tmp_path / "store")
+    first = store.publish(home / "pyramid")
+    second = second_build(home)
+    process = publish_in_subprocess(tmp_path / "store", home / "pyramid", crash_at)
+    assert process.wait(timeout=120) == -9
+    assert store.versions() == [first] and store.latest() == first  # the half-published release is invisible
+    assert publish_in_subprocess(tmp_path / "store", home / "pyramid").wait(timeout=120) == 0
+    assert store.versions() == [first, second] and store.latest() == second
+    assert not list((tmp_path / "store/releases").glob(".staging-*"))  # the dead publisher's staging is gone
+    PulledRelease(pull_release(tmp_path / "store", "latest", tmp_path / "pulled"))
+
+
+def test_kill_9_after_the_release_but_before_latest_keeps_latest_on_the_old_release(home, tmp_path):
+    store = ReleaseStore(tmp_path / "store")
+    first = store.publish(home / "pyramid")
+    second = second_build(home)
+    assert publish_in_subprocess(tmp_path / "store", home / "pyramid", "before_latest").wait(timeout=120) == -9
+    assert store.latest() == first and second in store.versions()  # complete, just not promoted yet
+    assert store.publish(home / "pyramid") == second and store.latest() == second
+
+
+def test_concurrent_publishes_never_corrupt_each_other(home, tmp_path):
+    store_path = tmp_path / "store"
+    other_home = tmp_path / "other"
+    write_home(other_home, build_episode, extra_stack_episodes=2)
+    build_pyramid(other_home, validate=lambda root: {"quality": True})
+    publishers = [publish_in_subprocess(store_path, folder) for folder in
+                  (home / "pyramid", other_home / "pyramid", home / "pyramid", other_home / "pyramid")]  # fmt: skip
+    assert [p.wait(timeout=180) for p in publishers] == [0, 0, 0, 0]
+    store = ReleaseStore(store_path)
+    assert len(store.versions()) == 2 and store.latest() in store.versions()
+    for version in store.versions():
+        PulledRelease(pull_release(store_path, version, tmp_path / "pulled"))  # every checksum verified
+
+
+def test_diff_reports_episodes_and_hours_per_layer(home, tmp_path):
+    store = ReleaseStore(tmp_path / "store")
+    first = store.publish(home / "pyramid")
+    second = second_build(home)
+    store.publish(home / "pyramid")
+    diff = store.diff(first, second)
+    assert diff.removed == {} and list(diff.added) == ["teleop__robosuite_panda"]
+    assert len(diff.added["teleop__robosuite_panda"]) == 1
+    before, after = diff.hours[next(iter(diff.hours))]
+    assert after - before == pytest.approx(24 / 20 / 3600)
+    assert any("added 1 episodes in teleop__robosuite_panda" in line for line in diff.lines())
+
+
+def test_retention_keeps_the_newest_and_never_the_latest_pointer_target(home, tmp_path):
+    store = ReleaseStore(tmp_path / "store")
+    first = store.publish(home / "pyramid")
+    second_build(home)
+    second = store.publish(home / "pyramid")
+    assert store.apply_retention(keep=1) == [first] and store.versions() == [second]
+    with pytest.raises(KeyError, match="no release"):
+        pull_release(tmp_path / "store", first, tmp_path / "pulled")
+
+
+def test_groot_export_of_a_pulled_release_reads_back_with_the_v2_reader(home, tmp_path):
+    store = ReleaseStore(tmp_path / "store")
+    store.publish(home / "pyramid")
+    release = PulledRelease(pull_release(tmp_path / "store", "latest", tmp_path / "pulled", layers=["real_robot"]))
+    exported = release.export_groot(tmp_path / "groot")
+    for name, folder in exported.items():
+        source = LeRobotSource(folder)
+        assert source.version == "v2.1" and (folder / "meta/modality.json").is_file()
+        original = LeRobotSource(release.folder / f"datasets/{name}")
+        first, again = next(iter(original)), next(iter(source))
+        np.testing.assert_array_equal(first.action, again.action)
