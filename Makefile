@@ -9,7 +9,6 @@ VPY           := $(VENV)/bin/python
 INSTALLED     := $(VENV)/.installed
 PYRAMID_HOME  ?= $(CURDIR)/.pyramid
 DAGSTER_HOME  := $(PYRAMID_HOME)/dagster
-SYSTEM_PACKAGES := ffmpeg libosmesa6
 
 # Everything a pyramid process needs from its environment, set in one place.
 export PYRAMID_HOME DAGSTER_HOME
@@ -30,11 +29,14 @@ help:
 
 setup: system-deps $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml
 
-# Debian packages are installed only when the library they provide is missing.
+# Debian packages are installed only when what they provide is missing: FFmpeg libraries (torchcodec),
+# OSMesa (headless MuJoCo rendering), Chromium and its driver (the UI test).
 system-deps:
 	@missing=""; \
 	ldconfig -p | grep -q 'libavutil\.so' || missing="$$missing ffmpeg"; \
 	ldconfig -p | grep -q 'libOSMesa\.so' || missing="$$missing libosmesa6"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

@@ -6,7 +6,8 @@ from dagster import Definitions
 
 from assets.embedded import embedded_human_videos, embedded_teleop_demos
 from assets.ingest import human_video_datasets, oxe_datasets, teleop_datasets
-from assets.resources import PyramidHome, RayResource
+from assets.release import nightly_release_job, nightly_release_schedule, pyramid, release
+from assets.resources import PyramidHome, RayResource, ReleaseStoreResource
 from assets.sources import source_partitions
 from pipelines.config import DEFAULT_HOME, DEFAULT_SOURCES_FILE
 
@@ -15,8 +16,24 @@ home = PyramidHome(
     sources_file=os.environ.get("PYRAMID_SOURCES", str(DEFAULT_SOURCES_FILE)),
 )
 
+store = ReleaseStoreResource(uri=os.environ.get("PYRAMID_STORE") or None)
+
 defs = Definitions(
-    assets=[embedded_teleop_demos, embedded_human_videos, teleop_datasets, oxe_datasets, human_video_datasets],
+    assets=[
+        embedded_teleop_demos,
+        embedded_human_videos,
+        teleop_datasets,
+        oxe_datasets,
+        human_video_datasets,
+        pyramid,
+        release,
+    ],
+    jobs=[nightly_release_job],
+    schedules=[nightly_release_schedule],
     sensors=[source_partitions],
-    resources={"home": home, "ray": RayResource(workers=2, address=os.environ.get("RAY_ADDRESS") or None)},
+    resources={
+        "home": home,
+        "ray": RayResource(workers=2, address=os.environ.get("RAY_ADDRESS") or None),
+        "store": store,
+    },
 )

@@ -1,4 +1,5 @@
-"""`make demo`: register every declared source, materialise each through the Dagster CLI, print the pyramid.
+"""`make demo`: record the embedded data, ingest every declared source, build and publish the pyramid, all
+through the Dagster CLI, then print the pyramid (hours per layer) and where its chart is.
 
 Runs against the real Dagster instance in $DAGSTER_HOME, so every run shows up in `make ui` afterwards.
 """
@@ -10,42 +11,40 @@ from pathlib import Path
 from dagster import DagsterInstance
 from rich.console import Console
 
-from assets.definitions import home
+from assets.definitions import home, store
 from assets.embedded import EMBEDDED_TASKS
 from assets.ingest import SOURCE_ASSETS, SOURCE_PARTITIONS
+from assets.release import NIGHTLY
 from assets.sources import new_source_partitions
-from pipelines.summary import pyramid_table
+from pipelines.release.manifest import CHART, load_manifest
+from pipelines.summary import manifest_table
+
+
+def materialize(console: Console, selection: str, partition: str | None = None) -> None:
+    """One materialisation through the real Dagster CLI (so it shows in the UI's run history)."""
+    console.rule(f"{selection} [{partition}]" if partition else selection)
+    command = [str(Path(sys.executable).with_name("dagster")), "asset", "materialize", "-m", "assets.definitions",
+               "--select", selection, *(["--partition", partition] if partition else [])]  # fmt: skip
+    subprocess.run(command, check=True)
 
 
 def main() -> int:
     console = Console()
-    dagster = Path(sys.executable).with_name("dagster")
     for task in EMBEDDED_TASKS.get_partition_keys():
-        console.rule(f"embedded_teleop_demos [{task}]")
-        materialize = [str(dagster), "asset", "materialize", "-m", "assets.definitions",
-                       "--select", "embedded_teleop_demos", "--partition", task]  # fmt: skip
-        subprocess.run(materialize, check=True)
-    console.rule("embedded_human_videos")
-    materialize = [
-        str(dagster),
-        "asset",
-        "materialize",
-        "-m",
-        "assets.definitions",
-        "--select",
-        "embedded_human_videos",
-    ]
-    subprocess.run(materialize, check=True)
+        materialize(console, "embedded_teleop_demos", task)
+    materialize(console, "embedded_human_videos")
     with DagsterInstance.get() as instance:
         for kind, sources in new_source_partitions(instance, home).items():
             instance.add_dynamic_partitions(SOURCE_PARTITIONS[kind].name, [s.name for s in sources])
     for kind, asset in SOURCE_ASSETS.items():
         for source in home.sources().of_kind(kind):
-            console.rule(f"{asset.key.to_user_string()} [{source.name}]")
-            command = [str(dagster), "asset", "materialize", "-m", "assets.definitions",
-                       "--select", asset.key.to_user_string(), "--partition", source.name]  # fmt: skip
-            subprocess.run(command, check=True)
-    console.print(pyramid_table(Path(home.path)))
+            materialize(console, asset.key.to_user_string(), source.name)
+    materialize(console, "pyramid,release", NIGHTLY.get_last_partition_key())
+    manifest = load_manifest(home.home / "pyramid")
+    console.print(manifest_table(manifest))
+    console.print(f"pyramid chart: {home.home / 'pyramid' / CHART}")
+    uri = store.uri_for(home)
+    console.print(f"published {manifest.version} to {uri}; a trainer pulls it with: pyramid pull {uri} --dest DIR")
     return 0
 
 

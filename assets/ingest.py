@@ -14,6 +14,7 @@ from dagster import (
     AssetDep,
     AssetExecutionContext,
     AssetsDefinition,
+    AutomationCondition,
     DynamicPartitionsDefinition,
     MaterializeResult,
     MetadataValue,
@@ -30,6 +31,8 @@ SOURCE_PARTITIONS = {
     SourceKind.HUMAN_VIDEO: DynamicPartitionsDefinition(name="human_video_sources"),
 }
 QUALITY_CHECK = "quality"
+INGEST_CRON = "0 1 * * *"  # UTC, an hour before the nightly release
+NIGHTLY_INGEST = AutomationCondition.cron_tick_passed(INGEST_CRON, "UTC") & ~AutomationCondition.in_progress()
 
 
 def _image_markdown(title: str, png: bytes) -> MetadataValue:
@@ -50,8 +53,11 @@ def _materialise_source(
         if done % 10 == 0:
             context.log.info(f"{source.name}: {done} episodes read")
 
-    report = ingest_source(source, home.dataset_dir(kind, source.name), log_progress, ray.config())
-    context.log.info(f"{source.name}: {report.episodes} episodes written, {len(report.rejected)} quarantined")
+    report = ingest_source(
+        source, home.dataset_dir(kind, source.name), log_progress, ray.config(), reuse_unchanged=True
+    )
+    done = "unchanged since the last run, kept" if report.reused else "written"
+    context.log.info(f"{source.name}: {report.episodes} episodes {done}, {len(report.rejected)} quarantined")
     quality = validate_dataset(report.root)
     reasons = "\n".join(f"- `{r.episode_id}` ({r.field}): {r.reason}" for r in report.rejected) or "none"
     metadata = {
@@ -60,6 +66,7 @@ def _materialise_source(
         "frames": report.frames,
         "hours": MetadataValue.float(round(report.hours, 5)),
         "quarantined": len(report.rejected),
+        "reused_unchanged": report.reused,
         "quarantine_reasons": MetadataValue.md(reasons),
         "sample_frames": _image_markdown("sample frames", sample_frames_png(report.root)),
     }
@@ -89,6 +96,7 @@ def _source_asset(
         group_name="ingest",
         code_version="1",
         kinds={"lerobot"},
+        automation_condition=NIGHTLY_INGEST,  # every partition, nightly; unchanged sources are kept, not redone
         check_specs=[
             AssetCheckSpec(
                 QUALITY_CHECK,

@@ -80,7 +80,10 @@ def pyramid_chart_png(manifest: ReleaseManifest) -> bytes:
         label = f"{layer.value}: {width:.3f} h, {datasets} datasets, weight {weight:.2f}"
         ax.text(0, y, label, ha="center", va="center", fontsize=8, color="black" if width < 0.5 * scale else "white")
     ax.set_xlim(-0.6 * scale, 0.6 * scale)
+    ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_xlabel("hours")
-    ax.set_title(f"pyramid {manifest.version}: {widths.sum():.3f} h", fontsize=10)
+    ax.set_xlabel("bar width: hours of data")
+    ax.set_title(
+        f"pyramid built {manifest.created[:10]}: {widths.sum():.3f} h in {len(manifest.datasets)} datasets", fontsize=10
+    )
     return _png(figure)

@@ -9,9 +9,9 @@ from pathlib import Path
 from rich.table import Table
 
 from pipelines.lerobot import layout
-from schemas.pyramid import Layer, SourceKind, layer_of
+from schemas.pyramid import Layer, ReleaseManifest, SourceKind, layer_of
 
-__all__ = ["DatasetSummary", "pyramid_table", "summarise_home"]
+__all__ = ["DatasetSummary", "manifest_table", "pyramid_table", "summarise_home"]
 
 
 @dataclass(frozen=True)
@@ -46,4 +46,18 @@ def pyramid_table(home: Path) -> Table:
         table.add_row(
             s.layer.value, s.source.value, s.name, s.embodiment, str(s.episodes), str(s.frames), f"{s.hours:.4f}"
         )
+    return table
+
+
+def manifest_table(manifest: ReleaseManifest) -> Table:
+    """A release's pyramid, top (real robot) to base (human and web video): hours, datasets, weights."""
+    table = Table("layer", "dataset", "embodiment", "episodes", "hours", "weight", title=f"pyramid {manifest.version}")
+    hours = manifest.hours_per_layer()
+    for layer in Layer:
+        entries = [e for e in manifest.datasets if e.layer == layer]
+        table.add_row(f"[bold]{layer.value}[/]", f"[bold]{len(entries)} datasets[/]", "", "", f"[bold]{hours[layer]:.4f}[/]",
+                      f"[bold]{sum(e.mixture_weight for e in entries):.3f}[/]", end_section=not entries)  # fmt: skip
+        for index, e in enumerate(entries):
+            table.add_row("", e.dataset, e.embodiment, str(e.episodes), f"{e.hours:.4f}", f"{e.mixture_weight:.3f}",
+                          end_section=index == len(entries) - 1)  # fmt: skip
     return table

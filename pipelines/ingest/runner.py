@@ -90,13 +90,14 @@ def write_plan(
     ray: RayConfig | None = None,
     config: WriterConfig | None = None,
     on_item: Callable[[int], None] | None = None,
+    provenance: dict | None = None,
 ) -> WriteReport:
     """Read every unit of ``plan`` (on Ray when given) and write the dataset to ``destination`` atomically;
-    bad items are quarantined and recorded, the rest lands."""
+    bad items are quarantined and recorded, the rest lands. ``provenance`` goes into ``meta/pyramid.json``."""
     from pipelines.lerobot.writer import WriterConfig, write_dataset  # lerobot: ~20 s to import, workers skip it
 
     config = config or WriterConfig(continue_on_invalid=True)
     items = _items(plan, ray, config.video)
     if plan.select is not None:
         items = plan.select(items)
-    return write_dataset(destination, plan.embodiment, plan.fps, items, config, on_item)
+    return write_dataset(destination, plan.embodiment, plan.fps, items, config, on_item, provenance)

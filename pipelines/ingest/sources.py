@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipelines.config import SourceConfig
+from pipelines.fingerprint import inputs_fingerprint
 from pipelines.ingest.human_video import HumanVideoConfig, drop_near_duplicates, video_file_clips, video_files
 from pipelines.ingest.oxe import oxe_plan
 from pipelines.ingest.robomimic import read_robomimic_demo, robomimic_demo_names
 from pipelines.ingest.runner import ReadPlan, write_plan
+from pipelines.lerobot import layout
 from pipelines.lerobot.reader import LeRobotSource, read_episode_task
-from pipelines.lerobot.writer import WriteReport
 from pipelines.parallel import RayConfig
 from schemas.embodiment import get_embodiment
 
-__all__ = ["ingest_source", "source_plan"]
+if TYPE_CHECKING:
+    from pipelines.lerobot.writer import WriteReport
+
+__all__ = ["ingest_source", "source_fingerprint", "source_plan"]
 
 
 def source_plan(source: SourceConfig) -> ReadPlan:
@@ -40,14 +47,31 @@ def source_plan(source: SourceConfig) -> ReadPlan:
     return ReadPlan(dataset.embodiment, dataset.fps, read_episode_task, units, trim_idle=source.trim_idle)
 
 
+def source_fingerprint(source: SourceConfig) -> str:
+    """Changes when the source's files, its declaration or the code change."""
+    return inputs_fingerprint([source.path], settings=source.model_dump(mode="json"))
+
+
 def ingest_source(
     source: SourceConfig,
     destination: Path,
     on_progress: Callable[[int], None] | None = None,
     ray: RayConfig | None = None,
+    *,
+    reuse_unchanged: bool = False,
 ) -> WriteReport:
     """Read ``source`` by its format and write it to ``destination`` (replaced atomically, bad items quarantined).
 
-    With ``ray``, every unit is read, checked and encoded as a Ray task while this process appends.
+    With ``ray``, every unit is read, checked and encoded as a Ray task while this process appends. With
+    ``reuse_unchanged``, a dataset already written from the same inputs and code is kept as it is
+    (the report says ``reused``): a nightly run with no new data does no work here.
     """
-    return write_plan(source_plan(source), destination, ray=ray, on_item=on_progress)
+    fingerprint = source_fingerprint(source)
+    meta = Path(destination) / layout.PYRAMID_META_PATH
+    if reuse_unchanged and meta.is_file():
+        if json.loads(meta.read_text()).get("provenance", {}).get("inputs_fingerprint") == fingerprint:
+            from pipelines.lerobot.writer import read_report  # lerobot: imported only by the writing process
+
+            return replace(read_report(Path(destination)), reused=True)
+    provenance = {"inputs_fingerprint": fingerprint, "source": source.model_dump(mode="json")}
+    return write_plan(source_plan(source), destination, ray=ray, on_item=on_progress, provenance=provenance)

@@ -3,7 +3,9 @@
 Episodes move with their rows as read and their video packets copied (no decoding, no re-encoding; see
 ``LeRobotSource.read_encoded_episode``), so merging costs about what copying the files costs. Every
 episode keeps its id and lineage and records the dataset it came from; quarantine records of the inputs
-carry over, so a release still says what was left out and why.
+carry over, so a release still says what was left out and why. Extra columns are kept when every input
+has them with the same shape (task-specific ones, e.g. one task's object poses, cannot share a table);
+the dropped ones are listed in the merged dataset's ``meta/pyramid.json``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,11 @@ from schemas.episode import RejectedEpisode
 __all__ = ["merge_datasets"]
 
 
-def _episodes(sources: Sequence[LeRobotSource]) -> Iterator[EncodedEpisode | RejectedEpisode]:
+def _extras(source: LeRobotSource) -> dict[str, list[int]]:
+    return json.loads((source.root / layout.PYRAMID_META_PATH).read_text()).get("extras", {})
+
+
+def _episodes(sources: Sequence[LeRobotSource], kept_extras: set[str]) -> Iterator[EncodedEpisode | RejectedEpisode]:
     for source in sources:
         name = source.root.name
         pyramid = json.loads((source.root / layout.PYRAMID_META_PATH).read_text())
@@ -34,8 +40,10 @@ def _episodes(sources: Sequence[LeRobotSource]) -> Iterator[EncodedEpisode | Rej
             except EpisodeReadError as error:
                 yield RejectedEpisode(error.episode, f"file {error.path}", error.reason)
                 continue
-            notes = {**encoded.episode.notes, "dataset": name}
-            yield replace(encoded, episode=replace(encoded.episode, notes=notes))
+            episode = encoded.episode
+            extras = {column: values for column, values in episode.extras.items() if column in kept_extras}
+            notes = {**episode.notes, "dataset": name}
+            yield replace(encoded, episode=replace(episode, extras=extras, notes=notes))
 
 
 def merge_datasets(
@@ -53,5 +61,14 @@ def merge_datasets(
                 f"{source.root}: {source.embodiment.name} at {source.fps} fps cannot merge with "
                 f"{first.root} ({first.embodiment.name} at {first.fps} fps)"
             )
+    shapes = [_extras(source) for source in sources]
+    kept = {column for column, shape in shapes[0].items() if all(other.get(column) == shape for other in shapes[1:])}
+    dropped = {s.root.name: sorted(set(extras) - kept) for s, extras in zip(sources, shapes, strict=True)}
+    provenance = {
+        "merged_from": [str(s.root) for s in sources],
+        "dropped_extras": {k: v for k, v in dropped.items() if v},
+    }
     config = WriterConfig(continue_on_invalid=True)
-    return write_dataset(destination, first.embodiment, first.fps, _episodes(sources), config, on_item)
+    return write_dataset(
+        destination, first.embodiment, first.fps, _episodes(sources, kept), config, on_item, provenance
+    )

@@ -40,7 +40,7 @@ from pipelines.lerobot.video import CameraEncoder, VideoCodec
 from schemas.embodiment import Embodiment
 from schemas.episode import Episode, EpisodeError, RejectedEpisode
 
-__all__ = ["LeRobotWriter", "RejectedEpisode", "WriteReport", "WriterConfig", "write_dataset"]
+__all__ = ["LeRobotWriter", "RejectedEpisode", "WriteReport", "WriterConfig", "read_report", "write_dataset"]
 
 PYRAMID_FORMAT = "pyramid-lerobot/1"
 
@@ -70,16 +70,33 @@ class WriteReport:
     frames: int
     fps: int
     rejected: list[RejectedEpisode]
+    reused: bool = False  # the dataset was already there for the same inputs, and kept
 
     @property
     def hours(self) -> float:
         return self.frames / self.fps / 3600
 
 
+def read_report(root: Path) -> WriteReport:
+    """The report of a dataset written earlier, rebuilt from its metadata."""
+    info = json.loads((root / layout.INFO_PATH).read_text())
+    pyramid = json.loads((root / layout.PYRAMID_META_PATH).read_text())
+    rejected = [RejectedEpisode(**r) for r in pyramid.get("rejected", [])]
+    return WriteReport(root, info["total_episodes"], info["total_frames"], info["fps"], rejected)
+
+
 class LeRobotWriter:
     """Writes validated episodes of one embodiment into a new LeRobot v3.0 dataset at ``root``."""
 
-    def __init__(self, root: Path, embodiment: Embodiment, fps: int, config: WriterConfig | None = None):
+    def __init__(
+        self,
+        root: Path,
+        embodiment: Embodiment,
+        fps: int,
+        config: WriterConfig | None = None,
+        provenance: dict[str, Any] | None = None,
+    ):
+        """``provenance`` (e.g. an inputs fingerprint) is kept in ``meta/pyramid.json``."""
         self.root = Path(root)
         if self.root.exists() and any(self.root.iterdir()):
             raise FileExistsError(f"{self.root}: not empty; a LeRobot dataset is written into a new folder")
@@ -92,6 +109,7 @@ class LeRobotWriter:
         self._episode_stats: list[dict[str, dict]] = []
         self._pyramid_episodes: list[dict[str, Any]] = []
         self._rejected: list[RejectedEpisode] = []
+        self._provenance = provenance or {}
         self._extra_shapes: dict[str, list[int]] = {}
         self._parquet: pq.ParquetWriter | None = None
         self._data_chunk, self._data_file, self._frames_in_data_file = 0, 0, 0
@@ -332,6 +350,7 @@ class LeRobotWriter:
                 "video_codec": asdict(self.config.video),
                 "episodes": self._pyramid_episodes,
                 "rejected": [asdict(r) for r in self._rejected],
+                "provenance": self._provenance,
             },
         )
 
@@ -353,6 +372,7 @@ def write_dataset(
     items: Iterable[Episode | EncodedEpisode | RejectedEpisode],
     config: WriterConfig | None = None,
     on_item: Callable[[int], None] | None = None,
+    provenance: dict[str, Any] | None = None,
 ) -> WriteReport:
     """Write a source's episodes to ``destination``, replacing it atomically.
 
@@ -363,7 +383,7 @@ def write_dataset(
     """
     config = config or WriterConfig(continue_on_invalid=True)
     with atomic_directory(Path(destination), replace=True) as staging:
-        writer = LeRobotWriter(staging, embodiment, fps, config)
+        writer = LeRobotWriter(staging, embodiment, fps, config, provenance)
         with writer:
             for count, item in enumerate(items, start=1):
                 if isinstance(item, RejectedEpisode):

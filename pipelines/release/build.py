@@ -24,14 +24,12 @@ from pipelines.atomic import atomic_directory
 from pipelines.fingerprint import code_version, inputs_fingerprint, sha256_file
 from pipelines.lerobot.merge import merge_datasets
 from pipelines.plots import pyramid_chart_png
-from pipelines.release.manifest import MANIFEST, MANIFEST_TABLE, file_entries, load_manifest
+from pipelines.release.manifest import CHART, DATASETS_DIR, MANIFEST, MANIFEST_TABLE, file_entries, load_manifest
 from pipelines.summary import DatasetSummary, summarise_home
 from schemas.pyramid import FileEntry, Lineage, ManifestEntry, MixturePolicy, ReleaseManifest
 
 __all__ = ["PyramidBuild", "build_pyramid", "pyramid_groups"]
 
-CHART = "pyramid.png"
-DATASETS_DIR = "datasets"
 
 Validator = Callable[[Path], dict[str, bool]]
 

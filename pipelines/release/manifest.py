@@ -7,10 +7,12 @@ from pathlib import Path
 from pipelines.fingerprint import sha256_file
 from schemas.pyramid import FileEntry, ReleaseManifest
 
-__all__ = ["MANIFEST", "MANIFEST_TABLE", "file_entries", "load_manifest"]
+__all__ = ["CHART", "DATASETS_DIR", "MANIFEST", "MANIFEST_TABLE", "file_entries", "load_manifest"]
 
 MANIFEST = "manifest.json"  # written last: a release folder without it is incomplete
-MANIFEST_TABLE = "manifest.parquet"
+MANIFEST_TABLE = "manifest.parquet"  # one row per dataset
+CHART = "pyramid.png"  # hours per layer
+DATASETS_DIR = "datasets"  # datasets/<source>__<embodiment>/ (LeRobot v3.0)
 
 
 def load_manifest(folder: Path) -> ReleaseManifest | None:

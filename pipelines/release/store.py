@@ -131,15 +131,16 @@ class ReleaseStore:
         failed = [f"{e.dataset}: {name}" for e in manifest.datasets for name, ok in e.checks.items() if not ok]
         if failed:
             raise ValueError(f"release {manifest.version} not published, checks failed: {'; '.join(failed)}")
-        for relative, entry in manifest.files.items():
-            if sha256_file(folder / relative) != entry.sha256:
-                raise ChecksumError(f"{folder / relative}: does not match the manifest; rebuild before publishing")
         if manifest.version in self.versions():
             log(f"{manifest.version} is already published")
-        elif self.local:
-            self._publish_local(folder, manifest)
         else:
-            self._publish_object_store(folder, manifest)
+            for relative, entry in manifest.files.items():
+                if sha256_file(folder / relative) != entry.sha256:
+                    raise ChecksumError(f"{folder / relative}: does not match the manifest; rebuild before publishing")
+            if self.local:
+                self._publish_local(folder, manifest)
+            else:
+                self._publish_object_store(folder, manifest)
         _crash_point("before_latest")
         self._write_latest(manifest.version)
         log(f"published {manifest.version} to {self.uri}")
@@ -179,12 +180,11 @@ class ReleaseStore:
                 pass  # alive, another user's
 
     def _publish_object_store(self, folder: Path, manifest: ReleaseManifest) -> None:
+        def upload(relative: str) -> None:
+            self.fs.put_file(str(folder / relative), self.file_path(manifest.version, relative))
+
         with ThreadPoolExecutor(max_workers=8) as pool:
-            for count, _ in enumerate(
-                pool.map(lambda relative: self.fs.put_file(str(folder / relative), self.file_path(manifest.version, relative)),
-                         manifest.files),
-                start=1,
-            ):  # fmt: skip
+            for count, _ in enumerate(pool.map(upload, manifest.files), start=1):
                 _crash_point(f"file:{count}")
         _crash_point("before_rename")
         self.fs.put_file(str(folder / MANIFEST), self._path(RELEASES_DIR, manifest.version, MANIFEST))

@@ -47,3 +47,18 @@ def test_datasets_of_different_embodiments_do_not_merge(tmp_path, make_episode, 
     with pytest.raises(ValueError, match="widowx at 5 fps cannot merge"):
         merge_datasets([two_datasets[0], other.root], tmp_path / "merged")
     assert not (tmp_path / "merged").exists()
+
+
+def test_extras_that_not_every_input_shares_are_dropped_and_listed(tmp_path, make_episode):
+    def with_extras(index: int, **columns) -> object:
+        episode = make_episode(index, 12)
+        episode.extras = {name: np.full((12, size), index, dtype=np.float32) for name, size in columns.items()}
+        return episode
+
+    lift = write_dataset(tmp_path / "lift", PANDA, 20, [with_extras(0, eef_pose=16, cube_pose=16, sim_state=32)])
+    stack = write_dataset(tmp_path / "stack", PANDA, 20, [with_extras(1, eef_pose=16, cube_a_pose=16, sim_state=45)])
+    report = merge_datasets([lift.root, stack.root], tmp_path / "merged")
+    assert (report.episodes, report.rejected) == (2, [])
+    assert [set(e.extras) for e in LeRobotSource(tmp_path / "merged")] == [{"eef_pose"}, {"eef_pose"}]
+    provenance = json.loads((tmp_path / "merged/meta/pyramid.json").read_text())["provenance"]
+    assert provenance["dropped_extras"] == {"lift": ["cube_pose", "sim_state"], "stack": ["cube_a_pose", "sim_state"]}
