@@ -8,6 +8,7 @@ from assets.embedded import embedded_human_videos, embedded_teleop_demos
 from assets.ingest import human_video_datasets, oxe_datasets, teleop_datasets
 from assets.release import nightly_release_job, nightly_release_schedule, pyramid, release
 from assets.resources import PyramidHome, RayResource, ReleaseStoreResource
+from assets.sim import sim_datasets
 from assets.sources import source_partitions
 from pipelines.config import DEFAULT_HOME, DEFAULT_SOURCES_FILE
 
@@ -25,6 +26,7 @@ defs = Definitions(
         teleop_datasets,
         oxe_datasets,
         human_video_datasets,
+        sim_datasets,
         pyramid,
         release,
     ],

@@ -5,6 +5,8 @@ Expectations quality suite as a blocking check: a dataset that fails it stops ev
 """
 
 import base64
+from pathlib import Path
+from typing import Any
 
 from dagster import (
     AllPartitionMapping,
@@ -23,6 +25,7 @@ from dagster import (
 
 from assets.embedded import embedded_human_videos, embedded_teleop_demos
 from assets.resources import PyramidHome, RayResource
+from pipelines.config import SourceConfig
 from schemas.pyramid import SourceKind
 
 SOURCE_PARTITIONS = {
@@ -39,28 +42,30 @@ def _image_markdown(title: str, png: bytes) -> MetadataValue:
     return MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})")
 
 
-def _materialise_source(
-    context: AssetExecutionContext, home: PyramidHome, ray: RayResource, kind: SourceKind
+def ingest_and_check(
+    context: AssetExecutionContext,
+    source: SourceConfig,
+    destination: Path,
+    ray: RayResource,
+    metadata: dict[str, Any] | None = None,
 ) -> MaterializeResult:
+    """Ingest ``source`` into ``destination``, then report it (``metadata`` added) with its blocking GX check."""
     # imported here: lerobot (~15 s) and GX (~12 s) load only when a run needs them
     from pipelines.ingest.sources import ingest_source
     from pipelines.plots import action_histogram_png, sample_frames_png
     from pipelines.quality import validate_dataset
 
-    source = home.sources().get(kind, context.partition_key)
-
     def log_progress(done: int) -> None:
         if done % 10 == 0:
             context.log.info(f"{source.name}: {done} episodes read")
 
-    report = ingest_source(
-        source, home.dataset_dir(kind, source.name), log_progress, ray.config(), reuse_unchanged=True
-    )
+    report = ingest_source(source, destination, log_progress, ray.config(), reuse_unchanged=True)
     done = "unchanged since the last run, kept" if report.reused else "written"
     context.log.info(f"{source.name}: {report.episodes} episodes {done}, {len(report.rejected)} quarantined")
     quality = validate_dataset(report.root)
     reasons = "\n".join(f"- `{r.episode_id}` ({r.field}): {r.reason}" for r in report.rejected) or "none"
     metadata = {
+        **(metadata or {}),
         "path": MetadataValue.path(str(report.root)),
         "episodes": report.episodes,
         "frames": report.frames,
@@ -85,6 +90,16 @@ def _materialise_source(
     return MaterializeResult(metadata=metadata, check_results=[check])
 
 
+def quality_check_spec(asset_name: str) -> AssetCheckSpec:
+    return AssetCheckSpec(
+        QUALITY_CHECK,
+        asset=asset_name,
+        blocking=True,
+        description="GX suite: timestamps k/fps, finite vectors within limits, episode lengths, "
+        "non-empty instructions, video frames == data rows",
+    )
+
+
 def _source_asset(
     kind: SourceKind, name: str, description: str, deps: list[AssetDep] | None = None
 ) -> AssetsDefinition:
@@ -97,18 +112,11 @@ def _source_asset(
         code_version="1",
         kinds={"lerobot"},
         automation_condition=NIGHTLY_INGEST,  # every partition, nightly; unchanged sources are kept, not redone
-        check_specs=[
-            AssetCheckSpec(
-                QUALITY_CHECK,
-                asset=name,
-                blocking=True,
-                description="GX suite: timestamps k/fps, finite vectors within limits, episode lengths, "
-                "non-empty instructions, video frames == data rows",
-            )
-        ],
+        check_specs=[quality_check_spec(name)],
     )
     def source_asset(context: AssetExecutionContext, home: PyramidHome, ray: RayResource) -> MaterializeResult:
-        return _materialise_source(context, home, ray, kind)
+        source = home.sources().get(kind, context.partition_key)
+        return ingest_and_check(context, source, home.dataset_dir(kind, source.name), ray)
 
     return source_asset
 

@@ -26,6 +26,7 @@ from dagster import (
 
 from assets.ingest import SOURCE_ASSETS
 from assets.resources import PyramidHome, ReleaseStoreResource
+from assets.sim import sim_datasets
 
 NIGHTLY_HOUR = 2  # UTC; ingest refreshes an hour earlier (see assets.ingest)
 NIGHTLY = DailyPartitionsDefinition(start_date="2026-11-01", timezone="UTC")
@@ -38,7 +39,9 @@ def _png_markdown(title: str, png: bytes) -> MetadataValue:
 
 @asset(
     group_name="pyramid",
-    deps=[AssetDep(source, partition_mapping=AllPartitionMapping()) for source in SOURCE_ASSETS.values()],
+    deps=[
+        AssetDep(source, partition_mapping=AllPartitionMapping()) for source in (*SOURCE_ASSETS.values(), sim_datasets)
+    ],
     kinds={"lerobot"},
     code_version="1",
     check_specs=[

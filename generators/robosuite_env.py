@@ -18,11 +18,15 @@ from robosuite.utils import transform_utils
 __all__ = [
     "CONTROL_FREQ",
     "PANDA_TASKS",
+    "POSITION_SCALE",
+    "ROTATION_SCALE",
     "FrameRenderer",
     "PandaTask",
     "body_pose",
     "eef_pose",
+    "grasp_signal",
     "make_env",
+    "render_states",
 ]
 
 
@@ -46,6 +50,7 @@ PANDA_TASKS = {
 
 
 CONTROL_FREQ = 20  # Hz, as the robosuite_panda embodiment and GR00T's teleop
+POSITION_SCALE, ROTATION_SCALE = 0.05, 0.5  # OSC_POSE: an input of 1 moves 5 cm / 0.5 rad in one step
 
 
 def make_env(env_name: str, seed: int | None = None, control_freq: int = CONTROL_FREQ):
@@ -72,6 +77,15 @@ def body_pose(env, body: str) -> np.ndarray:
     return pose_matrix(env.sim.data.body_xpos[body_id].copy(), env.sim.data.body_xmat[body_id].reshape(3, 3).copy())
 
 
+def grasp_signal(env, task: str) -> dict[str, bool]:
+    """Subtask termination signals: the first object is held (MimicGen's 'grasp' subtask boundary)."""
+    if task == "PickPlaceCan":
+        held = env.objects[env.object_to_id["can"]]
+    else:
+        held = env.cube if task == "Lift" else env.cubeA
+    return {"grasp": bool(env._check_grasp(gripper=env.robots[0].gripper, object_geoms=held))}
+
+
 class FrameRenderer:
     """Renders named cameras of an env at a given simulator state."""
 
@@ -91,3 +105,14 @@ class FrameRenderer:
 
     def close(self) -> None:
         self._renderer.close()
+
+
+def render_states(
+    env, sim_states: list[np.ndarray] | np.ndarray, cameras: tuple[str, ...], size: int
+) -> list[dict[str, np.ndarray]]:
+    """Frames of ``cameras`` at every recorded simulator state (physics ran without cameras)."""
+    renderer = FrameRenderer(env, cameras, size)
+    try:
+        return [renderer.render(state) for state in sim_states]
+    finally:
+        renderer.close()

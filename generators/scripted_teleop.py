@@ -14,13 +14,22 @@ from pathlib import Path
 import numpy as np
 from robosuite.utils import transform_utils
 
-from generators.robosuite_env import CONTROL_FREQ, PANDA_TASKS, FrameRenderer, body_pose, eef_pose, make_env
+from generators.robosuite_env import (
+    CONTROL_FREQ,
+    PANDA_TASKS,
+    POSITION_SCALE,
+    ROTATION_SCALE,
+    body_pose,
+    eef_pose,
+    grasp_signal,
+    make_env,
+    render_states,
+)
 from pipelines.ingest.robomimic import PROPRIO_KEYS, RobomimicDemo, write_robomimic
 from pipelines.lerobot.video import write_mp4
 
 __all__ = ["ExpertConfig", "TeleopSetReport", "record_expert_demo", "record_stand_in_videos", "record_teleop_set"]
 
-POSITION_SCALE, ROTATION_SCALE = 0.05, 0.5  # OSC_POSE: an input of 1 moves 5 cm / 0.5 rad in one step
 OPEN, CLOSE = -1.0, 1.0
 
 
@@ -76,15 +85,6 @@ def _waypoints(env, task: str) -> list[Waypoint]:
     raise ValueError(f"no scripted expert for task {task!r}; have {sorted(PANDA_TASKS)}")
 
 
-def _grasp_signal(env, task: str) -> dict[str, bool]:
-    """Subtask termination signals: the first object is held (MimicGen's 'grasp' subtask boundary)."""
-    if task == "PickPlaceCan":
-        held = env.objects[env.object_to_id["can"]]
-    else:
-        held = env.cube if task == "Lift" else env.cubeA
-    return {"grasp": bool(env._check_grasp(gripper=env.robots[0].gripper, object_geoms=held))}
-
-
 def _command(obs: dict[str, np.ndarray], target: Waypoint, orientation: np.ndarray, noise: np.ndarray) -> np.ndarray:
     position = np.clip((target.position - obs["robot0_eef_pos"]) / POSITION_SCALE + noise, -1, 1)
     current = transform_utils.quat2mat(obs["robot0_eef_quat"])
@@ -103,14 +103,6 @@ def _target_pose(obs: dict[str, np.ndarray], action: np.ndarray) -> np.ndarray:
         transform_utils.quat2mat(transform_utils.axisangle2quat(action[3:6] * ROTATION_SCALE)) @ pose[:3, :3]
     )
     return target
-
-
-def _render(env, sim_states: list[np.ndarray], config: ExpertConfig) -> list[dict[str, np.ndarray]]:
-    renderer = FrameRenderer(env, config.cameras, config.image_size)
-    try:
-        return [renderer.render(state) for state in sim_states]
-    finally:
-        renderer.close()
 
 
 def record_expert_demo(task: str, seed: int, config: ExpertConfig | None = None) -> tuple[RobomimicDemo, bool]:
@@ -146,14 +138,14 @@ def record_expert_demo(task: str, seed: int, config: ExpertConfig | None = None)
         steps["target_pose"].append(_target_pose(obs, action))
         for name, body in spec.objects.items():
             objects[name].append(body_pose(env, body))
-        for name, value in _grasp_signal(env, task).items():
+        for name, value in grasp_signal(env, task).items():
             signals.setdefault(name, []).append(value)
         obs, _, _, _ = env.step(action)
         if not plan and env._check_success():
             success = True
             break
     # frames cost ~10x the physics on a software renderer: only successful demos are rendered
-    rendered = _render(env, steps["sim_state"], config) if success else []
+    rendered = render_states(env, steps["sim_state"], config.cameras, config.image_size) if success else []
     env.close()
     demo = RobomimicDemo(
         instruction=spec.instruction,

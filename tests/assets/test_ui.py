@@ -24,6 +24,7 @@ from tests.pipelines.release.conftest import write_home
 STAGES = {
     "embedded_defaults": ["embedded_teleop_demos", "embedded_human_videos"],
     "ingest": ["teleop_datasets", "oxe_datasets", "human_video_datasets"],
+    "simulate": ["sim_datasets"],
     "pyramid": ["pyramid", "release"],
 }
 RUNS_QUERY = "{ runsOrError { ... on Runs { results { runId status } } } }"

@@ -1,0 +1,41 @@
+"""Pose algebra of MimicGen: moving a source segment into a new object's frame, bridging to it, and turning
+target poses into the delta end-effector commands the OSC_POSE controller takes.
+
+Poses are 4x4 homogeneous matrices (world frame). A segment recorded relative to an object keeps its
+shape relative to that object wherever the object now is: T_new(t) = T_obj_now · T_obj_src⁻¹ · T_eef_src(t).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+__all__ = ["delta_command", "interpolate_poses", "transform_segment"]
+
+
+def transform_segment(eef_poses: np.ndarray, object_then: np.ndarray, object_now: np.ndarray) -> np.ndarray:
+    """Source end-effector poses (T, 4, 4) recorded with the object at ``object_then``, replayed relative to the
+    object at ``object_now``. With ``object_now == object_then`` the poses come back unchanged."""
+    relative = object_now @ np.linalg.inv(object_then)
+    return relative[None] @ eef_poses
+
+
+def interpolate_poses(start: np.ndarray, end: np.ndarray, steps: int) -> np.ndarray:
+    """``steps`` poses after ``start`` ending exactly at ``end``: position linear, rotation along the
+    axis-angle of the relative rotation (constant angular speed)."""
+    if steps < 1:
+        return np.empty((0, 4, 4))
+    fractions = np.arange(1, steps + 1) / steps
+    relative = Rotation.from_matrix(end[:3, :3] @ start[:3, :3].T).as_rotvec()
+    poses = np.repeat(np.eye(4)[None], steps, axis=0)
+    poses[:, :3, 3] = start[:3, 3] + fractions[:, None] * (end[:3, 3] - start[:3, 3])
+    poses[:, :3, :3] = Rotation.from_rotvec(fractions[:, None] * relative).as_matrix() @ start[:3, :3]
+    return poses
+
+
+def delta_command(current: np.ndarray, target: np.ndarray, position_scale: float, rotation_scale: float) -> np.ndarray:
+    """The OSC_POSE input (dx, dy, dz, axis-angle) that moves ``current`` towards ``target`` in one step,
+    scaled by the controller's per-step limits and clipped to [-1, 1]."""
+    position = (target[:3, 3] - current[:3, 3]) / position_scale
+    rotation = Rotation.from_matrix(target[:3, :3] @ current[:3, :3].T).as_rotvec() / rotation_scale
+    return np.clip(np.r_[position, rotation], -1.0, 1.0)
