@@ -87,7 +87,7 @@ def pyramid(context: AssetExecutionContext, home: PyramidHome) -> MaterializeRes
     group_name="pyramid",
     deps=[pyramid],
     partitions_def=NIGHTLY,
-    kinds={"s3"},
+    kinds={"fsspec"},
     code_version="1",
     description="The pyramid published as an immutable, versioned release (one per nightly build)",
 )

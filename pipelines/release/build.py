@@ -85,7 +85,8 @@ def build_pyramid(
     if unchanged:
         log("inputs, code and mixture policy unchanged: the previous build stands")
         return PyramidBuild(destination, previous, reused=list(groups))
-    build = PyramidBuild(destination, previous)  # manifest set below
+    rebuilt: list[str] = []
+    reused: list[str] = []
     entries: list[ManifestEntry] = []
     files: dict[str, FileEntry] = {}
     with atomic_directory(destination, replace=True) as staging:
@@ -96,7 +97,7 @@ def build_pyramid(
                 _link_tree(destination / relative, staging / relative)
                 files.update({p: e for p, e in previous.files.items() if p.startswith(relative + "/")})
                 checks, info = old.checks, old
-                build.reused.append(name)
+                reused.append(name)
                 log(f"{name}: unchanged, carried over")
             else:
                 log(f"{name}: merging {', '.join(m.name for m in members)}")
@@ -104,7 +105,7 @@ def build_pyramid(
                 checks = validate(staging / relative)
                 files.update(file_entries(staging, relative))
                 info = report
-                build.rebuilt.append(name)
+                rebuilt.append(name)
             first = members[0]
             entries.append(
                 ManifestEntry(
@@ -128,9 +129,9 @@ def build_pyramid(
             )
         weights = policy.weights([(e.dataset, e.layer, e.hours) for e in entries])
         entries = [e.model_copy(update={"mixture_weight": weights[e.dataset]}) for e in entries]
-        build.manifest = _write_manifest(staging, entries, files, policy)
-    log(f"pyramid {build.manifest.version}: rebuilt {build.rebuilt or 'nothing'}, reused {build.reused or 'nothing'}")
-    return build
+        manifest = _write_manifest(staging, entries, files, policy)
+    log(f"pyramid {manifest.version}: rebuilt {rebuilt or 'nothing'}, reused {reused or 'nothing'}")
+    return PyramidBuild(destination, manifest, rebuilt, reused)
 
 
 def _write_manifest(

@@ -1,12 +1,13 @@
 """Fixtures shared by the ingest tests."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 
 from pipelines.lerobot.video import VideoCodec, write_mp4
-from tests.conftest import scene_frames
+from tests.conftest import BRIDGE_SHARD, scene_frames
 
 
 @pytest.fixture
@@ -25,3 +26,21 @@ def video_folder(tmp_path):
     write_mp4(folder / "blink.mp4", scene_frames(5, 64, 64, seed=5), 30)
     (folder / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
     return folder
+
+
+@pytest.fixture
+def bridge_copy(tmp_path):
+    """A writable copy of the real Bridge builder folder: (folder, its one shard)."""
+    folder = tmp_path / "bridge_dataset" / "1.0.0"
+    shutil.copytree(BRIDGE_SHARD, folder)
+    return folder, next(folder.glob("*.tfrecord-*"))
+
+
+@pytest.fixture
+def bridge_with_bad_crc(bridge_copy):
+    """The Bridge copy with one byte flipped inside record 0's data: that record's CRC no longer matches."""
+    folder, shard = bridge_copy
+    raw = bytearray(shard.read_bytes())
+    raw[5000] ^= 0xFF
+    shard.write_bytes(bytes(raw))
+    return folder, shard

@@ -2,7 +2,6 @@
 encoded on workers; quarantine and near-duplicate dropping give the same result as in-process."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -13,7 +12,6 @@ from pipelines.config import SourceConfig
 from pipelines.ingest.sources import ingest_source
 from pipelines.lerobot.reader import LeRobotSource
 from pipelines.parallel import RayConfig
-from tests.conftest import BRIDGE_SHARD
 
 RAY = RayConfig(workers=2)
 
@@ -26,13 +24,8 @@ def local_ray():
     ray.shutdown()
 
 
-def test_rlds_records_decode_on_workers_and_a_bad_crc_is_quarantined(tmp_path):
-    folder = tmp_path / "bridge_dataset" / "1.0.0"
-    shutil.copytree(BRIDGE_SHARD, folder)
-    shard = next(folder.glob("*.tfrecord-*"))
-    raw = bytearray(shard.read_bytes())
-    raw[5000] ^= 0xFF  # inside record 0's data
-    shard.write_bytes(bytes(raw))
+def test_rlds_records_decode_on_workers_and_a_bad_crc_is_quarantined(tmp_path, bridge_with_bad_crc):
+    folder, shard = bridge_with_bad_crc
     source = SourceConfig(name="bridge", path=folder, format="rlds")
     on_ray = ingest_source(source, tmp_path / "ray", ray=RAY)
     here = ingest_source(source, tmp_path / "here")

@@ -1,6 +1,5 @@
 """Open X-Embodiment ingest: the real Bridge shard, and each standardised dataset's quirks."""
 
-import shutil
 import zlib
 
 import numpy as np
@@ -34,13 +33,8 @@ def test_real_bridge_shard_ingests_with_bridges_quirks(tmp_path):
     assert dataset[0]["observation.images.primary"].shape == (3, 64, 64)
 
 
-def test_corrupt_record_in_a_real_shard_is_quarantined_and_the_rest_land(tmp_path):
-    folder = tmp_path / "bridge_dataset" / "1.0.0"
-    shutil.copytree(BRIDGE_SHARD, folder)
-    shard = next(folder.glob("*.tfrecord-*"))
-    raw = bytearray(shard.read_bytes())
-    raw[5000] ^= 0xFF  # inside record 0's data
-    shard.write_bytes(bytes(raw))
+def test_corrupt_record_in_a_real_shard_is_quarantined_and_the_rest_land(tmp_path, bridge_with_bad_crc):
+    folder, shard = bridge_with_bad_crc
     report = ingest_oxe(folder, tmp_path / "out")
     assert report.episodes == 24
     (rejected,) = report.rejected
@@ -48,10 +42,8 @@ def test_corrupt_record_in_a_real_shard_is_quarantined_and_the_rest_land(tmp_pat
     assert str(shard) in rejected.field
 
 
-def test_truncated_shard_keeps_the_episodes_before_the_cut(tmp_path):
-    folder = tmp_path / "bridge_dataset" / "1.0.0"
-    shutil.copytree(BRIDGE_SHARD, folder)
-    shard = next(folder.glob("*.tfrecord-*"))
+def test_truncated_shard_keeps_the_episodes_before_the_cut(tmp_path, bridge_copy):
+    folder, shard = bridge_copy
     shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
     report = ingest_oxe(folder, tmp_path / "out")
     assert 0 < report.episodes < 25 and len(report.rejected) == 1

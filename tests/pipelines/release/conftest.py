@@ -38,6 +38,13 @@ def write_home(home, make_episode, extra_stack_episodes: int = 0):
     )
 
 
+def add_stack_episode(home):
+    """New data arrives: ``panda_stack`` is re-ingested with one more episode."""
+    write_home(home / "scratch", build_episode, extra_stack_episodes=1)
+    shutil.rmtree(home / "datasets/teleop/panda_stack")
+    shutil.move(home / "scratch/datasets/teleop/panda_stack", home / "datasets/teleop/panda_stack")
+
+
 @pytest.fixture(scope="session")
 def built_home(tmp_path_factory):
     """A home with its pyramid built once (real merge and real GX checks); copy it before changing it."""

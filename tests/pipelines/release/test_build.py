@@ -1,7 +1,6 @@
 """Building the pyramid: merged per (source, embodiment), checked by GX, weighted, manifested, incremental."""
 
 import json
-import shutil
 
 import pandas as pd
 import pytest
@@ -10,8 +9,7 @@ from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from pipelines.release.build import build_pyramid
 from pipelines.release.manifest import load_manifest
 from schemas.pyramid import Layer, MixturePolicy
-from tests.conftest import build_episode
-from tests.pipelines.release.conftest import write_home
+from tests.pipelines.release.conftest import add_stack_episode
 
 GROUPS = ["human_video__human_video", "oxe__widowx", "teleop__robosuite_panda"]
 
@@ -58,9 +56,7 @@ def test_a_rebuild_with_nothing_new_does_no_work(home):
 
 def test_new_input_rebuilds_only_its_group_and_links_the_rest(home):
     old = load_manifest(home / "pyramid")
-    shutil.rmtree(home / "datasets/teleop/panda_stack")
-    write_home(home / "scratch", build_episode, extra_stack_episodes=1)
-    shutil.move(home / "scratch/datasets/teleop/panda_stack", home / "datasets/teleop/panda_stack")
+    add_stack_episode(home)
     bridge_info = home / "pyramid/datasets/oxe__widowx/meta/info.json"
     inode = bridge_info.stat().st_ino
     build = build_pyramid(home, validate=lambda root: {"quality": True})

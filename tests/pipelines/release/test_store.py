@@ -16,7 +16,7 @@ from pipelines.release.manifest import load_manifest
 from pipelines.release.open import PulledRelease
 from pipelines.release.store import ChecksumError, ReleaseStore, pull_release
 from tests.conftest import REPO_ROOT, build_episode
-from tests.pipelines.release.conftest import write_home
+from tests.pipelines.release.conftest import add_stack_episode, write_home
 
 PUBLISH = "import sys; from pathlib import Path; from pipelines.release.store import ReleaseStore; " \
           "ReleaseStore(sys.argv[1]).publish(Path(sys.argv[2]))"  # fmt: skip
@@ -31,11 +31,7 @@ def publish_in_subprocess(store: Path, folder: Path, crash_at: str | None = None
 
 def second_build(home: Path) -> str:
     """A newer pyramid in ``home``: one more stack episode."""
-    write_home(home / "scratch", build_episode, extra_stack_episodes=1)
-    target = home / "datasets/teleop/panda_stack"
-    for path in sorted(target.rglob("*"), reverse=True):
-        path.unlink() if path.is_file() else path.rmdir()
-    (home / "scratch/datasets/teleop/panda_stack").rename(target)
+    add_stack_episode(home)
     return build_pyramid(home, validate=lambda root: {"quality": True}).manifest.version
 
 
