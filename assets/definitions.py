@@ -6,6 +6,7 @@ from dagster import Definitions
 
 from assets.embedded import embedded_human_videos, embedded_teleop_demos
 from assets.ingest import human_video_datasets, oxe_datasets, teleop_datasets
+from assets.labels import idm_labels, idm_model, latent_action_labels, latent_action_model
 from assets.release import nightly_release_job, nightly_release_schedule, pyramid, release
 from assets.resources import PyramidHome, RayResource, ReleaseStoreResource
 from assets.sim import sim_datasets
@@ -27,6 +28,10 @@ defs = Definitions(
         oxe_datasets,
         human_video_datasets,
         sim_datasets,
+        latent_action_model,
+        idm_model,
+        latent_action_labels,
+        idm_labels,
         pyramid,
         release,
     ],

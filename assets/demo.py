@@ -1,5 +1,5 @@
 """`make demo`: record the embedded data, ingest every declared source, multiply the embedded demos in
-simulation, build and publish the pyramid, all
+simulation, train the label models and label the action-less video, build and publish the pyramid, all
 through the Dagster CLI; print the pyramid (hours per layer) and where its chart is; then pull the release
 back and open it as a trainer would.
 
@@ -17,6 +17,7 @@ from rich.console import Console
 from assets.definitions import home, store
 from assets.embedded import EMBEDDED_TASKS
 from assets.ingest import SOURCE_ASSETS, SOURCE_PARTITIONS
+from assets.labels import IDM_EMBODIMENTS
 from assets.release import NIGHTLY
 from assets.sources import new_source_partitions
 from pipelines.lerobot.reader import LeRobotSource
@@ -24,6 +25,7 @@ from pipelines.release.manifest import CHART, load_manifest
 from pipelines.release.open import PulledRelease
 from pipelines.release.store import pull_release
 from pipelines.summary import manifest_table
+from schemas.pyramid import SourceKind
 
 
 def materialize(console: Console, selection: str, partition: str | None = None) -> None:
@@ -47,6 +49,11 @@ def main() -> int:
             materialize(console, asset.key.to_user_string(), source.name)
     for task in EMBEDDED_TASKS.get_partition_keys():
         materialize(console, "sim_datasets", task)
+    materialize(console, "latent_action_model")
+    for embodiment in IDM_EMBODIMENTS.get_partition_keys():
+        materialize(console, "idm_model", embodiment)
+    for source in home.sources().of_kind(SourceKind.HUMAN_VIDEO):
+        materialize(console, "latent_action_labels,idm_labels", source.name)
     materialize(console, "pyramid,release", NIGHTLY.get_last_partition_key())
     manifest = load_manifest(home.home / "pyramid")
     console.print(manifest_table(manifest))

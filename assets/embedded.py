@@ -7,7 +7,7 @@ from pydantic import Field
 
 from assets.resources import PyramidHome
 
-EMBEDDED_TASKS = StaticPartitionsDefinition(["Lift", "Stack", "PickPlaceCan"])
+EMBEDDED_TASKS = StaticPartitionsDefinition(["Lift", "Stack", "PickPlaceCan", "TwoArmLift"])
 
 
 class EmbeddedTeleopConfig(Config):
@@ -19,11 +19,12 @@ def embedded_teleop_path(home: PyramidHome, task: str) -> Path:
     return Path(home.path) / "raw" / "teleop" / f"panda_{task.lower()}.hdf5"
 
 
-@asset(partitions_def=EMBEDDED_TASKS, group_name="embedded_defaults", code_version="1", kinds={"robosuite", "hdf5"})
+@asset(partitions_def=EMBEDDED_TASKS, group_name="embedded_defaults", code_version="2", kinds={"robosuite", "hdf5"})
 def embedded_teleop_demos(
     context: AssetExecutionContext, config: EmbeddedTeleopConfig, home: PyramidHome
 ) -> MaterializeResult:
-    """Scripted-expert Panda demos in robosuite (2 cameras, 20 Hz) as robomimic HDF5 with datagen_info."""
+    """Scripted-expert Panda demos in robosuite (one arm or two; the embodiment's cameras, 20 Hz) as robomimic
+    HDF5 with datagen_info."""
     from generators.scripted_teleop import ExpertConfig, record_teleop_set  # robosuite/mujoco load only when run
 
     task = context.partition_key

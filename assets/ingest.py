@@ -6,7 +6,7 @@ Expectations quality suite as a blocking check: a dataset that fails it stops ev
 
 import base64
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster import (
     AllPartitionMapping,
@@ -28,6 +28,9 @@ from assets.resources import PyramidHome, RayResource
 from pipelines.config import SourceConfig
 from schemas.pyramid import SourceKind
 
+if TYPE_CHECKING:
+    from pipelines.lerobot.writer import WriteReport
+
 SOURCE_PARTITIONS = {
     SourceKind.TELEOP: DynamicPartitionsDefinition(name="teleop_sources"),
     SourceKind.OXE: DynamicPartitionsDefinition(name="oxe_sources"),
@@ -38,7 +41,8 @@ INGEST_CRON = "0 1 * * *"  # UTC, an hour before the nightly release
 NIGHTLY_INGEST = AutomationCondition.cron_tick_passed(INGEST_CRON, "UTC") & ~AutomationCondition.in_progress()
 
 
-def _image_markdown(title: str, png: bytes) -> MetadataValue:
+def image_markdown(title: str, png: bytes) -> MetadataValue:
+    """A PNG inline in Dagster's metadata view."""
     return MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})")
 
 
@@ -50,10 +54,7 @@ def ingest_and_check(
     metadata: dict[str, Any] | None = None,
 ) -> MaterializeResult:
     """Ingest ``source`` into ``destination``, then report it (``metadata`` added) with its blocking GX check."""
-    # imported here: lerobot (~15 s) and GX (~12 s) load only when a run needs them
-    from pipelines.ingest.sources import ingest_source
-    from pipelines.plots import action_histogram_png, sample_frames_png
-    from pipelines.quality import validate_dataset
+    from pipelines.ingest.sources import ingest_source  # lerobot (~15 s) loads only when a run needs it
 
     def log_progress(done: int) -> None:
         if done % 10 == 0:
@@ -62,6 +63,15 @@ def ingest_and_check(
     report = ingest_source(source, destination, log_progress, ray.config(), reuse_unchanged=True)
     done = "unchanged since the last run, kept" if report.reused else "written"
     context.log.info(f"{source.name}: {report.episodes} episodes {done}, {len(report.rejected)} quarantined")
+    return dataset_result(report, metadata)
+
+
+def dataset_result(report: "WriteReport", metadata: dict[str, Any] | None = None) -> MaterializeResult:
+    """A written dataset's materialisation: counts, quarantine reasons, sample frames, action histogram, and
+    its Great Expectations suite as the blocking quality check."""
+    from pipelines.plots import action_histogram_png, sample_frames_png
+    from pipelines.quality import validate_dataset  # GX: ~12 s to import, only when a run needs it
+
     quality = validate_dataset(report.root)
     reasons = "\n".join(f"- `{r.episode_id}` ({r.field}): {r.reason}" for r in report.rejected) or "none"
     metadata = {
@@ -73,10 +83,10 @@ def ingest_and_check(
         "quarantined": len(report.rejected),
         "reused_unchanged": report.reused,
         "quarantine_reasons": MetadataValue.md(reasons),
-        "sample_frames": _image_markdown("sample frames", sample_frames_png(report.root)),
+        "sample_frames": image_markdown("sample frames", sample_frames_png(report.root)),
     }
     if histogram := action_histogram_png(report.root):
-        metadata["action_histogram"] = _image_markdown("action histogram", histogram)
+        metadata["action_histogram"] = image_markdown("action histogram", histogram)
     check = AssetCheckResult(
         check_name=QUALITY_CHECK,
         passed=quality.success,

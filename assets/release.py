@@ -6,8 +6,6 @@ daily partition per nightly build, to the release store. Ingest partitions refre
 (declarative automation); unchanged inputs are kept rather than recomputed at every stage.
 """
 
-import base64
-
 from dagster import (
     AllPartitionMapping,
     AssetCheckResult,
@@ -24,7 +22,8 @@ from dagster import (
     define_asset_job,
 )
 
-from assets.ingest import SOURCE_ASSETS
+from assets.ingest import SOURCE_ASSETS, image_markdown
+from assets.labels import idm_labels, latent_action_labels
 from assets.resources import PyramidHome, ReleaseStoreResource
 from assets.sim import sim_datasets
 
@@ -33,14 +32,11 @@ NIGHTLY = DailyPartitionsDefinition(start_date="2026-11-01", timezone="UTC")
 CHECKS = "dataset_checks"
 
 
-def _png_markdown(title: str, png: bytes) -> MetadataValue:
-    return MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(png).decode()})")
-
-
 @asset(
     group_name="pyramid",
     deps=[
-        AssetDep(source, partition_mapping=AllPartitionMapping()) for source in (*SOURCE_ASSETS.values(), sim_datasets)
+        AssetDep(upstream, partition_mapping=AllPartitionMapping())
+        for upstream in (*SOURCE_ASSETS.values(), sim_datasets, latent_action_labels, idm_labels)
     ],
     kinds={"lerobot"},
     code_version="1",
@@ -70,7 +66,7 @@ def pyramid(context: AssetExecutionContext, home: PyramidHome) -> MaterializeRes
             "reused_unchanged": MetadataValue.json(build.reused),
             **{f"hours_{layer.value}": round(hours, 5) for layer, hours in manifest.hours_per_layer().items()},
             "datasets": MetadataValue.md(table + rows),
-            "pyramid_chart": _png_markdown("pyramid", (build.folder / CHART).read_bytes()),
+            "pyramid_chart": image_markdown("pyramid", (build.folder / CHART).read_bytes()),
         },
         check_results=[
             AssetCheckResult(

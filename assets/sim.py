@@ -21,7 +21,7 @@ class SimConfig(Config):
     partitions_def=EMBEDDED_TASKS,
     deps=[embedded_teleop_demos],
     group_name="simulate",
-    code_version="1",
+    code_version="2",
     kinds={"robosuite", "lerobot"},
     check_specs=[quality_check_spec("sim_datasets")],
 )
@@ -29,6 +29,7 @@ def sim_datasets(
     context: AssetExecutionContext, config: SimConfig, home: PyramidHome, ray: RayResource
 ) -> MaterializeResult:
     """MimicGen-style rollouts from the task's embedded source demos, successes kept, as LeRobot v3.0."""
+    from generators.robosuite_env import PANDA_TASKS
     from generators.sim.generate import generate_demos
     from generators.sim.mimicgen import GenerationConfig
 
@@ -42,7 +43,8 @@ def sim_datasets(
         image_size=config.image_size, ray=ray.config(),
         on_attempt=lambda attempts, successes: context.log.info(f"{task}: {successes} of {attempts} attempts succeeded"),
     )  # fmt: skip
-    source = SourceConfig(name=name, path=raw, format="robomimic", embodiment="robosuite_panda", trim_idle=False)
+    source = SourceConfig(name=name, path=raw, format="robomimic", embodiment=PANDA_TASKS[task].embodiment,
+                          trim_idle=False)
     return ingest_and_check(
         context,
         source,

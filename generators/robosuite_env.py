@@ -1,4 +1,5 @@
-"""robosuite as pyramid uses it: the Panda tasks with the BASIC composite controller (OSC_POSE arm).
+"""robosuite as pyramid uses it: the Panda tasks (one arm, or two side by side) with the BASIC composite
+controller (OSC_POSE per arm; an env action is each arm's 6 pose deltas and 1 gripper command in turn).
 
 Physics runs without cameras (~70 steps/s here); frames are rendered afterwards from recorded simulator
 states with MuJoCo's own renderer, reflections off (software GL renders ~2x faster that way). The GL
@@ -20,6 +21,7 @@ __all__ = [
     "PANDA_TASKS",
     "POSITION_SCALE",
     "ROTATION_SCALE",
+    "arm_poses",
     "FrameRenderer",
     "PandaTask",
     "body_pose",
@@ -32,11 +34,16 @@ __all__ = [
 
 @dataclass(frozen=True)
 class PandaTask:
-    """A single-arm Panda task: its instruction and the object bodies whose poses MimicGen needs."""
+    """A Panda task: its instruction, the object bodies whose poses MimicGen needs, and how many arms."""
 
     env_name: str
     instruction: str
     objects: dict[str, str]  # object name -> MuJoCo body name
+    arms: int = 1
+
+    @property
+    def embodiment(self) -> str:
+        return "robosuite_panda" if self.arms == 1 else "robosuite_bimanual_panda"
 
 
 PANDA_TASKS = {
@@ -45,6 +52,7 @@ PANDA_TASKS = {
         PandaTask("Lift", "lift the red cube", {"cube": "cube_main"}),
         PandaTask("Stack", "stack the red cube on the green cube", {"cubeA": "cubeA_main", "cubeB": "cubeB_main"}),
         PandaTask("PickPlaceCan", "pick up the can and place it in its bin", {"can": "Can_main"}),
+        PandaTask("TwoArmLift", "lift the pot by its two handles", {"pot": "pot_root"}, arms=2),
     )
 }
 
@@ -54,10 +62,13 @@ POSITION_SCALE, ROTATION_SCALE = 0.05, 0.5  # OSC_POSE: an input of 1 moves 5 cm
 
 
 def make_env(env_name: str, seed: int | None = None, control_freq: int = CONTROL_FREQ):
-    """A camera-less robosuite env of a Panda task with the BASIC (OSC_POSE) controller."""
+    """A camera-less robosuite env of a Panda task with the BASIC (OSC_POSE) controller; two-arm tasks place
+    the arms side by side (robot0 on the right)."""
     config = load_composite_controller_config(controller="BASIC", robot="Panda")
+    arms = PANDA_TASKS[env_name].arms
+    placement = {"robots": "Panda"} if arms == 1 else {"robots": ["Panda"] * arms, "env_configuration": "parallel"}
     return robosuite.make(
-        env_name, robots="Panda", controller_configs=config, has_renderer=False, has_offscreen_renderer=False,
+        env_name, **placement, controller_configs=config, has_renderer=False, has_offscreen_renderer=False,
         use_camera_obs=False, control_freq=control_freq, horizon=10_000, ignore_done=True, seed=seed,
     )  # fmt: skip
 
@@ -68,8 +79,13 @@ def pose_matrix(position: np.ndarray, rotation: np.ndarray) -> np.ndarray:
     return pose
 
 
-def eef_pose(obs: dict[str, np.ndarray]) -> np.ndarray:
-    return pose_matrix(obs["robot0_eef_pos"], transform_utils.quat2mat(obs["robot0_eef_quat"]))
+def eef_pose(obs: dict[str, np.ndarray], arm: int = 0) -> np.ndarray:
+    return pose_matrix(obs[f"robot{arm}_eef_pos"], transform_utils.quat2mat(obs[f"robot{arm}_eef_quat"]))
+
+
+def arm_poses(poses: np.ndarray) -> np.ndarray:
+    """Per-step, per-arm poses (T, A, 4, 4) as datagen_info stores them: MimicGen's (T, 4, 4) for one arm."""
+    return poses[:, 0] if poses.shape[1] == 1 else poses
 
 
 def body_pose(env, body: str) -> np.ndarray:
@@ -78,7 +94,13 @@ def body_pose(env, body: str) -> np.ndarray:
 
 
 def grasp_signal(env, task: str) -> dict[str, bool]:
-    """Subtask termination signals: the first object is held (MimicGen's 'grasp' subtask boundary)."""
+    """Subtask termination signals: the first object is held (MimicGen's 'grasp' subtask boundary); two arms:
+    each arm holds its own pot handle ('grasp0', 'grasp1')."""
+    if task == "TwoArmLift":
+        return {
+            f"grasp{arm}": bool(env._check_grasp(gripper=robot.gripper, object_geoms=getattr(env.pot, f"handle{arm}_geoms")))
+            for arm, robot in enumerate(env.robots)
+        }
     if task == "PickPlaceCan":
         held = env.objects[env.object_to_id["can"]]
     else:

@@ -1,6 +1,6 @@
 """A scripted expert standing in for a human teleoperator in robosuite (the embedded default teleop data).
 
-The expert drives the Panda through task waypoints (above the object, down, grasp, lift, carry, release)
+The expert drives each Panda arm through task waypoints (above the object, down, grasp, lift, carry, release)
 with a proportional delta-end-effector command, after a random idle lead-in like a real operator's
 reaction time (ingest trims it). Each step records what MimicGen needs as ``datagen_info``: end-effector
 and target poses, object poses, the gripper command and subtask termination signals.
@@ -13,20 +13,23 @@ from pathlib import Path
 
 import numpy as np
 from robosuite.utils import transform_utils
+from scipy.spatial.transform import Rotation
 
 from generators.robosuite_env import (
     CONTROL_FREQ,
     PANDA_TASKS,
     POSITION_SCALE,
     ROTATION_SCALE,
+    arm_poses,
     body_pose,
     eef_pose,
     grasp_signal,
     make_env,
     render_states,
 )
-from pipelines.ingest.robomimic import PROPRIO_KEYS, RobomimicDemo, write_robomimic
+from pipelines.ingest.robomimic import RobomimicDemo, proprio_keys, write_robomimic
 from pipelines.lerobot.video import write_mp4
+from schemas.embodiment import get_embodiment
 
 __all__ = ["ExpertConfig", "TeleopSetReport", "record_expert_demo", "record_stand_in_videos", "record_teleop_set"]
 
@@ -38,14 +41,14 @@ class ExpertConfig:
     """How demos are recorded.
 
     Attributes:
-        cameras: robosuite camera names to render.
+        cameras: robosuite camera names to render (default: the task's embodiment cameras).
         image_size: square frame size (even, for yuv420p video).
         idle_lead_in: range of idle steps before the operator starts moving.
         max_steps: give up after this many steps (the demo is kept apart as a failure).
         position_noise: std of noise added to the position command (m/step in input units).
     """
 
-    cameras: tuple[str, ...] = ("agentview", "robot0_eye_in_hand")
+    cameras: tuple[str, ...] | None = None
     image_size: int = 84
     idle_lead_in: tuple[int, int] = (5, 15)
     max_steps: int = 400
@@ -58,111 +61,165 @@ class Waypoint:
     gripper: float
     tolerance: float = 0.01
     hold: int = 0  # extra steps to stay once reached (gripper closing or opening)
+    orientation: np.ndarray | None = None  # 3x3 world rotation; None keeps the arm's starting orientation
+    together: bool = False  # two arms: start towards it only once every arm has it next (a joint lift)
 
 
-def _waypoints(env, task: str) -> list[Waypoint]:
+def _yaw(angle: float) -> np.ndarray:
+    return Rotation.from_euler("z", angle).as_matrix()
+
+
+def _handle_grasp(env, arm: int, start: np.ndarray) -> np.ndarray:
+    """The gripper orientation that closes across pot handle ``arm``: the fingers (the gripper's y axis) turned
+    about the vertical to the pot-to-handle direction, by the smaller of the two symmetric turns."""
+    handle = env.sim.data.site_xpos[getattr(env, f"handle{arm}_site_id")]
+    radial = handle[:2] - body_pose(env, "pot_root")[:2, 3]
+    fingers = start[:2, 1]
+    turn = np.arctan2(radial[1], radial[0]) - np.arctan2(fingers[1], fingers[0])
+    turn = (turn + np.pi / 2) % np.pi - np.pi / 2
+    return _yaw(turn) @ start
+
+
+def _waypoints(env, task: str, orientations: list[np.ndarray]) -> list[list[Waypoint]]:
+    """Each arm's waypoints for one scene."""
     lift = np.array([0, 0, 0.15])
     if task == "Lift":
         cube = body_pose(env, "cube_main")[:3, 3]
-        return [Waypoint(cube + [0, 0, 0.08], OPEN), Waypoint(cube, OPEN, 0.008), Waypoint(cube, CLOSE, hold=8),
-                Waypoint(cube + lift, CLOSE, 0.02)]  # fmt: skip
+        return [[Waypoint(cube + [0, 0, 0.08], OPEN), Waypoint(cube, OPEN, 0.008), Waypoint(cube, CLOSE, hold=8),
+                 Waypoint(cube + lift, CLOSE, 0.02)]]  # fmt: skip
     if task == "Stack":
         cube_a, cube_b = body_pose(env, "cubeA_main")[:3, 3], body_pose(env, "cubeB_main")[:3, 3]
-        return [Waypoint(cube_a + [0, 0, 0.08], OPEN), Waypoint(cube_a, OPEN, 0.008), Waypoint(cube_a, CLOSE, hold=8),
-                Waypoint(cube_a + [0, 0, 0.12], CLOSE, 0.02), Waypoint(cube_b + [0, 0, 0.12], CLOSE, 0.015),
-                Waypoint(cube_b + [0, 0, 0.055], CLOSE, 0.008), Waypoint(cube_b + [0, 0, 0.055], OPEN, hold=6),
-                Waypoint(cube_b + [0, 0, 0.15], OPEN, 0.03)]  # fmt: skip
+        return [[Waypoint(cube_a + [0, 0, 0.08], OPEN), Waypoint(cube_a, OPEN, 0.008), Waypoint(cube_a, CLOSE, hold=8),
+                 Waypoint(cube_a + [0, 0, 0.12], CLOSE, 0.02), Waypoint(cube_b + [0, 0, 0.12], CLOSE, 0.015),
+                 Waypoint(cube_b + [0, 0, 0.055], CLOSE, 0.008), Waypoint(cube_b + [0, 0, 0.055], OPEN, hold=6),
+                 Waypoint(cube_b + [0, 0, 0.15], OPEN, 0.03)]]  # fmt: skip
     if task == "PickPlaceCan":
         can = body_pose(env, "Can_main")[:3, 3]
         bin_center = env.target_bin_placements[env.object_to_id["can"]]
         carry = max(can[2], bin_center[2]) + 0.12
         # a held can sags a few cm under the impedance controller: looser tolerances once grasped
-        return [Waypoint(can + [0, 0, 0.08], OPEN), Waypoint(can, OPEN, 0.012), Waypoint(can, CLOSE, hold=8),
-                Waypoint(np.r_[can[:2], carry], CLOSE, 0.03), Waypoint(np.r_[bin_center[:2], carry], CLOSE, 0.03),
-                Waypoint(np.r_[bin_center[:2], bin_center[2] + 0.1], CLOSE, 0.04),
-                Waypoint(np.r_[bin_center[:2], bin_center[2] + 0.1], OPEN, 0.04, hold=10),
-                Waypoint(np.r_[bin_center[:2], carry], OPEN, 0.04)]  # retreat: robosuite counts it placed once let go  # fmt: skip
+        return [[Waypoint(can + [0, 0, 0.08], OPEN), Waypoint(can, OPEN, 0.012), Waypoint(can, CLOSE, hold=8),
+                 Waypoint(np.r_[can[:2], carry], CLOSE, 0.03), Waypoint(np.r_[bin_center[:2], carry], CLOSE, 0.03),
+                 Waypoint(np.r_[bin_center[:2], bin_center[2] + 0.1], CLOSE, 0.04),
+                 Waypoint(np.r_[bin_center[:2], bin_center[2] + 0.1], OPEN, 0.04, hold=10),
+                 Waypoint(np.r_[bin_center[:2], carry], OPEN, 0.04)]]  # retreat: robosuite counts it placed once let go  # fmt: skip
+    if task == "TwoArmLift":
+        plans = []
+        for arm in range(2):
+            handle = env.sim.data.site_xpos[getattr(env, f"handle{arm}_site_id")].copy()
+            grasp = _handle_grasp(env, arm, orientations[arm])
+            plans.append([Waypoint(handle + [0, 0, 0.08], OPEN, 0.015, orientation=grasp),
+                          Waypoint(handle, OPEN, 0.015, orientation=grasp),
+                          Waypoint(handle, CLOSE, hold=8, orientation=grasp),
+                          Waypoint(handle + [0, 0, 0.2], CLOSE, 0.03, orientation=grasp, together=True)])  # fmt: skip
+        return plans
     raise ValueError(f"no scripted expert for task {task!r}; have {sorted(PANDA_TASKS)}")
 
 
-def _command(obs: dict[str, np.ndarray], target: Waypoint, orientation: np.ndarray, noise: np.ndarray) -> np.ndarray:
-    position = np.clip((target.position - obs["robot0_eef_pos"]) / POSITION_SCALE + noise, -1, 1)
-    current = transform_utils.quat2mat(obs["robot0_eef_quat"])
-    rotation = np.clip(
-        transform_utils.quat2axisangle(transform_utils.mat2quat(orientation @ current.T)) / ROTATION_SCALE, -1, 1
-    )
-    return np.r_[position, rotation, target.gripper].astype(np.float32)
+def _command(obs: dict[str, np.ndarray], arm: int, position: np.ndarray, gripper: float, orientation: np.ndarray,
+             noise: np.ndarray) -> np.ndarray:  # fmt: skip
+    """One arm's OSC_POSE input (6) and gripper command (1) towards a position and orientation."""
+    delta = np.clip((position - obs[f"robot{arm}_eef_pos"]) / POSITION_SCALE + noise, -1, 1)
+    current = transform_utils.quat2mat(obs[f"robot{arm}_eef_quat"])
+    rotation = np.clip(Rotation.from_matrix(orientation @ current.T).as_rotvec() / ROTATION_SCALE, -1, 1)
+    return np.r_[delta, rotation, gripper]
 
 
-def _target_pose(obs: dict[str, np.ndarray], action: np.ndarray) -> np.ndarray:
+def _target_pose(obs: dict[str, np.ndarray], arm: int, action: np.ndarray) -> np.ndarray:
     """The pose the controller is asked to reach this step (current pose moved by the scaled delta)."""
-    pose = eef_pose(obs)
+    pose = eef_pose(obs, arm)
     target = np.eye(4)
     target[:3, 3] = pose[:3, 3] + action[:3] * POSITION_SCALE
-    target[:3, :3] = (
-        transform_utils.quat2mat(transform_utils.axisangle2quat(action[3:6] * ROTATION_SCALE)) @ pose[:3, :3]
-    )
+    target[:3, :3] = Rotation.from_rotvec(action[3:6] * ROTATION_SCALE).as_matrix() @ pose[:3, :3]
     return target
+
+
+class _ArmExpert:
+    """One arm working through its waypoints; it holds its last reached pose while it waits or is done."""
+
+    def __init__(self, arm: int, plan: list[Waypoint], obs: dict[str, np.ndarray], orientation: np.ndarray):
+        self.arm, self.plan, self.reached, self.joined = arm, plan, 0, False
+        self.hold = Waypoint(obs[f"robot{arm}_eef_pos"].copy(), OPEN, orientation=orientation)
+
+    def waiting(self, arms: list["_ArmExpert"]) -> bool:
+        """At a ``together`` waypoint until every arm has it next; then all of them go."""
+        if not self.plan or not self.plan[0].together or self.joined:
+            return False
+        if all(a.plan and a.plan[0].together for a in arms):
+            for a in arms:
+                a.joined = True
+            return False
+        return True
+
+    def action(self, obs: dict[str, np.ndarray], arms: list["_ArmExpert"], noise: np.ndarray) -> np.ndarray:
+        if not self.plan or self.waiting(arms):
+            target = self.hold
+            return _command(obs, self.arm, target.position, target.gripper, target.orientation, np.zeros(3))
+        target = self.plan[0]
+        orientation = target.orientation if target.orientation is not None else self.hold.orientation
+        action = _command(obs, self.arm, target.position, target.gripper, orientation, noise)
+        if np.linalg.norm(target.position - obs[f"robot{self.arm}_eef_pos"]) < target.tolerance:
+            self.reached += 1
+            if self.reached > target.hold:
+                self.hold = Waypoint(target.position, target.gripper, orientation=orientation)
+                self.plan.pop(0)
+                self.reached, self.joined = 0, False
+        return action
 
 
 def record_expert_demo(task: str, seed: int, config: ExpertConfig | None = None) -> tuple[RobomimicDemo, bool]:
     """Run the scripted expert once on a seeded scene; returns the demo and its success (frames only on success)."""
     config = config or ExpertConfig()
     spec = PANDA_TASKS[task]
+    cameras = get_embodiment(spec.embodiment).cameras if config.cameras is None else config.cameras
     rng = np.random.default_rng(seed)
     env = make_env(task, seed=seed)
     obs = env.reset()
-    orientation = transform_utils.quat2mat(obs["robot0_eef_quat"])
-    plan, idle = _waypoints(env, task), int(rng.integers(*config.idle_lead_in))
-    steps: dict[str, list] = {key: [] for key in (*PROPRIO_KEYS, "action", "sim_state", "eef_pose", "target_pose")}
+    orientations = [eef_pose(obs, arm)[:3, :3] for arm in range(spec.arms)]
+    plans = _waypoints(env, task, orientations)
+    arms = [_ArmExpert(arm, plan, obs, orientations[arm]) for arm, plan in enumerate(plans)]
+    idle = int(rng.integers(*config.idle_lead_in))
+    state_keys = proprio_keys(spec.arms)
+    steps: dict[str, list] = {key: [] for key in (*state_keys, "action", "sim_state", "eef_pose", "target_pose")}
     objects: dict[str, list] = {name: [] for name in spec.objects}
     signals: dict[str, list] = {}
-    held, success = 0, False
+    success = False
     for step in range(config.max_steps):
         if step < idle:
-            action = np.r_[np.zeros(6), OPEN].astype(np.float32)
-        elif plan:
-            action = _command(obs, plan[0], orientation, rng.normal(0, config.position_noise, 3))
-            if np.linalg.norm(plan[0].position - obs["robot0_eef_pos"]) < plan[0].tolerance:
-                held += 1
-                if held > plan[0].hold:
-                    plan.pop(0)
-                    held = 0
+            action = np.tile(np.r_[np.zeros(6), OPEN], spec.arms)
         else:
-            action = np.r_[np.zeros(6), action[6]].astype(np.float32)
-        for key in PROPRIO_KEYS:
+            action = np.concatenate([arm.action(obs, arms, rng.normal(0, config.position_noise, 3)) for arm in arms])
+        action = action.astype(np.float32)
+        for key in state_keys:
             steps[key].append(obs[key].astype(np.float32))
         steps["action"].append(action)
         steps["sim_state"].append(env.sim.get_state().flatten())
-        steps["eef_pose"].append(eef_pose(obs))
-        steps["target_pose"].append(_target_pose(obs, action))
+        steps["eef_pose"].append([eef_pose(obs, arm) for arm in range(spec.arms)])
+        steps["target_pose"].append([_target_pose(obs, arm, action[7 * arm : 7 * arm + 7]) for arm in range(spec.arms)])
         for name, body in spec.objects.items():
             objects[name].append(body_pose(env, body))
         for name, value in grasp_signal(env, task).items():
             signals.setdefault(name, []).append(value)
         obs, _, _, _ = env.step(action)
-        if not plan and env._check_success():
+        if not any(arm.plan for arm in arms) and env._check_success():
             success = True
             break
     # frames cost ~10x the physics on a software renderer: only successful demos are rendered
-    rendered = render_states(env, steps["sim_state"], config.cameras, config.image_size) if success else []
+    rendered = render_states(env, steps["sim_state"], cameras, config.image_size) if success else []
     env.close()
+    actions = np.stack(steps["action"])
     demo = RobomimicDemo(
         instruction=spec.instruction,
         states=np.stack(steps["sim_state"]),
-        actions=np.stack(steps["action"]),
+        actions=actions,
         obs={
-            **{
-                f"{camera}_image": np.stack([frame[camera] for frame in rendered])
-                for camera in config.cameras
-                if rendered
-            },
-            **{key: np.stack(steps[key]) for key in PROPRIO_KEYS},
+            **{f"{camera}_image": np.stack([frame[camera] for frame in rendered]) for camera in cameras if rendered},
+            **{key: np.stack(steps[key]) for key in state_keys},
         },
         datagen_info={
-            "eef_pose": np.stack(steps["eef_pose"]),
-            "target_pose": np.stack(steps["target_pose"]),
-            "gripper_action": np.stack(steps["action"])[:, 6:7],
+            "eef_pose": arm_poses(np.stack(steps["eef_pose"])),
+            "target_pose": arm_poses(np.stack(steps["target_pose"])),
+            "gripper_action": actions[:, 6::7],
             **{f"object_poses/{name}": np.stack(poses) for name, poses in objects.items()},
             **{f"subtask_term_signals/{name}": np.asarray(values) for name, values in signals.items()},
         },

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["RayConfig", "ray_map"]
+__all__ = ["RayConfig", "ray_call", "ray_map"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,20 @@ class RayConfig:
     address: str | None = None
 
 
+def _start_ray(config: RayConfig) -> bool:
+    """Connect to the configured cluster, or start a local Ray with ``workers`` CPUs, unless Ray is already up;
+    True when started here (and so to be shut down here)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if config.address:
+        ray.init(address=config.address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=config.workers, include_dashboard=False, log_to_driver=False)
+    return True
+
+
 def ray_map(fn: Callable[..., Any], arguments: Iterable[tuple], config: RayConfig) -> Iterator[Any]:
     """``fn(*args)`` for every args tuple as Ray tasks, results yielded in input order.
 
@@ -32,12 +46,7 @@ def ray_map(fn: Callable[..., Any], arguments: Iterable[tuple], config: RayConfi
     """
     import ray
 
-    started = not ray.is_initialized()
-    if started:
-        if config.address:
-            ray.init(address=config.address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=config.workers, include_dashboard=False, log_to_driver=False)
+    started = _start_ray(config)
     try:
         task = ray.remote(num_cpus=1)(fn)
         pending: deque = deque()
@@ -47,6 +56,21 @@ def ray_map(fn: Callable[..., Any], arguments: Iterable[tuple], config: RayConfi
                 yield ray.get(pending.popleft())
         while pending:
             yield ray.get(pending.popleft())
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def ray_call(fn: Callable[..., Any], args: tuple, config: RayConfig | None, gpus: float = 0) -> Any:
+    """``fn(*args)`` as one Ray task holding ``config.workers`` CPUs (and ``gpus``), e.g. a model's training,
+    whose torch threads use those CPUs; in this process when ``config`` is None."""
+    if config is None:
+        return fn(*args)
+    import ray
+
+    started = _start_ray(config)
+    try:
+        return ray.get(ray.remote(num_cpus=config.workers, num_gpus=gpus)(fn).remote(*args))
     finally:
         if started:
             ray.shutdown()

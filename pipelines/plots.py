@@ -16,7 +16,7 @@ from pipelines.lerobot.video import decode_segment  # noqa: E402
 from pipelines.quality import dataset_tables  # noqa: E402
 from schemas.pyramid import Layer, ReleaseManifest  # noqa: E402
 
-__all__ = ["action_histogram_png", "pyramid_chart_png", "sample_frames_png"]
+__all__ = ["action_histogram_png", "label_quality_png", "pyramid_chart_png", "sample_frames_png"]
 
 
 def _png(figure: plt.Figure) -> bytes:
@@ -86,4 +86,20 @@ def pyramid_chart_png(manifest: ReleaseManifest) -> bytes:
     ax.set_title(
         f"pyramid built {manifest.created[:10]}: {widths.sum():.3f} h in {len(manifest.datasets)} datasets", fontsize=10
     )
+    return _png(figure)
+
+
+def label_quality_png(title: str, history: list[dict[str, float]], scores: dict[str, float], floor: float) -> bytes:
+    """A label model at a glance: its training loss curve and its held-out R2 per action dimension against
+    the floor it must hold."""
+    figure, (curve, bars) = plt.subplots(1, 2, figsize=(10, 3))
+    curve.plot([h["step"] for h in history], [h["loss"] for h in history], color="#4c72b0")
+    curve.set(xlabel="step", ylabel="training loss", yscale="log", title="training")
+    names, values = list(scores), [v if np.isfinite(v) else 0.0 for v in scores.values()]
+    bars.bar(names, values, color=["#55a868" if v >= floor else "#c44e52" for v in values])
+    bars.axhline(floor, color="black", linestyle="--", linewidth=1, label=f"floor {floor}")
+    bars.set(ylim=(min(0.0, *values), 1.0), ylabel="held-out R2", title="R2 per action dimension")
+    bars.tick_params(axis="x", labelrotation=60, labelsize=7)
+    bars.legend(fontsize=7)
+    figure.suptitle(title, fontsize=10)
     return _png(figure)

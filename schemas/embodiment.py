@@ -12,7 +12,10 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+import numpy as np
+
 __all__ = [
+    "LABELLED_CAMERA",
     "ControlMode",
     "Embodiment",
     "Group",
@@ -130,6 +133,15 @@ class Embodiment:
     def has_state(self) -> bool:
         return self.state_dim > 0
 
+    def clip_actions(self, actions: np.ndarray) -> np.ndarray:
+        """``actions`` (T, action_dim) clipped to each group's physical limits, where known (a model's estimate
+        beyond what the controller accepts means the limit)."""
+        clipped = actions.copy()
+        for group in self.action_groups:
+            if group.value_range is not None:
+                clipped[:, group.start : group.end] = np.clip(clipped[:, group.start : group.end], *group.value_range)
+        return clipped
+
     def binary_action_dims(self) -> list[int]:
         return [i for g in self.action_groups if g.binary for i in range(g.start, g.end)]
 
@@ -206,16 +218,22 @@ def registered_embodiments() -> dict[str, Embodiment]:
     return dict(_REGISTRY)
 
 
-def pseudo_embodiment(base: Embodiment, kind: str) -> Embodiment:
-    """The embodiment under which ``kind``-labelled data (e.g. ``idm``, ``neural``) for ``base`` trains.
+LABELLED_CAMERA = "primary"  # the one view of a labelled clip (human video has only this one)
 
-    GR00T trains each labelled source as its own embodiment: same vector layout, own weight slot.
+
+def pseudo_embodiment(base: Embodiment, kind: str) -> Embodiment:
+    """The embodiment under which ``kind``-labelled video (e.g. ``idm``, ``neural``) with ``base``'s actions trains.
+
+    GR00T trains each labelled source as its own embodiment: ``base``'s action layout, its own weight slot.
+    A labelled clip is one camera and no proprioception (a video has none).
     """
     return replace(
         base,
         name=f"{kind}_{base.name}",
         tag=f"{kind}_{base.tag}",
-        description=f"{base.name} actions labelled by {kind}",
+        cameras=(LABELLED_CAMERA,),
+        state_groups=(),
+        description=f"video labelled with {base.name} actions by {kind}",
     )
 
 
@@ -347,7 +365,7 @@ LATENT_ACTIONS = register(
         name="latent_actions",
         tag="lapa",
         robot_type="LatentAction",
-        cameras=("primary",),
+        cameras=(LABELLED_CAMERA,),
         fps=20,
         control_mode=ControlMode.LATENT,
         action_groups=_groups(*((f"latent_token_{i}", 8) for i in range(4))),

@@ -72,3 +72,27 @@ def make_episode() -> EpisodeFactory:
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+
+
+LABEL_IMAGE_SIZE = 32
+
+
+@pytest.fixture(scope="session")
+def label_home(tmp_path_factory):
+    """A small pyramid home for the label models: 10 scripted Panda Lift demos (real robosuite physics and
+    rendering, 32x32) ingested as a teleop dataset, and 3 action-less stand-in clips from the same camera
+    ingested as a human-video dataset."""
+    from generators.scripted_teleop import ExpertConfig, record_stand_in_videos, record_teleop_set
+    from pipelines.config import SourceConfig
+    from pipelines.ingest.sources import ingest_source
+
+    home = tmp_path_factory.mktemp("label_home")
+    raw = home / "raw"
+    raw.mkdir()
+    record_teleop_set("Lift", 10, raw / "panda_lift.hdf5", ExpertConfig(image_size=LABEL_IMAGE_SIZE))
+    teleop = SourceConfig(name="panda_lift", path=raw / "panda_lift.hdf5", format="robomimic", embodiment="robosuite_panda")
+    ingest_source(teleop, home / "datasets" / "teleop" / "panda_lift")
+    record_stand_in_videos("Lift", 3, raw / "videos", camera="agentview", size=LABEL_IMAGE_SIZE)
+    ingest_source(SourceConfig(name="standin", path=raw / "videos", format="video_folder"),
+                  home / "datasets" / "human_video" / "standin")  # fmt: skip
+    return home

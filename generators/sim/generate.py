@@ -12,11 +12,14 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from mujoco import FatalError
+from robosuite.utils.errors import robosuiteError
 
 from generators.robosuite_env import CONTROL_FREQ, PANDA_TASKS, make_env, render_states
-from generators.sim.mimicgen import GenerationConfig, SourceDemo, generate_rollout, load_source_demos
+from generators.sim.mimicgen import GenerationConfig, SourceDemo, check_sources, generate_rollout, load_source_demos
 from pipelines.ingest.robomimic import RobomimicDemo, write_robomimic
 from pipelines.parallel import RayConfig, ray_map
+from schemas.embodiment import get_embodiment
 
 __all__ = ["GenerationReport", "generate_demos"]
 
@@ -47,8 +50,12 @@ def _sources(path: str) -> list[SourceDemo]:
 
 def _attempt(task: str, source_path: str, seed: int, config: GenerationConfig, cameras: tuple[str, ...],
              image_size: int) -> tuple[RobomimicDemo | None, dict]:  # fmt: skip
-    """One seeded attempt where it runs (e.g. a Ray worker); a success comes back rendered."""
-    rollout = generate_rollout(task, _sources(source_path), seed, config)
+    """One seeded attempt where it runs (e.g. a Ray worker); a success comes back rendered. A simulator error
+    (robosuite's or MuJoCo's own exceptions) fails this attempt only, with the error as its reason."""
+    try:
+        rollout = generate_rollout(task, _sources(source_path), seed, config)
+    except (robosuiteError, FatalError) as error:
+        return None, {"seed": seed, "reason": f"simulator error: {type(error).__name__}: {error}"}
     if not rollout.success:
         return None, {"seed": seed, "reason": rollout.reason}
     env = make_env(task, seed=seed)
@@ -76,7 +83,7 @@ def generate_demos(
     config: GenerationConfig | None = None,
     first_seed: int = 10_000,
     max_attempts: int | None = None,
-    cameras: tuple[str, ...] = ("agentview", "robot0_eye_in_hand"),
+    cameras: tuple[str, ...] | None = None,
     image_size: int = 84,
     ray: RayConfig | None = None,
     on_attempt: Callable[[int, int], None] | None = None,
@@ -85,9 +92,12 @@ def generate_demos(
 
     Attempt ``i`` uses seed ``first_seed + i`` (scene and noise), so a run is reproducible wherever its
     attempts execute. Gives up after ``max_attempts`` (default 4x count) and writes what succeeded.
-    ``on_attempt(attempts, successes)`` reports progress.
+    ``cameras`` default to the task's embodiment cameras. ``on_attempt(attempts, successes)`` reports progress.
+    Source demos that cannot seed the task are refused here, before any attempt runs.
     """
     config = config or GenerationConfig()
+    check_sources(task, load_source_demos(source_path))
+    cameras = get_embodiment(PANDA_TASKS[task].embodiment).cameras if cameras is None else cameras
     max_attempts = max_attempts or 4 * count
     arguments = ((task, str(source_path), first_seed + i, config, cameras, image_size) for i in range(max_attempts))
     results = ray_map(_attempt, arguments, ray) if ray else (_attempt(*args) for args in arguments)

@@ -5,8 +5,8 @@ Layout::
     data/                      attrs: env_args (JSON: env_name, ...), total
       demo_<i>/                attrs: num_samples, instruction (ours), seed, success
         actions (N, A)         states (N, S) flattened simulator states
-        obs/<camera>_image (N, H, W, 3) uint8, obs/robot0_joint_pos, robot0_eef_pos, robot0_eef_quat, robot0_gripper_qpos
-        datagen_info/eef_pose (N, 4, 4), target_pose (N, 4, 4), gripper_action (N, 1),
+        obs/<camera>_image (N, H, W, 3) uint8, obs/robot<arm>_joint_pos, _eef_pos, _eef_quat, _gripper_qpos
+        datagen_info/eef_pose (N, 4, 4), target_pose (N, 4, 4), gripper_action (N, 1) (two arms: (N, 2, 4, 4), (N, 2)),
                      object_poses/<object> (N, 4, 4), subtask_term_signals/<name> (N,)
 
 Reading keeps ``datagen_info`` and the simulator states as episode extras (``datagen.*``, ``sim.state``):
@@ -30,13 +30,21 @@ from schemas.episode import Episode, RejectedEpisode, exact_timestamps
 __all__ = [
     "PROPRIO_KEYS",
     "RobomimicDemo",
+    "proprio_keys",
     "read_robomimic",
     "read_robomimic_demo",
     "robomimic_demo_names",
     "write_robomimic",
 ]
 
-PROPRIO_KEYS = ("robot0_joint_pos", "robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos")  # robosuite_panda state
+
+
+def proprio_keys(arms: int) -> tuple[str, ...]:
+    """robosuite's proprioceptive obs keys per arm, in the order of the Panda embodiments' state vectors."""
+    return tuple(f"robot{arm}_{key}" for arm in range(arms) for key in ("joint_pos", "eef_pos", "eef_quat", "gripper_qpos"))
+
+
+PROPRIO_KEYS = {"robosuite_panda": proprio_keys(1), "robosuite_bimanual_panda": proprio_keys(2)}  # state per embodiment
 
 
 @dataclass
@@ -130,7 +138,10 @@ def _read_demo(
 ) -> Episode:
     actions = demo["actions"][()].astype(np.float32)
     length = len(actions)
-    missing = [key for key in (*PROPRIO_KEYS, *cameras.values()) if key not in demo["obs"]]
+    if embodiment.name not in PROPRIO_KEYS:
+        raise ValueError(f"no robomimic state keys for embodiment {embodiment.name!r}; have {sorted(PROPRIO_KEYS)}")
+    state_keys = PROPRIO_KEYS[embodiment.name]
+    missing = [key for key in (*state_keys, *cameras.values()) if key not in demo["obs"]]
     if missing:
         raise KeyError(f"{demo.name}: obs keys missing: {missing}")
     text = demo.attrs.get("instruction", instruction)
@@ -146,7 +157,7 @@ def _read_demo(
         fps=fps,
         instruction=str(text) if text is not None else "",
         frames={camera: demo["obs"][key][()] for camera, key in cameras.items()},
-        state=np.concatenate([demo["obs"][key][()] for key in PROPRIO_KEYS], axis=1).astype(np.float32),
+        state=np.concatenate([demo["obs"][key][()] for key in state_keys], axis=1).astype(np.float32),
         action=actions,
         timestamps=exact_timestamps(length, fps),
         extras=extras,

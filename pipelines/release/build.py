@@ -22,6 +22,7 @@ import pandas as pd
 
 from pipelines.atomic import atomic_directory
 from pipelines.fingerprint import code_version, inputs_fingerprint, sha256_file
+from pipelines.lerobot import layout
 from pipelines.lerobot.merge import merge_datasets
 from pipelines.plots import pyramid_chart_png
 from pipelines.release.manifest import CHART, DATASETS_DIR, MANIFEST, MANIFEST_TABLE, file_entries, load_manifest
@@ -120,6 +121,7 @@ def build_pyramid(
                     lineage=Lineage(
                         inputs=[f"{m.source.value}/{m.name}" for m in members],
                         code_version=code_version(),
+                        model_checkpoints=_model_checkpoints([m.root for m in members]),
                         input_fingerprint=fingerprints[name],
                     ),
                     path=relative,
@@ -160,6 +162,15 @@ def _write_manifest(
     manifest = draft.model_copy(update={"version": f"{now:%Y%m%d}-{content[:12]}", "files": files})
     (folder / MANIFEST).write_text(manifest.model_dump_json(indent=2) + "\n")
     return manifest
+
+
+def _model_checkpoints(roots: list[Path]) -> dict[str, str]:
+    """model -> checkpoint hash of every model that labelled or generated one of ``roots``."""
+    checkpoints: dict[str, str] = {}
+    for root in roots:
+        provenance = json.loads((root / layout.PYRAMID_META_PATH).read_text()).get("provenance", {})
+        checkpoints.update(provenance.get("model_checkpoints", {}))
+    return checkpoints
 
 
 def _quarantined(root: Path) -> int:

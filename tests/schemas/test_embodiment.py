@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 
 from schemas.embodiment import (
@@ -20,7 +21,7 @@ REQUIRED = {
     "widowx": (7, 7),
     "google_robot": (8, 7),
     "latent_actions": (0, 32),
-    "idm_robosuite_panda": (16, 7),
+    "idm_robosuite_panda": (0, 7),
     "human_video": (0, 0),
 }
 
@@ -68,12 +69,22 @@ def test_groups_with_a_gap_are_refused():
         )  # fmt: skip
 
 
-def test_pseudo_embodiment_keeps_layout_but_gets_its_own_tag():
+def test_pseudo_embodiment_keeps_the_actions_of_one_camera_without_state():
     panda = get_embodiment("robosuite_panda")
     neural = pseudo_embodiment(panda, "neural")
-    assert neural.same_layout(panda) and neural.tag != panda.tag and neural.name == "neural_robosuite_panda"
+    assert neural.action_groups == panda.action_groups and neural.tag != panda.tag
+    assert (neural.name, neural.cameras, neural.state_dim) == ("neural_robosuite_panda", ("primary",), 0)
 
 
 def test_unknown_embodiment_error_lists_the_registry():
     with pytest.raises(UnknownEmbodimentError, match="registered: .*robosuite_panda"):
         get_embodiment("no_such_robot")
+
+
+def test_actions_are_clipped_to_the_groups_known_limits():
+    panda = get_embodiment("robosuite_panda")
+    actions = np.array([[1.5, -2.0, 0.3, 0.0, 0.0, 0.0, -1.2]], dtype=np.float32)
+    np.testing.assert_array_equal(panda.clip_actions(actions), np.float32([[1.0, -1.0, 0.3, 0.0, 0.0, 0.0, -1.0]]))
+    gr1 = get_embodiment("gr1_arms_only")  # joint targets: no limits declared, nothing clipped
+    wide = np.full((2, gr1.action_dim), 9.0, dtype=np.float32)
+    np.testing.assert_array_equal(gr1.clip_actions(wide), wide)

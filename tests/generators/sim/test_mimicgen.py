@@ -29,8 +29,8 @@ def test_subtasks_end_at_the_grasp_signal_within_the_offset(lift_sources):
     demo = load_source_demos(lift_sources)[0]
     grasped = int(np.flatnonzero(demo.signals["grasp"])[0])
     for seed in range(20):
-        (first, second) = segment_bounds(demo, SUBTASKS["Lift"], 3, np.random.default_rng(seed))
-        assert first[0] == 0 and first[1] == second[0] and second[1] == len(demo.target_pose)
+        ((first, second),) = segment_bounds(demo, SUBTASKS["Lift"], 3, np.random.default_rng(seed))
+        assert first[0] == 0 and first[1] == second[0] and second[1] == demo.length
         assert abs(first[1] - grasped) <= 3
 
 

@@ -1,0 +1,248 @@
+"""Labels for action-less video: the latent action model and one inverse dynamics model per embodiment, each
+scored on held-out episodes, and labelled copies of every human-video source.
+
+The models train on the pyramid home's own datasets (labelled copies excluded) as one Ray task holding the
+resource's CPUs; labelling fans out per episode on Ray. A model's held-out figures are its metadata, with a
+plot, and its ``label_quality`` check holds them to floors (a warning, not a stop: a weak label is still
+recorded with its figures, and the labelled datasets carry the model's hash).
+"""
+
+from pathlib import Path
+
+from dagster import (
+    AllPartitionMapping,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetDep,
+    AssetExecutionContext,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    StaticPartitionsDefinition,
+    asset,
+)
+from pydantic import Field
+
+from assets.ingest import (
+    SOURCE_ASSETS,
+    SOURCE_PARTITIONS,
+    dataset_result,
+    human_video_datasets,
+    image_markdown,
+    quality_check_spec,
+)
+from assets.resources import PyramidHome, RayResource
+from assets.sim import sim_datasets
+from schemas.pyramid import SourceKind
+
+IDM_EMBODIMENTS = StaticPartitionsDefinition(["robosuite_panda"])
+LABEL_QUALITY = "label_quality"
+ALL_VIDEO = [AssetDep(a, partition_mapping=AllPartitionMapping()) for a in (*SOURCE_ASSETS.values(), sim_datasets)]
+
+
+def latent_action_checkpoint(home: PyramidHome) -> Path:
+    return home.home / "models" / "latent_actions"
+
+
+def idm_checkpoint(home: PyramidHome, embodiment: str) -> Path:
+    return home.home / "models" / "idm" / embodiment
+
+
+class TrainingConfig(Config):
+    image_size: int = Field(default=64, description="square frames the model reads (pixels)")
+    steps: int = Field(default=2000, description="optimiser steps")
+    batch_size: int = Field(default=32, description="frame pairs per step")
+    learning_rate: float = Field(default=1e-3, description="peak AdamW learning rate")
+    holdout: float = Field(default=0.2, description="share of each dataset's episodes held out for evaluation")
+    seed: int = Field(default=0, description="seeds weights, batches and the held-out split")
+    device: str = Field(default="cpu", description="torch device: cpu, or cuda on a GPU node")
+
+    def training(self):
+        from pipelines.training import TrainConfig
+
+        return TrainConfig(steps=self.steps, batch_size=self.batch_size, learning_rate=self.learning_rate,
+                           seed=self.seed, device=self.device)  # fmt: skip
+
+
+class LatentActionModelConfig(TrainingConfig):
+    frame_gap: int = Field(default=8, description="H: steps between the two frames of a pair (0.4 s at 20 Hz)")
+    dim: int = Field(default=64, description="transformer width")
+    depth: int = Field(default=2, description="encoder and decoder blocks")
+    probe_embodiment: str = Field(default="robosuite_panda", description="whose true actions the linear probe predicts")
+    probe_r2_floor: float = Field(default=0.6, description="label_quality check: held-out linear-probe R2 at least")
+    perplexity_floor: float = Field(default=2.0, description="label_quality check: codebook perplexity at least")
+
+
+class IDMModelConfig(TrainingConfig):
+    frame_gap: int = Field(default=4, description="H: steps between the two frames, the length of a predicted chunk")
+    ensemble: int = Field(default=4, description="prediction heads whose spread gives the confidence")
+    r2_floor: float = Field(default=0.9, description="label_quality check: held-out R2 over all action dims at least")
+
+
+def _r2_table(names: list[str], values: list[float]) -> MetadataValue:
+    rows = "\n".join(f"| {name} | {value:.3f} |" for name, value in zip(names, values, strict=True))
+    return MetadataValue.md(f"| action dim | held-out R2 |\n|---|---|\n{rows}")
+
+
+def _action_names(embodiment: str) -> list[str]:
+    from schemas.embodiment import get_embodiment
+
+    spec = get_embodiment(embodiment)
+    return [f"{g.name}[{i - g.start}]" for g in spec.action_groups for i in range(g.start, g.end)]
+
+
+@asset(
+    group_name="label",
+    deps=ALL_VIDEO,
+    kinds={"pytorch", "safetensors"},
+    code_version="1",
+    check_specs=[AssetCheckSpec(LABEL_QUALITY, asset="latent_action_model",
+                                description="held-out probe R2 and codebook perplexity at or above their floors")],  # fmt: skip
+)
+def latent_action_model(
+    context: AssetExecutionContext, config: LatentActionModelConfig, home: PyramidHome, ray: RayResource
+) -> MaterializeResult:
+    """LAPA-style VQ-VAE latent action model trained on all the pyramid's video, scored on held-out episodes."""
+    from latent_actions.label import save_latent_action_model
+    from latent_actions.model import LatentActionConfig
+    from latent_actions.train import train_latent_action_model
+    from pipelines.labelled import video_datasets
+    from pipelines.parallel import ray_call
+    from pipelines.plots import label_quality_png
+
+    roots = [str(s.root) for s in video_datasets(home.home)]
+    model_config = LatentActionConfig(image_size=config.image_size, frame_gap=config.frame_gap, dim=config.dim,
+                                      depth=config.depth)  # fmt: skip
+    context.log.info(f"training on {len(roots)} datasets: {roots}")
+    trained = ray_call(train_latent_action_model,
+                       (roots, model_config, config.training(), config.probe_embodiment, config.holdout), ray.config())  # fmt: skip
+    evaluation = trained.evaluation
+    sha256 = save_latent_action_model(latent_action_checkpoint(home), trained.model, evaluation.to_dict())
+    names = _action_names(config.probe_embodiment)
+    plot = label_quality_png(f"latent actions: linear probe to {config.probe_embodiment} actions", trained.history,
+                             dict(zip(names, evaluation.probe_r2_per_dim, strict=True)), config.probe_r2_floor)  # fmt: skip
+    passed = evaluation.probe_r2 >= config.probe_r2_floor and evaluation.perplexity >= config.perplexity_floor
+    check = AssetCheckResult(
+        check_name=LABEL_QUALITY, passed=passed, severity=AssetCheckSeverity.WARN,
+        metadata={"probe_r2": evaluation.probe_r2, "probe_r2_floor": config.probe_r2_floor,
+                  "perplexity": evaluation.perplexity, "perplexity_floor": config.perplexity_floor},
+    )  # fmt: skip
+    return MaterializeResult(
+        metadata={
+            "checkpoint": MetadataValue.path(str(latent_action_checkpoint(home))),
+            "sha256": sha256,
+            "psnr_db": MetadataValue.float(round(evaluation.psnr, 2)),
+            "copy_baseline_psnr_db": MetadataValue.float(round(evaluation.copy_psnr, 2)),
+            "perplexity": MetadataValue.float(round(evaluation.perplexity, 3)),
+            "codes_used": evaluation.codes_used,
+            "probe_r2": MetadataValue.float(round(evaluation.probe_r2, 4)),
+            "probe_r2_per_dim": _r2_table(names, evaluation.probe_r2_per_dim),
+            "held_out_pairs": evaluation.held_out_pairs,
+            "training_clips": trained.clips,
+            "skipped": MetadataValue.json(trained.skipped),
+            "quality_plot": image_markdown("latent action quality", plot),
+        },
+        check_results=[check],
+    )
+
+
+@asset(
+    group_name="label",
+    deps=ALL_VIDEO,
+    partitions_def=IDM_EMBODIMENTS,
+    kinds={"pytorch", "safetensors"},
+    code_version="1",
+    check_specs=[AssetCheckSpec(LABEL_QUALITY, asset="idm_model", description="held-out R2 at or above its floor")],
+)
+def idm_model(context: AssetExecutionContext, config: IDMModelConfig, home: PyramidHome, ray: RayResource) -> MaterializeResult:
+    """Inverse dynamics model of one embodiment, trained on its teleop and sim episodes, scored on held-out ones."""
+    from idm.label import save_idm
+    from idm.model import IDMConfig
+    from idm.train import train_idm
+    from pipelines.labelled import video_datasets
+    from pipelines.parallel import ray_call
+    from pipelines.plots import label_quality_png
+    from schemas.embodiment import get_embodiment
+
+    embodiment = get_embodiment(context.partition_key)
+    roots = [str(s.root) for s in video_datasets(home.home, embodiment.name)]
+    if not roots:
+        raise ValueError(f"no {embodiment.name} datasets in {home.home / 'datasets'} to train its IDM on")
+    model_config = IDMConfig(embodiment=embodiment.name, camera=embodiment.cameras[0], action_dim=embodiment.action_dim,
+                             image_size=config.image_size, frame_gap=config.frame_gap, ensemble=config.ensemble)  # fmt: skip
+    context.log.info(f"training on {roots}")
+    trained = ray_call(train_idm, (roots, model_config, config.training(), config.holdout), ray.config())
+    evaluation = trained.evaluation
+    folder = idm_checkpoint(home, embodiment.name)
+    sha256 = save_idm(folder, trained.model, trained.normaliser, evaluation.to_dict())
+    names = _action_names(embodiment.name)
+    plot = label_quality_png(f"IDM {embodiment.name}: labels of held-out episodes", trained.history,
+                             dict(zip(names, evaluation.r2_per_dim, strict=True)), config.r2_floor)  # fmt: skip
+    check = AssetCheckResult(
+        check_name=LABEL_QUALITY, passed=evaluation.r2 >= config.r2_floor, severity=AssetCheckSeverity.WARN,
+        metadata={"r2": evaluation.r2, "r2_floor": config.r2_floor},
+    )  # fmt: skip
+    return MaterializeResult(
+        metadata={
+            "checkpoint": MetadataValue.path(str(folder)),
+            "sha256": sha256,
+            "r2": MetadataValue.float(round(evaluation.r2, 4)),
+            "r2_per_dim": _r2_table(names, evaluation.r2_per_dim),
+            "r2_per_dataset": MetadataValue.json({k: round(v, 4) for k, v in evaluation.r2_per_dataset.items()}),
+            "confidence_error_correlation": MetadataValue.float(round(evaluation.confidence_error_correlation, 3)),
+            "held_out_frames": evaluation.held_out_frames,
+            "training_clips": trained.clips,
+            "skipped": MetadataValue.json(trained.skipped),
+            "quality_plot": image_markdown("IDM quality", plot),
+        },
+        check_results=[check],
+    )
+
+
+class IDMLabelConfig(Config):
+    embodiment: str = Field(default="robosuite_panda", description="whose IDM labels the clips")
+    min_confidence: float = Field(default=0.0, description="quarantine clips whose mean IDM confidence is lower")
+
+
+@asset(
+    group_name="label",
+    deps=[latent_action_model, human_video_datasets],
+    partitions_def=SOURCE_PARTITIONS[SourceKind.HUMAN_VIDEO],
+    kinds={"lerobot"},
+    code_version="1",
+    check_specs=[quality_check_spec("latent_action_labels")],
+)
+def latent_action_labels(context: AssetExecutionContext, home: PyramidHome, ray: RayResource) -> MaterializeResult:
+    """A human-video source with latent actions per frame (the ``latent_actions`` embodiment)."""
+    from latent_actions.label import label_latent_actions
+
+    name = context.partition_key
+    root = home.dataset_dir(SourceKind.HUMAN_VIDEO, name)
+    destination = home.dataset_dir(SourceKind.HUMAN_VIDEO, f"{name}_latent_actions")
+    report = label_latent_actions(root, destination, latent_action_checkpoint(home), ray=ray.config())
+    context.log.info(f"{name}: {report.episodes} clips labelled, {len(report.rejected)} quarantined")
+    return dataset_result(report, {"labelled_from": MetadataValue.path(str(root))})
+
+
+@asset(
+    group_name="label",
+    deps=[AssetDep(idm_model, partition_mapping=AllPartitionMapping()), human_video_datasets],
+    partitions_def=SOURCE_PARTITIONS[SourceKind.HUMAN_VIDEO],
+    kinds={"lerobot"},
+    code_version="1",
+    check_specs=[quality_check_spec("idm_labels")],
+)
+def idm_labels(
+    context: AssetExecutionContext, config: IDMLabelConfig, home: PyramidHome, ray: RayResource
+) -> MaterializeResult:
+    """A human-video source with IDM actions of one embodiment per frame and a per-frame confidence."""
+    from idm.label import label_idm_actions
+
+    name = context.partition_key
+    root = home.dataset_dir(SourceKind.HUMAN_VIDEO, name)
+    destination = home.dataset_dir(SourceKind.HUMAN_VIDEO, f"{name}_idm_{config.embodiment}")
+    report = label_idm_actions(root, destination, idm_checkpoint(home, config.embodiment),
+                               min_confidence=config.min_confidence, ray=ray.config())  # fmt: skip
+    context.log.info(f"{name}: {report.episodes} clips labelled, {len(report.rejected)} quarantined")
+    return dataset_result(report, {"labelled_from": MetadataValue.path(str(root))})

@@ -1,0 +1,96 @@
+"""Labelling throughput of the latent action model and the IDM on CPU: the whole labelling path (read and
+decode each clip, label, encode and write a LeRobot dataset) on Ray at 1 and 2 workers, against the
+reference, the model alone labelling the same, already decoded frames in one process on one thread.
+
+Clips are robosuite stand-in videos (96x96, 20 fps) ingested as a human-video dataset. The models have the
+default size and random weights: labelling speed does not depend on what they learned. A local Ray with that
+many CPUs is started and its workers warmed before timing, so start-up is not counted.
+
+    python benchmarks/bench_labels.py [--clips 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import ray
+import torch
+
+from generators.scripted_teleop import record_stand_in_videos
+from idm.label import label_idm_actions, save_idm
+from idm.model import IDMConfig, InverseDynamicsModel
+from idm.train import ActionNormaliser, idm_labels
+from latent_actions.label import label_latent_actions, save_latent_action_model
+from latent_actions.model import LatentActionConfig, LatentActionModel
+from latent_actions.train import latent_labels
+from pipelines.config import SourceConfig
+from pipelines.frame_pairs import read_clips
+from pipelines.ingest.sources import ingest_source
+from pipelines.parallel import RayConfig
+
+
+@ray.remote(num_cpus=1)
+def warm_worker() -> None:
+    import idm.label  # noqa: F401  (torch and the label modules every labelling task imports)
+    import latent_actions.label  # noqa: F401
+
+    time.sleep(1)  # hold this CPU so the next warm-up task lands on another worker
+
+
+def pipeline_frames_per_second(label, root: Path, checkpoint: Path, workers: int, frames: int, workdir: Path) -> float:
+    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    ray.get([warm_worker.remote() for _ in range(workers)])
+    try:
+        start = time.perf_counter()
+        label(root, workdir / f"{checkpoint.name}_{workers}", checkpoint, ray=RayConfig(workers=workers))
+        return frames / (time.perf_counter() - start)
+    finally:
+        ray.shutdown()
+
+
+def reference_frames_per_second(label_frames, clips: list[np.ndarray]) -> float:
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    for frames in clips:
+        label_frames(frames)
+    return sum(len(c) for c in clips) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clips", type=int, default=8)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    lam = LatentActionModel(LatentActionConfig()).eval()
+    idm = InverseDynamicsModel(IDMConfig(embodiment="robosuite_panda", camera="agentview", action_dim=7)).eval()
+    normaliser = ActionNormaliser(np.zeros(7, np.float32), np.ones(7, np.float32))
+    with tempfile.TemporaryDirectory() as scratch:
+        workdir = Path(scratch)
+        record_stand_in_videos("Lift", args.clips, workdir / "videos")
+        root = workdir / "clips"
+        report = ingest_source(SourceConfig(name="clips", path=workdir / "videos", format="video_folder"), root)
+        save_latent_action_model(workdir / "lam", lam)
+        save_idm(workdir / "idm", idm, normaliser)
+        clips = [c.frames for c in read_clips(root, lam.config.image_size)]
+        models = {
+            "latent actions": (label_latent_actions, workdir / "lam", lambda f: latent_labels(lam, f)),
+            "IDM": (label_idm_actions, workdir / "idm", lambda f: idm_labels(idm, normaliser, f)),
+        }
+        results = {}
+        for name, (label, checkpoint, label_frames) in models.items():
+            reference = reference_frames_per_second(label_frames, clips)
+            pipeline = {w: pipeline_frames_per_second(label, root, checkpoint, w, report.frames, workdir) for w in (1, 2)}
+            results[name] = (reference, pipeline)
+    print(f"\n{report.episodes} clips, {report.frames} frames (96x96 video, models read 64x64)")
+    print(f"{'model':<16}{'reference f/s':>15}{'Ray x1 f/s':>12}{'Ray x2 f/s':>12}{'x1/reference':>14}{'x2/x1':>8}")
+    for name, (reference, pipeline) in results.items():
+        print(f"{name:<16}{reference:>15.0f}{pipeline[1]:>12.0f}{pipeline[2]:>12.0f}"
+              f"{pipeline[1] / reference:>14.2f}{pipeline[2] / pipeline[1]:>8.2f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

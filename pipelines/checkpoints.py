@@ -1,0 +1,64 @@
+"""Model checkpoints as pyramid stores them: ``model.safetensors`` (weights, no pickle) beside ``config.json``
+(the model's config and any extra fields, e.g. normalisation stats) and the content hash of both.
+
+The hash names the checkpoint in lineage: a dataset labelled by a model records which weights did it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from pipelines.atomic import atomic_directory
+
+__all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "Checkpoint", "MissingCheckpointError", "load_checkpoint", "save_checkpoint"]
+
+WEIGHTS_FILE, CONFIG_FILE = "model.safetensors", "config.json"
+
+
+class MissingCheckpointError(FileNotFoundError):
+    pass
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    folder: Path
+    weights: dict[str, torch.Tensor]
+    config: dict[str, Any]
+    sha256: str
+
+
+def _content_hash(weights: bytes, config: dict[str, Any]) -> str:
+    digest = hashlib.sha256(weights)
+    digest.update(json.dumps(config, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def save_checkpoint(folder: Path | str, model: torch.nn.Module, config: dict[str, Any]) -> str:
+    """Write weights and config to ``folder`` (replaced atomically); returns the content hash."""
+    with atomic_directory(Path(folder), replace=True) as staging:
+        weights = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+        save_file(weights, staging / WEIGHTS_FILE)
+        sha256 = _content_hash((staging / WEIGHTS_FILE).read_bytes(), config)
+        (staging / CONFIG_FILE).write_text(json.dumps({"config": config, "sha256": sha256}, indent=2, sort_keys=True))
+    return sha256
+
+
+def load_checkpoint(folder: Path | str) -> Checkpoint:
+    """Read a checkpoint back, its hash verified; a missing or altered one is a clear error."""
+    folder = Path(folder)
+    if not (folder / WEIGHTS_FILE).is_file() or not (folder / CONFIG_FILE).is_file():
+        raise MissingCheckpointError(
+            f"{folder}: no checkpoint ({WEIGHTS_FILE} and {CONFIG_FILE}); train the model first (its Dagster asset)"
+        )
+    document = json.loads((folder / CONFIG_FILE).read_text())
+    sha256 = _content_hash((folder / WEIGHTS_FILE).read_bytes(), document["config"])
+    if sha256 != document["sha256"]:
+        raise ValueError(f"{folder}: checkpoint hash {sha256[:12]} does not match its config's {document['sha256'][:12]}")
+    return Checkpoint(folder, load_file(folder / WEIGHTS_FILE), document["config"], sha256)

@@ -1,0 +1,82 @@
+"""The one training loop the pyramid's small models share (latent actions, IDM): AdamW with warm-up and cosine
+decay, a seeded batch sampler, a loss history for curves, and progress through a callback."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+__all__ = ["TrainConfig", "train"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Attributes:
+    steps: optimiser steps.
+    batch_size: frame pairs per step.
+    learning_rate: peak AdamW learning rate (after ``warmup`` steps, cosine-decayed to 10% at the end).
+    weight_decay: AdamW weight decay.
+    warmup: linear warm-up steps.
+    seed: seeds the weights and the batch sampler, so a run is reproducible on the same machine.
+    device: torch device ("cpu", "cuda").
+    log_every: steps between history entries (and ``on_log`` calls).
+    """
+
+    steps: int = 2_000
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup: int = 100
+    seed: int = 0
+    device: str = "cpu"
+    log_every: int = 50
+
+
+def _learning_rate(step: int, config: TrainConfig) -> float:
+    if step < config.warmup:
+        return config.learning_rate * (step + 1) / config.warmup
+    progress = (step - config.warmup) / max(1, config.steps - config.warmup)
+    return config.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def train(
+    model: torch.nn.Module,
+    batch_loss: Callable[[np.random.Generator], tuple[torch.Tensor, dict[str, float]]],
+    config: TrainConfig,
+    on_log: Callable[[dict[str, float]], None] | None = None,
+    after_step: Callable[[int], None] | None = None,
+) -> list[dict[str, float]]:
+    """Optimise ``model`` for ``config.steps`` steps of ``batch_loss(rng) -> (loss, named figures)``.
+
+    Returns the history: every ``log_every`` steps the step, learning rate and the figures averaged since
+    the last entry. ``after_step(step)`` runs after each update (e.g. codebook maintenance).
+    """
+    rng = np.random.default_rng(config.seed)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    history, running = [], {}
+    model.train()
+    for step in range(config.steps):
+        for group in optimiser.param_groups:
+            group["lr"] = _learning_rate(step, config)
+        loss, figures = batch_loss(rng)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimiser.step()
+        if after_step is not None:
+            after_step(step)
+        for name, value in {"loss": loss.item(), **figures}.items():
+            running.setdefault(name, []).append(value)
+        if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
+            entry = {"step": step + 1, "lr": optimiser.param_groups[0]["lr"],
+                     **{name: float(np.mean(values)) for name, values in running.items()}}  # fmt: skip
+            history.append(entry)
+            running = {}
+            if on_log is not None:
+                on_log(entry)
+    model.eval()
+    return history
