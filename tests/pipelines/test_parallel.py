@@ -1,6 +1,7 @@
 """Per-episode ingest on a real local Ray, and on a cluster started with `ray start --head`."""
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pytest
 from pipelines.config import SourceConfig
 from pipelines.ingest.sources import ingest_source
 from pipelines.lerobot.reader import LeRobotSource
-from pipelines.parallel import RayConfig, ray_map
+from pipelines.parallel import RayConfig, ray_call, ray_map
 from tests.conftest import GR00T_DEMO, psnr
 
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -24,6 +25,19 @@ def square(x: int) -> int:
 
 def test_ray_map_returns_results_in_input_order():
     assert list(ray_map(square, [(i,) for i in range(7)], RayConfig(workers=2))) == [i * i for i in range(7)]
+
+
+def process_and_threads() -> tuple[int, int]:
+    import torch
+
+    return os.getpid(), torch.get_num_threads()
+
+
+def test_ray_call_runs_one_task_holding_the_workers_cpus():
+    """Model training runs this way: in another process whose torch threads are the CPUs it holds."""
+    pid, threads = ray_call(process_and_threads, (), RayConfig(workers=2))
+    assert pid != os.getpid() and threads == 2
+    assert ray_call(process_and_threads, (), None)[0] == os.getpid()  # no Ray: in this process
 
 
 def test_ingest_on_local_ray_writes_the_same_episodes_as_in_process(tmp_path):
