@@ -2,11 +2,12 @@
 decode each clip, label, encode and write a LeRobot dataset) on Ray at 1 and 2 workers, against the
 reference, the model alone labelling the same, already decoded frames in one process on one thread.
 
-Clips are robosuite stand-in videos (96x96, 20 fps) ingested as a human-video dataset. The models have the
+Clips are scripted robosuite Lift episodes seen from the front camera (96x96, 20 fps), written as an
+action-less human-video dataset (not curated: near-duplicate clips stay, for volume). The models have the
 default size and random weights: labelling speed does not depend on what they learned. A local Ray with that
 many CPUs is started and its workers warmed before timing, so start-up is not counted.
 
-    python benchmarks/bench_labels.py [--clips 8]
+    python benchmarks/bench_labels.py [--clips 16]
 """
 
 from __future__ import annotations
@@ -20,17 +21,18 @@ import numpy as np
 import ray
 import torch
 
-from generators.scripted_teleop import record_stand_in_videos
+from generators.scripted_teleop import ExpertConfig, record_expert_demo
 from idm.label import label_idm_actions, save_idm
 from idm.model import IDMConfig, InverseDynamicsModel
 from idm.train import ActionNormaliser, idm_labels
 from latent_actions.label import label_latent_actions, save_latent_action_model
 from latent_actions.model import LatentActionConfig, LatentActionModel
 from latent_actions.train import latent_labels
-from pipelines.config import SourceConfig
 from pipelines.frame_pairs import read_clips
-from pipelines.ingest.sources import ingest_source
+from pipelines.lerobot.writer import write_dataset
 from pipelines.parallel import RayConfig
+from schemas.embodiment import get_embodiment
+from schemas.episode import Episode, exact_timestamps
 
 
 @ray.remote(num_cpus=1)
@@ -52,6 +54,20 @@ def pipeline_frames_per_second(label, root: Path, checkpoint: Path, workers: int
         ray.shutdown()
 
 
+def clip_dataset(root: Path, clips: int) -> int:
+    """``clips`` successful scripted Lift episodes from the front camera as an action-less dataset; its frames."""
+    episodes, seed = [], 0
+    while len(episodes) < clips:
+        demo, success = record_expert_demo("Lift", seed, ExpertConfig(cameras=("frontview",), image_size=96))
+        if success:
+            frames = demo.obs["frontview_image"]
+            episodes.append(Episode(episode_id=f"lift_front/{seed}", embodiment="human_video", fps=20,
+                                    instruction=demo.instruction, frames={"primary": frames}, state=None,
+                                    action=None, timestamps=exact_timestamps(len(frames), 20)))  # fmt: skip
+        seed += 1
+    return write_dataset(root, get_embodiment("human_video"), 20, episodes).frames
+
+
 def reference_frames_per_second(label_frames, clips: list[np.ndarray]) -> float:
     torch.set_num_threads(1)
     start = time.perf_counter()
@@ -62,7 +78,7 @@ def reference_frames_per_second(label_frames, clips: list[np.ndarray]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clips", type=int, default=8)
+    parser.add_argument("--clips", type=int, default=16)
     args = parser.parse_args()
     torch.manual_seed(0)
     lam = LatentActionModel(LatentActionConfig()).eval()
@@ -70,9 +86,8 @@ def main() -> None:
     normaliser = ActionNormaliser(np.zeros(7, np.float32), np.ones(7, np.float32))
     with tempfile.TemporaryDirectory() as scratch:
         workdir = Path(scratch)
-        record_stand_in_videos("Lift", args.clips, workdir / "videos")
         root = workdir / "clips"
-        report = ingest_source(SourceConfig(name="clips", path=workdir / "videos", format="video_folder"), root)
+        frames = clip_dataset(root, args.clips)
         save_latent_action_model(workdir / "lam", lam)
         save_idm(workdir / "idm", idm, normaliser)
         clips = [c.frames for c in read_clips(root, lam.config.image_size)]
@@ -83,9 +98,9 @@ def main() -> None:
         results = {}
         for name, (label, checkpoint, label_frames) in models.items():
             reference = reference_frames_per_second(label_frames, clips)
-            pipeline = {w: pipeline_frames_per_second(label, root, checkpoint, w, report.frames, workdir) for w in (1, 2)}
+            pipeline = {w: pipeline_frames_per_second(label, root, checkpoint, w, frames, workdir) for w in (1, 2)}
             results[name] = (reference, pipeline)
-    print(f"\n{report.episodes} clips, {report.frames} frames (96x96 video, models read 64x64)")
+    print(f"\n{args.clips} clips, {frames} frames (96x96 video, models read 64x64)")
     print(f"{'model':<16}{'reference f/s':>15}{'Ray x1 f/s':>12}{'Ray x2 f/s':>12}{'x1/reference':>14}{'x2/x1':>8}")
     for name, (reference, pipeline) in results.items():
         print(f"{name:<16}{reference:>15.0f}{pipeline[1]:>12.0f}{pipeline[2]:>12.0f}"
