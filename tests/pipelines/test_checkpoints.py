@@ -1,0 +1,30 @@
+"""Checkpoints: weights and config round-trip with their content hash; missing or altered ones are refused."""
+
+import json
+
+import pytest
+import torch
+
+from pipelines.checkpoints import CONFIG_FILE, MissingCheckpointError, load_checkpoint, save_checkpoint
+
+
+def test_a_checkpoint_round_trips_with_its_hash(tmp_path):
+    model = torch.nn.Linear(3, 2)
+    sha256 = save_checkpoint(tmp_path / "ckpt", model, {"size": 3})
+    checkpoint = load_checkpoint(tmp_path / "ckpt")
+    assert checkpoint.sha256 == sha256 and checkpoint.config == {"size": 3}
+    torch.testing.assert_close(checkpoint.weights["weight"], model.weight.detach())
+
+
+def test_a_missing_checkpoint_says_to_train_first(tmp_path):
+    with pytest.raises(MissingCheckpointError, match="no checkpoint .*train the model first"):
+        load_checkpoint(tmp_path / "nothing")
+
+
+def test_an_altered_config_no_longer_matches_its_hash(tmp_path):
+    save_checkpoint(tmp_path / "ckpt", torch.nn.Linear(3, 2), {"size": 3})
+    document = json.loads((tmp_path / "ckpt" / CONFIG_FILE).read_text())
+    document["config"]["size"] = 4
+    (tmp_path / "ckpt" / CONFIG_FILE).write_text(json.dumps(document))
+    with pytest.raises(ValueError, match="does not match"):
+        load_checkpoint(tmp_path / "ckpt")
