@@ -85,13 +85,6 @@ def _r2_table(names: list[str], values: list[float]) -> MetadataValue:
     return MetadataValue.md(f"| action dim | held-out R2 |\n|---|---|\n{rows}")
 
 
-def _action_names(embodiment: str) -> list[str]:
-    from schemas.embodiment import get_embodiment
-
-    spec = get_embodiment(embodiment)
-    return [f"{g.name}[{i - g.start}]" for g in spec.action_groups for i in range(g.start, g.end)]
-
-
 @asset(
     group_name="label",
     deps=ALL_VIDEO,
@@ -110,6 +103,7 @@ def latent_action_model(
     from pipelines.labelled import video_datasets
     from pipelines.parallel import ray_call
     from pipelines.plots import label_quality_png
+    from schemas.embodiment import get_embodiment
 
     roots = [str(s.root) for s in video_datasets(home.home)]
     model_config = LatentActionConfig(image_size=config.image_size, frame_gap=config.frame_gap, dim=config.dim,
@@ -119,7 +113,7 @@ def latent_action_model(
                        (roots, model_config, config.training(), config.probe_embodiment, config.holdout), ray.config())  # fmt: skip
     evaluation = trained.evaluation
     sha256 = save_latent_action_model(latent_action_checkpoint(home), trained.model, evaluation.to_dict())
-    names = _action_names(config.probe_embodiment)
+    names = get_embodiment(config.probe_embodiment).action_dim_names()
     plot = label_quality_png(f"latent actions: linear probe to {config.probe_embodiment} actions", trained.history,
                              dict(zip(names, evaluation.probe_r2_per_dim, strict=True)), config.probe_r2_floor)  # fmt: skip
     passed = evaluation.probe_r2 >= config.probe_r2_floor and evaluation.perplexity >= config.perplexity_floor
@@ -176,7 +170,7 @@ def idm_model(context: AssetExecutionContext, config: IDMModelConfig, home: Pyra
     evaluation = trained.evaluation
     folder = idm_checkpoint(home, embodiment.name)
     sha256 = save_idm(folder, trained.model, trained.normaliser, evaluation.to_dict())
-    names = _action_names(embodiment.name)
+    names = embodiment.action_dim_names()
     plot = label_quality_png(f"IDM {embodiment.name}: labels of held-out episodes", trained.history,
                              dict(zip(names, evaluation.r2_per_dim, strict=True)), config.r2_floor)  # fmt: skip
     check = AssetCheckResult(

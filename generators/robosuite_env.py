@@ -115,9 +115,11 @@ class FrameRenderer:
         self.env, self.cameras = env, cameras
         self._renderer = mujoco.Renderer(env.sim.model._model, size, size)
 
-    def render(self, flat_state: np.ndarray) -> dict[str, np.ndarray]:
-        self.env.sim.set_state_from_flattened(flat_state)
-        self.env.sim.forward()
+    def render(self, flat_state: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Frames at ``flat_state`` (None: the simulator's current state, left untouched)."""
+        if flat_state is not None:
+            self.env.sim.set_state_from_flattened(flat_state)
+            self.env.sim.forward()
         frames = {}
         for camera in self.cameras:
             self._renderer.update_scene(self.env.sim.data._data, camera=camera)

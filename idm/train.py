@@ -70,7 +70,7 @@ def fit_idm(
         batch = pairs[rng.integers(len(pairs), size=training.batch_size)]
         first = to_tensor(np.stack([clips[c].frames[t] for c, t in batch]))
         second = to_tensor(np.stack([clips[c].frames[t + gap] for c, t in batch]))
-        first, second = (x.to(training.device) for x in random_shift(first, second, config.shift, rng))
+        first, second = random_shift(torch.cat([first, second], dim=1), config.shift, rng).to(training.device).split(3, dim=1)
         chunk = torch.stack([targets[c][t : t + gap] for c, t in batch]).to(training.device)  # (B, H, A)
         predicted = model(first, second)  # (B, E, H, A)
         errors = F.smooth_l1_loss(predicted, chunk[:, None].expand_as(predicted), reduction="none").mean(dim=(2, 3))

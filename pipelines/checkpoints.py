@@ -16,10 +16,21 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from pipelines.atomic import atomic_directory
+from pipelines.training import TrainerState
 
-__all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "Checkpoint", "MissingCheckpointError", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "CONFIG_FILE",
+    "WEIGHTS_FILE",
+    "Checkpoint",
+    "MissingCheckpointError",
+    "load_checkpoint",
+    "load_trainer_state",
+    "save_checkpoint",
+    "save_trainer_state",
+]
 
 WEIGHTS_FILE, CONFIG_FILE = "model.safetensors", "config.json"
+OPTIMISER_FILE, TRAINER_FILE = "optimiser.safetensors", "trainer.json"
 
 
 class MissingCheckpointError(FileNotFoundError):
@@ -62,3 +73,30 @@ def load_checkpoint(folder: Path | str) -> Checkpoint:
     if sha256 != document["sha256"]:
         raise ValueError(f"{folder}: checkpoint hash {sha256[:12]} does not match its config's {document['sha256'][:12]}")
     return Checkpoint(folder, load_file(folder / WEIGHTS_FILE), document["config"], sha256)
+
+
+def save_trainer_state(folder: Path | str, state: TrainerState) -> None:
+    """A run's resumable state beside its checkpoint (replaced atomically): optimiser tensors as safetensors,
+    the rest (step, sampler state, optimiser settings, history) as JSON."""
+    optimiser = state.optimiser
+    tensors = {f"{param}.{name}": value.detach().cpu().contiguous()
+               for param, values in optimiser["state"].items() for name, value in values.items()}  # fmt: skip
+    with atomic_directory(Path(folder), replace=True) as staging:
+        save_file(tensors, staging / OPTIMISER_FILE)
+        document = {"step": state.step, "sampler": state.sampler, "history": state.history,
+                    "param_groups": optimiser["param_groups"]}  # fmt: skip
+        (staging / TRAINER_FILE).write_text(json.dumps(document))
+
+
+def load_trainer_state(folder: Path | str) -> TrainerState | None:
+    """The state written by ``save_trainer_state``, or None where there is none (a fresh run)."""
+    folder = Path(folder)
+    if not (folder / TRAINER_FILE).is_file():
+        return None
+    document = json.loads((folder / TRAINER_FILE).read_text())
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in load_file(folder / OPTIMISER_FILE).items():
+        param, name = key.split(".", 1)
+        state.setdefault(int(param), {})[name] = value
+    optimiser = {"state": state, "param_groups": document["param_groups"]}
+    return TrainerState(document["step"], optimiser, document["sampler"], document["history"])

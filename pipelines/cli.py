@@ -153,6 +153,67 @@ def cmd_pull(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from pipelines.plots import policy_training_png
+    from pipelines.release.store import pull_release
+    from pipelines.training import TrainConfig
+    from policy.config import PolicyConfig
+    from policy.train import train_reference_policy
+
+    release = pull_release(args.store, args.release, _home() / "pulled")
+    out = Path(args.out) if args.out else _home() / "policies" / release.name / "all"
+
+    def phase(steps: int) -> TrainConfig:
+        return TrainConfig(steps=steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                           warmup=min(100, steps // 10), seed=args.seed, device=args.device)  # fmt: skip
+
+    with tqdm(total=args.steps + args.post_train_steps, desc=f"train on {release.name}", unit="step") as bar:
+        done = {"pretrain": 0, "post_train": 0}
+
+        def progress(name: str, entry: dict[str, float]) -> None:
+            done[name] = int(entry["step"])
+            bar.update(sum(done.values()) - bar.n)
+            bar.set_postfix(phase=name, loss=f"{entry['loss']:.4f}")
+
+        runs = train_reference_policy(release, out, PolicyConfig(hidden=args.hidden), phase(args.steps),
+                                      phase(args.post_train_steps) if args.post_train_steps else None,
+                                      set(args.target), log=bar.write, on_log=progress)  # fmt: skip
+    (out / "loss.png").write_bytes(policy_training_png(f"reference policy on {release.name}", {"loss": runs.history()}))
+    console.print(f"policy {runs.served.sha256[:12]} in {runs.served.folder} (loss curve: {out / 'loss.png'})")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from policy.inference import ReferencePolicy
+    from policy.server import PolicyServer
+
+    server = PolicyServer(ReferencePolicy(args.policy, device=args.device), args.host, args.port)
+    console.print(f"serving {args.policy} on tcp://{args.host}:{server.port} (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.stop()
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from policy.evaluate import closed_loop
+    from policy.inference import ReferencePolicy
+
+    policy = ReferencePolicy(args.policy)
+    table = Table("task", "episodes", "successes", "success rate", title=f"closed loop, policy {policy.sha256[:12]}")
+    for task in args.tasks:
+        with tqdm(total=args.episodes, desc=task, unit="episode") as bar:
+            result = closed_loop(policy, task, args.episodes, max_steps=args.max_steps, on_episode=lambda i, ok: bar.update(1))
+        table.add_row(task, str(args.episodes), str(sum(result.successes)), f"{result.success_rate:.2f}")
+    console.print(table)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyramid", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -207,6 +268,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--embodiments", nargs="+", help="only these embodiments")
     p.add_argument("--workers", type=int, default=8, help="parallel downloads")
     p.set_defaults(run=cmd_pull)
+
+    p = sub.add_parser("train", help="train the reference policy on a published release (resumes an unfinished run)")
+    p.add_argument("--release", default="latest", help="a version id, or latest")
+    p.add_argument("--store", default=default_store, help=store_help)
+    p.add_argument("--out", help="run folder (default <home>/policies/<version>)")
+    p.add_argument("--steps", type=int, default=500, help="pre-training steps on the release's mixture")
+    p.add_argument("--post-train-steps", type=int, default=2000, help="then steps on the target's data (0: none)")
+    p.add_argument("--target", nargs="+", default=["robosuite_panda"], help="embodiments to post-train on")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--learning-rate", type=float, default=3e-4)
+    p.add_argument("--hidden", type=int, default=96, help="token width (the CPU reference size is 96)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(run=cmd_train)
+
+    p = sub.add_parser("serve", help="serve a trained policy over ZeroMQ + msgpack")
+    p.add_argument("--policy", required=True, help="a run folder pyramid train printed")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5555)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(run=cmd_serve)
+
+    p = sub.add_parser("eval", help="closed-loop success of a trained policy in robosuite")
+    p.add_argument("--policy", required=True, help="a run folder pyramid train printed")
+    p.add_argument("--tasks", nargs="+", default=["Lift"], help="robosuite Panda tasks (Lift, Stack, PickPlaceCan)")
+    p.add_argument("--episodes", type=int, default=20)
+    p.add_argument("--max-steps", type=int, default=250)
+    p.set_defaults(run=cmd_eval)
     return parser
 
 

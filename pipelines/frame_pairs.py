@@ -150,13 +150,13 @@ def to_tensor(frames: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(frames).permute(0, 3, 1, 2).float().div_(255)
 
 
-def random_shift(first: torch.Tensor, second: torch.Tensor, pad: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Both frames of each pair (B, 3, S, S) shifted by the same random offset of up to ``pad`` pixels (edges
-    repeated): an augmentation that keeps the motion between them and breaks memorising where things are."""
+def random_shift(images: torch.Tensor, pad: int, rng: np.random.Generator) -> torch.Tensor:
+    """Every sample's channels (B, K, S, S) shifted by one random offset of up to ``pad`` pixels (edges repeated):
+    an augmentation that keeps what moves between stacked frames (or views) and breaks memorising where
+    things are."""
     if pad == 0:
-        return first, second
-    size = first.shape[-1]
-    padded = F.pad(torch.cat([first, second], dim=1), (pad, pad, pad, pad), mode="replicate")
-    offsets = rng.integers(0, 2 * pad + 1, size=(len(first), 2))
-    crops = torch.stack([padded[i, :, y : y + size, x : x + size] for i, (y, x) in enumerate(offsets)])
-    return crops[:, :3], crops[:, 3:]
+        return images
+    size = images.shape[-1]
+    padded = F.pad(images, (pad, pad, pad, pad), mode="replicate")
+    offsets = rng.integers(0, 2 * pad + 1, size=(len(images), 2))
+    return torch.stack([padded[i, :, y : y + size, x : x + size] for i, (y, x) in enumerate(offsets)])

@@ -16,7 +16,15 @@ from pipelines.lerobot.video import decode_segment  # noqa: E402
 from pipelines.quality import dataset_tables  # noqa: E402
 from schemas.pyramid import Layer, ReleaseManifest  # noqa: E402
 
-__all__ = ["action_histogram_png", "label_quality_png", "pyramid_chart_png", "sample_frames_png"]
+__all__ = [
+    "action_histogram_png",
+    "label_quality_png",
+    "layer_value_png",
+    "open_loop_png",
+    "policy_training_png",
+    "pyramid_chart_png",
+    "sample_frames_png",
+]
 
 
 def _png(figure: plt.Figure) -> bytes:
@@ -102,4 +110,46 @@ def label_quality_png(title: str, history: list[dict[str, float]], scores: dict[
     bars.tick_params(axis="x", labelrotation=60, labelsize=7)
     bars.legend(fontsize=7)
     figure.suptitle(title, fontsize=10)
+    return _png(figure)
+
+
+def policy_training_png(title: str, histories: dict[str, list[dict[str, float]]]) -> bytes:
+    """Flow-matching loss curves of one or more policy runs (e.g. the layer-value variants)."""
+    figure, ax = plt.subplots(figsize=(6, 3))
+    for name, history in histories.items():
+        ax.plot([h["step"] for h in history], [h["loss"] for h in history], label=name)
+    ax.set(xlabel="step", ylabel="flow-matching loss", yscale="log", title=title)
+    ax.legend(fontsize=7)
+    return _png(figure)
+
+
+def open_loop_png(true: np.ndarray, predicted: np.ndarray, names: list[str], title: str) -> bytes:
+    """One held-out episode: recorded and predicted actions per dimension (a chunk every 16 steps)."""
+    columns = min(4, len(names))
+    rows = -(-len(names) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(3 * columns, 1.8 * rows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i >= len(names):
+            ax.axis("off")
+            continue
+        ax.plot(true[:, i], color="black", linewidth=1, label="recorded")
+        ax.plot(predicted[:, i], color="#dd8452", linewidth=1, label="predicted")
+        ax.set_title(names[i], fontsize=8)
+        ax.tick_params(labelsize=6)
+    axes.flat[0].legend(fontsize=6)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return _png(figure)
+
+
+def layer_value_png(rows: list[dict[str, float | str]]) -> bytes:
+    """Per training variant (all layers, and without each one): open-loop MSE and closed-loop success."""
+    figure, (errors, success) = plt.subplots(1, 2, figsize=(9, 3))
+    names = [str(r["variant"]) for r in rows]
+    errors.bar(names, [float(r["open_loop_mse"]) for r in rows], color="#4c72b0")
+    errors.set(ylabel="open-loop MSE (held-out Panda)", title="lower is better")
+    success.bar(names, [float(r["success_rate"]) for r in rows], color="#55a868")
+    success.set(ylabel="closed-loop success", ylim=(0, 1), title="higher is better")
+    for ax in (errors, success):
+        ax.tick_params(axis="x", labelrotation=30, labelsize=7)
     return _png(figure)

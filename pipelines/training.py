@@ -1,16 +1,18 @@
-"""The one training loop the pyramid's small models share (latent actions, IDM): AdamW with warm-up and cosine
-decay, a seeded batch sampler, a loss history for curves, and progress through a callback."""
+"""The one training loop the pyramid's small models share (latent actions, IDM, the reference policy): AdamW
+with warm-up and cosine decay, a seeded batch sampler, a loss history for curves, progress through a callback,
+and resumable state (optimiser, sampler, history) handed out every ``checkpoint_every`` steps."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["TrainConfig", "train"]
+__all__ = ["TrainConfig", "TrainerState", "train"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,16 @@ class TrainConfig:
     log_every: int = 50
 
 
+@dataclass
+class TrainerState:
+    """Where a run stands after ``step`` updates: enough to continue it exactly (same batches, same updates)."""
+
+    step: int
+    optimiser: dict[str, Any]  # torch optimiser state_dict
+    sampler: dict[str, Any]  # numpy bit generator state
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
 def _learning_rate(step: int, config: TrainConfig) -> float:
     if step < config.warmup:
         return config.learning_rate * (step + 1) / config.warmup
@@ -49,17 +61,30 @@ def train(
     config: TrainConfig,
     on_log: Callable[[dict[str, float]], None] | None = None,
     after_step: Callable[[int], None] | None = None,
+    resume: TrainerState | None = None,
+    checkpoint_every: int = 0,
+    on_checkpoint: Callable[[TrainerState], None] | None = None,
 ) -> list[dict[str, float]]:
     """Optimise ``model`` for ``config.steps`` steps of ``batch_loss(rng) -> (loss, named figures)``.
 
     Returns the history: every ``log_every`` steps the step, learning rate and the figures averaged since
-    the last entry. ``after_step(step)`` runs after each update (e.g. codebook maintenance).
+    the last entry. ``after_step(step)`` runs after each update (e.g. codebook maintenance). ``resume`` continues
+    a run from its state (the model must hold that run's weights); ``on_checkpoint`` receives the state every
+    ``checkpoint_every`` steps and at the end.
     """
     rng = np.random.default_rng(config.seed)
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    history, running = [], {}
+    history, running, first_step = [], {}, 0
+    if resume is not None:
+        optimiser.load_state_dict(resume.optimiser)
+        rng.bit_generator.state = resume.sampler
+        history, first_step = list(resume.history), resume.step
+
+    def state(step: int) -> TrainerState:
+        return TrainerState(step, optimiser.state_dict(), rng.bit_generator.state, list(history))
+
     model.train()
-    for step in range(config.steps):
+    for step in range(first_step, config.steps):
         for group in optimiser.param_groups:
             group["lr"] = _learning_rate(step, config)
         loss, figures = batch_loss(rng)
@@ -78,5 +103,7 @@ def train(
             running = {}
             if on_log is not None:
                 on_log(entry)
+        if on_checkpoint is not None and ((checkpoint_every and (step + 1) % checkpoint_every == 0) or step + 1 == config.steps):
+            on_checkpoint(state(step + 1))
     model.eval()
     return history

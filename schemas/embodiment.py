@@ -142,6 +142,10 @@ class Embodiment:
                 clipped[:, group.start : group.end] = np.clip(clipped[:, group.start : group.end], *group.value_range)
         return clipped
 
+    def action_dim_names(self) -> list[str]:
+        """One name per action dimension, e.g. ``eef_delta_pos[2]`` (for tables and plots)."""
+        return [f"{g.name}[{i - g.start}]" for g in self.action_groups for i in range(g.start, g.end)]
+
     def binary_action_dims(self) -> list[int]:
         return [i for g in self.action_groups if g.binary for i in range(g.start, g.end)]
 

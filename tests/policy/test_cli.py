@@ -1,0 +1,45 @@
+"""`pyramid train`, `pyramid serve` and `pyramid eval` as a user runs them, each in its own process, on a
+release published to a local store."""
+
+import os
+import socket
+import subprocess
+import sys
+
+from pipelines.release.store import ReleaseStore
+from policy.server import PolicyClient
+
+
+def run_cli(*args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True, check=True, env=env)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_train_serve_and_eval_from_the_command_line(policy_release, tmp_path):
+    store = tmp_path / "store"
+    version = ReleaseStore(str(store)).publish(policy_release)
+    env = {**os.environ, "PYRAMID_HOME": str(tmp_path / "home")}
+    trained = run_cli("train", "--store", str(store), "--steps", "6", "--post-train-steps", "4", "--hidden", "32",
+                      "--batch-size", "4", env=env)  # fmt: skip
+    run = tmp_path / "home" / "policies" / version / "all"
+    assert (run / "pretrain/checkpoint/model.safetensors").is_file() and (run / "post_train/trainer/trainer.json").is_file()
+    assert (run / "loss.png").read_bytes()[:4] == b"\x89PNG" and "post_train" in trained.stdout
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "serve", "--policy", str(run / "post_train"),
+                               "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        client = PolicyClient(port=port, timeout_ms=120_000)
+        assert client.ping()["release"] == version
+        client.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    evaluated = run_cli("eval", "--policy", str(run / "post_train"), "--episodes", "1", "--max-steps", "8", env=env)
+    assert "Lift" in evaluated.stdout and "success rate" in evaluated.stdout

@@ -1,0 +1,72 @@
+"""Training on a release: checkpoints carry what serving needs, an interrupted run resumes to exactly the
+weights of an uninterrupted one, and a folder holding another run is refused."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from pipelines.checkpoints import load_checkpoint
+from pipelines.training import TrainConfig
+from policy.config import PolicyConfig
+from policy.data import load_release
+from policy.train import CHECKPOINT_DIR, train_policy
+from tests.conftest import POLICY_CONFIG, POLICY_TRAINING
+
+TINY, TINY_TRAINING = PolicyConfig(**POLICY_CONFIG), TrainConfig(**POLICY_TRAINING)
+SHORT = replace(TINY_TRAINING, steps=30)
+
+
+class Interrupted(Exception):
+    pass
+
+
+def quiet(message: str) -> None:
+    pass
+
+
+def test_checkpoint_holds_config_slots_and_normalisation(tiny_policy):
+    checkpoint = load_checkpoint(tiny_policy / CHECKPOINT_DIR)
+    saved = checkpoint.config
+    assert saved["slots"] == {"robosuite_panda": 0}
+    assert saved["policy"]["hidden"] == TINY.hidden and saved["policy"]["max_action_dim"] == 32
+    normaliser = saved["normalisers"]["robosuite_panda"]
+    assert len(normaliser["action_low"]) == 7 and normaliser["binary"] == [6]
+    assert saved["cameras"] == {"robosuite_panda": ["agentview", "robot0_eye_in_hand"]}
+    assert saved["layers"] == "all" and saved["datasets"] == {"teleop__robosuite_panda": pytest.approx(1.0)}
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(policy_release, tmp_path):
+    straight = train_policy(policy_release, tmp_path / "straight", TINY, SHORT, checkpoint_every=20, log=quiet)
+
+    def crash_after_the_checkpoint(entry: dict[str, float]) -> None:
+        if entry["step"] == 30:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        train_policy(policy_release, tmp_path / "resumed", TINY, SHORT, checkpoint_every=20, log=quiet,
+                     on_log=crash_after_the_checkpoint)  # fmt: skip
+    resumed = train_policy(policy_release, tmp_path / "resumed", TINY, SHORT, checkpoint_every=20, log=quiet)
+    assert resumed.resumed_from == 20
+    assert [h["step"] for h in resumed.history] == [10, 20, 30]
+    assert resumed.history[-1]["loss"] == pytest.approx(straight.history[-1]["loss"], rel=1e-5)
+    expected = load_checkpoint(tmp_path / "straight" / CHECKPOINT_DIR).weights
+    for name, tensor in load_checkpoint(tmp_path / "resumed" / CHECKPOINT_DIR).weights.items():
+        assert torch.allclose(tensor, expected[name], atol=1e-6), name
+    again = train_policy(policy_release, tmp_path / "resumed", TINY, SHORT, log=quiet)  # finished: nothing to do
+    assert again.resumed_from == 30 and again.sha256 == resumed.sha256
+
+
+def test_a_folder_holding_another_run_is_refused(policy_release, tiny_policy, tmp_path):
+    import shutil
+
+    shutil.copytree(tiny_policy, tmp_path / "run")
+    with pytest.raises(ValueError, match="other settings"):
+        train_policy(policy_release, tmp_path / "run", replace(TINY, hidden=64), TINY_TRAINING, log=quiet)
+
+
+def test_a_release_without_actions_has_nothing_to_train_on(policy_release):
+    from schemas.pyramid import Layer
+
+    with pytest.raises(ValueError, match="no dataset to train on"):
+        load_release(policy_release, TINY, layers={Layer.HUMAN_WEB}, log=quiet)
