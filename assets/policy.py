@@ -143,7 +143,7 @@ def layer_value(
     variants = {"all": None, **{f"without_{layer}": [x for x in layers if x != layer] for layer in layers}}
     rows, histories = [], {}
     for variant, kept in variants.items():
-        context.log.info(f"{variant}: training on layers {kept or layers}")
+        context.log.info(f"{variant}: training on layers {layers if kept is None else kept}")
         try:
             _, sha256, history, _, evaluation, closed = ray_call(
                 _train, (release_folder, _run_folder(home, release_folder, variant), config, kept), ray.config()
