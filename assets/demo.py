@@ -55,6 +55,9 @@ def main() -> int:
         materialize(console, "idm_model", embodiment)
     for source in home.sources().of_kind(SourceKind.HUMAN_VIDEO):
         materialize(console, "latent_action_labels,idm_labels", source.name)
+    materialize(console, "video_model")
+    materialize(console, "generated_clips")
+    materialize(console, "neural_trajectories")
     materialize(console, "pyramid,release", NIGHTLY.get_last_partition_key())
     manifest = load_manifest(home.home / "pyramid")
     console.print(manifest_table(manifest))

@@ -24,6 +24,7 @@ from dagster import (
 
 from assets.ingest import SOURCE_ASSETS, image_markdown
 from assets.labels import idm_labels, latent_action_labels
+from assets.neural import neural_trajectories
 from assets.resources import PyramidHome, ReleaseStoreResource
 from assets.sim import sim_datasets
 
@@ -35,8 +36,9 @@ CHECKS = "dataset_checks"
 @asset(
     group_name="pyramid",
     deps=[
-        AssetDep(upstream, partition_mapping=AllPartitionMapping())
-        for upstream in (*SOURCE_ASSETS.values(), sim_datasets, latent_action_labels, idm_labels)
+        *(AssetDep(upstream, partition_mapping=AllPartitionMapping())
+          for upstream in (*SOURCE_ASSETS.values(), sim_datasets, latent_action_labels, idm_labels)),
+        neural_trajectories,
     ],
     kinds={"lerobot"},
     code_version="1",

@@ -23,11 +23,12 @@ import numpy as np
 import torch
 
 from pipelines.checkpoints import save_checkpoint
+from pipelines.language import language_encoder
 from pipelines.training import TrainConfig
 from policy.config import PolicyConfig
 from policy.data import PolicyDataset, ReleaseData
 from policy.inference import ReferencePolicy
-from policy.model import FlowMatchingPolicy, ModelInputs, language_encoder
+from policy.model import FlowMatchingPolicy, ModelInputs
 from policy.normalize import Normaliser
 from policy.server import PolicyClient, PolicyServer
 from policy.train import CHECKPOINT_DIR, checkpoint_config

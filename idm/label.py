@@ -22,7 +22,7 @@ from schemas.episode import Episode, RejectedEpisode
 if TYPE_CHECKING:
     from pipelines.lerobot.writer import WriteReport
 
-__all__ = ["idm_embodiment", "label_idm_actions", "load_idm", "save_idm"]
+__all__ = ["cached_idm", "idm_embodiment", "label_idm_actions", "load_idm", "save_idm"]
 
 MODEL = "idm"
 
@@ -48,13 +48,13 @@ def load_idm(folder: Path | str) -> tuple[InverseDynamicsModel, ActionNormaliser
     return model.eval(), normaliser, checkpoint.sha256
 
 
-_cached_idm = lru_cache(maxsize=2)(load_idm)
+cached_idm = lru_cache(maxsize=2)(load_idm)
 
 
 def label_episode(root: str, episode_index: int, checkpoint: str, min_confidence: float) -> Episode | RejectedEpisode:
     """One episode labelled where it runs (a Ray worker loads the checkpoint once)."""
     torch.set_num_threads(1)
-    model, normaliser, sha256 = _cached_idm(checkpoint)
+    model, normaliser, sha256 = cached_idm(checkpoint)
     read = episode_clip(root, episode_index, model.config.image_size, model.config.frame_gap)
     if isinstance(read, RejectedEpisode):
         return read
@@ -80,4 +80,4 @@ def label_idm_actions(
     model, _, sha256 = load_idm(checkpoint)
     embodiment = idm_embodiment(model.config.embodiment)
     arguments = (str(checkpoint), min_confidence)
-    return label_dataset(root, destination, embodiment, label_episode, arguments, MODEL, sha256, ray=ray)
+    return label_dataset(root, destination, embodiment, label_episode, arguments, {MODEL: sha256}, ray=ray)

@@ -20,7 +20,13 @@ from schemas.episode import Episode, RejectedEpisode
 if TYPE_CHECKING:
     from pipelines.lerobot.writer import WriteReport
 
-__all__ = ["EMBODIMENT", "label_latent_actions", "load_latent_action_model", "save_latent_action_model"]
+__all__ = [
+    "EMBODIMENT",
+    "cached_latent_action_model",
+    "label_latent_actions",
+    "load_latent_action_model",
+    "save_latent_action_model",
+]
 
 EMBODIMENT = get_embodiment("latent_actions")
 MODEL = "latent_actions"
@@ -39,13 +45,13 @@ def load_latent_action_model(folder: Path | str) -> tuple[LatentActionModel, str
     return model.eval(), checkpoint.sha256
 
 
-_cached_model = lru_cache(maxsize=2)(load_latent_action_model)
+cached_latent_action_model = lru_cache(maxsize=2)(load_latent_action_model)
 
 
 def label_episode(root: str, episode_index: int, checkpoint: str) -> Episode | RejectedEpisode:
     """One episode labelled where it runs (a Ray worker loads the checkpoint once)."""
     torch.set_num_threads(1)
-    model, sha256 = _cached_model(checkpoint)
+    model, sha256 = cached_latent_action_model(checkpoint)
     read = episode_clip(root, episode_index, model.config.image_size, model.config.frame_gap)
     if isinstance(read, RejectedEpisode):
         return read
@@ -64,4 +70,4 @@ def label_latent_actions(
             f"{checkpoint}: latent actions of {model.config.label_dim} dims, the {EMBODIMENT.name} embodiment has "
             f"{EMBODIMENT.action_dim}; train with tokens * code_dim = {EMBODIMENT.action_dim}"
         )
-    return label_dataset(root, destination, EMBODIMENT, label_episode, (str(checkpoint),), MODEL, sha256, ray=ray)
+    return label_dataset(root, destination, EMBODIMENT, label_episode, (str(checkpoint),), {MODEL: sha256}, ray=ray)

@@ -90,15 +90,15 @@ def label_dataset(
     embodiment: Embodiment,
     label_episode: Callable[..., Episode | RejectedEpisode],
     arguments: tuple,
-    model: str,
-    sha256: str,
+    models: dict[str, str],
     *,
     ray: RayConfig | None = None,
     on_item: Callable[[int], None] | None = None,
 ) -> WriteReport:
-    """Label every episode of the dataset at ``root`` with ``label_episode(root, episode_index, *arguments)``."""
+    """Label every episode of the dataset at ``root`` with ``label_episode(root, episode_index, *arguments)``;
+    ``models`` (name -> checkpoint hash) is recorded as the dataset's lineage."""
     source = LeRobotSource(root)
     units = [(str(root), index, *arguments) for index in source.episode_indices]
     plan = ReadPlan(embodiment, source.fps, label_episode, units)
-    provenance = {"labelled_from": str(root), "model_checkpoints": {model: sha256}}
+    provenance = {"labelled_from": str(root), "model_checkpoints": models}
     return write_plan(plan, destination, ray=ray, on_item=on_item, provenance=provenance)

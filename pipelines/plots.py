@@ -18,6 +18,7 @@ from schemas.pyramid import Layer, ReleaseManifest  # noqa: E402
 
 __all__ = [
     "action_histogram_png",
+    "clip_strip_png",
     "label_quality_png",
     "layer_value_png",
     "open_loop_png",
@@ -48,6 +49,20 @@ def sample_frames_png(root: Path | str) -> bytes:
             axes[row][col].imshow(frames[t])
             axes[row][col].set_title(f"{key.removeprefix('observation.images.')} t={t}", fontsize=8)
             axes[row][col].axis("off")
+    return _png(figure)
+
+
+def clip_strip_png(clips: dict[str, np.ndarray], columns: int = 8) -> bytes:
+    """One row per clip (title -> (T, H, W, 3) uint8 frames), ``columns`` frames evenly spaced from first to last."""
+    figure, axes = plt.subplots(len(clips), columns, figsize=(1.2 * columns, 1.45 * len(clips)), squeeze=False)
+    for row, (title, frames) in enumerate(clips.items()):
+        steps = np.linspace(0, len(frames) - 1, columns).round().astype(int)
+        for col, t in enumerate(steps):
+            axes[row][col].imshow(frames[t])
+            axes[row][col].set_title(f"t={t}", fontsize=7)
+            axes[row][col].axis("off")
+        axes[row][0].text(0, -0.35, title, transform=axes[row][0].transAxes, fontsize=8, ha="left")
+    figure.subplots_adjust(hspace=0.6)
     return _png(figure)
 
 
@@ -97,16 +112,17 @@ def pyramid_chart_png(manifest: ReleaseManifest) -> bytes:
     return _png(figure)
 
 
-def label_quality_png(title: str, history: list[dict[str, float]], scores: dict[str, float], floor: float) -> bytes:
-    """A label model at a glance: its training loss curve and its held-out R2 per action dimension against
-    the floor it must hold."""
+def label_quality_png(title: str, history: list[dict[str, float]], scores: dict[str, float], floor: float,
+                      score: str = "held-out R2 per action dimension") -> bytes:  # fmt: skip
+    """A model at a glance: its training loss curve and its held-out scores (R2 per action dimension, by
+    default) against the floor they must hold."""
     figure, (curve, bars) = plt.subplots(1, 2, figsize=(10, 3))
     curve.plot([h["step"] for h in history], [h["loss"] for h in history], color="#4c72b0")
     curve.set(xlabel="step", ylabel="training loss", yscale="log", title="training")
     names, values = list(scores), [v if np.isfinite(v) else 0.0 for v in scores.values()]
     bars.bar(names, values, color=["#55a868" if v >= floor else "#c44e52" for v in values])
     bars.axhline(floor, color="black", linestyle="--", linewidth=1, label=f"floor {floor}")
-    bars.set(ylim=(min(0.0, *values), 1.0), ylabel="held-out R2", title="R2 per action dimension")
+    bars.set(ylim=(min(0.0, *values), max(1.0, *values) * 1.05), title=score)
     bars.tick_params(axis="x", labelrotation=60, labelsize=7)
     bars.legend(fontsize=7)
     figure.suptitle(title, fontsize=10)

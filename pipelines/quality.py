@@ -84,7 +84,9 @@ def dataset_tables(dataset: LeRobotSource) -> tuple[pd.DataFrame, pd.DataFrame]:
         counts, cache = [], {}
         for index in episodes["episode_index"]:
             path, start, end = dataset.layout.video_segment(int(index), video_key)
-            times = cache.setdefault(path, packet_times(path))
+            if path not in cache:  # v3.0 packs many episodes per file: read each file's packet times once
+                cache[path] = packet_times(path)
+            times = cache[path]
             tolerance = layout.TIMESTAMP_TOLERANCE_S
             counts.append(int(np.searchsorted(times, end - tolerance) - np.searchsorted(times, start - tolerance)))
         episodes[f"video_frames_{camera}"] = counts

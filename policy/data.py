@@ -16,10 +16,11 @@ import numpy as np
 import torch
 
 from pipelines.frame_pairs import resize_frames
+from pipelines.language import LanguageEncoder
 from pipelines.lerobot.reader import LeRobotSource
 from pipelines.release.open import PulledRelease
 from policy.config import PolicyConfig
-from policy.model import LanguageEncoder, ModelInputs
+from policy.model import ModelInputs
 from policy.normalize import Normaliser, embodiment_normalisers
 from schemas.embodiment import Embodiment, get_embodiment
 from schemas.pyramid import Layer

@@ -14,9 +14,10 @@ import numpy as np
 import torch
 
 from pipelines.checkpoints import load_checkpoint
+from pipelines.language import language_encoder
 from policy.config import PolicyConfig
 from policy.data import camera_frames, observation_inputs, pad
-from policy.model import FlowMatchingPolicy, ModelInputs, language_encoder
+from policy.model import FlowMatchingPolicy, ModelInputs
 from policy.normalize import Normaliser
 from policy.train import CHECKPOINT_DIR
 from schemas.embodiment import Embodiment, get_embodiment

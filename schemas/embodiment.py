@@ -389,5 +389,18 @@ HUMAN_VIDEO = register(
     )
 )
 
+GENERATED_VIDEO = register(
+    Embodiment(
+        name="generated_video",
+        tag="generated_video",
+        robot_type="Generated",
+        cameras=(LABELLED_CAMERA,),
+        fps=20,
+        control_mode=ControlMode.NONE,
+        description="action-less clips made by an image-to-video model, before labelling",
+    )
+)
+
 IDM_PANDA = register(pseudo_embodiment(PANDA, "idm"))
+NEURAL_PANDA = register(pseudo_embodiment(PANDA, "neural"))
 IDM_GR1 = register(pseudo_embodiment(GR1_ARMS_ONLY, "idm"))

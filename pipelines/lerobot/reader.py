@@ -246,6 +246,10 @@ class LeRobotSource:
     def read_episode(self, episode_index: int) -> Episode:
         return self._read(episode_index, encoded=False)
 
+    def read_episode_metadata(self, episode_index: int) -> Episode:
+        """An episode without its frames (instruction, vectors, timestamps): no video is decoded."""
+        return self._read(episode_index, encoded=True)
+
     def read_encoded_episode(self, episode_index: int) -> EncodedEpisode:
         """One episode of a v3.0 dataset with its video packets copied, not decoded, and its stored image
         stats: a lossless, fast way to move episodes into another dataset (merging, releases)."""

@@ -1,0 +1,240 @@
+"""Neural trajectories: an image-to-video model trained on one embodiment's teleop video, clips generated from
+every teleop first frame with new instructions, and those clips labelled (IDM + latent actions), filtered and
+written as the ``neural`` source of the synthetic layer.
+
+``video_model`` and the label models train as one Ray task each; generation and labelling fan out per episode
+on Ray. Any diffusers image-to-video pipeline in a local folder can replace the in-house model through
+``GenerationAssetConfig.video_model``.
+"""
+
+from pathlib import Path
+
+from dagster import (
+    AllPartitionMapping,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetDep,
+    AssetExecutionContext,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+from pydantic import Field
+
+from assets.ingest import SOURCE_ASSETS, dataset_result, image_markdown, quality_check_spec
+from assets.labels import TrainingConfig, idm_checkpoint, idm_model, latent_action_checkpoint, latent_action_model
+from assets.resources import PyramidHome, RayResource
+from schemas.pyramid import SourceKind
+
+BEATS_COPY_BASELINE = "beats_copy_baseline"
+MULTIPLIER_REACHED = "multiplier_reached"
+
+
+def video_model_folder(home: PyramidHome, embodiment: str) -> Path:
+    return home.home / "models" / "video" / embodiment
+
+
+def generated_clips_folder(home: PyramidHome, embodiment: str) -> Path:
+    """Outside ``datasets/``: unlabelled clips are not part of the pyramid, their labelled copy is."""
+    return home.home / "generated" / "video" / embodiment
+
+
+class VideoModelConfig(TrainingConfig):
+    steps: int = Field(default=1500, description="optimiser steps")
+    batch_size: int = Field(default=8, description="clip windows per step")
+    embodiment: str = Field(default="robosuite_panda", description="whose teleop video the model learns")
+    frames: int = Field(default=8, description="frames per generated window, the first one the condition")
+    patch_size: int = Field(default=8, description="pixels per side of a transformer token")
+    dim: int = Field(default=128, description="transformer width")
+    layers: int = Field(default=2, description="(spatial, temporal) transformer block pairs")
+    sampling_steps: int = Field(default=10, description="flow-matching steps when scoring held-out episodes")
+
+    def model(self):
+        from generators.video.model import VideoModelConfig as ModelConfig
+
+        return ModelConfig(image_size=self.image_size, frames=self.frames, patch_size=self.patch_size, dim=self.dim,
+                           layers=self.layers)  # fmt: skip
+
+
+def _teleop_roots(home: PyramidHome, embodiment: str) -> list[str]:
+    from pipelines.summary import summarise_home
+
+    roots = [str(s.root) for s in summarise_home(home.home)
+             if s.source == SourceKind.TELEOP and s.embodiment == embodiment]  # fmt: skip
+    if not roots:
+        raise ValueError(f"no {embodiment} teleop datasets in {home.home / 'datasets'} to learn video from")
+    return roots
+
+
+@asset(
+    group_name="neural",
+    deps=[AssetDep(SOURCE_ASSETS[SourceKind.TELEOP], partition_mapping=AllPartitionMapping())],
+    kinds={"pytorch", "diffusers"},
+    code_version="1",
+    check_specs=[AssetCheckSpec(BEATS_COPY_BASELINE, asset="video_model",
+                                description="held-out prediction error below copying the first frame")],  # fmt: skip
+)
+def video_model(context: AssetExecutionContext, config: VideoModelConfig, home: PyramidHome, ray: RayResource) -> MaterializeResult:
+    """The in-house image-to-video model (diffusers Latte transformer + flow matching), scored on held-out teleop."""
+    from generators.video.generate import GenerationConfig
+    from generators.video.model import save_video_pipeline
+    from generators.video.train import train_video_model
+    from pipelines.parallel import ray_call
+    from pipelines.plots import clip_strip_png, label_quality_png
+
+    roots = _teleop_roots(home, config.embodiment)
+    context.log.info(f"training on {roots}")
+    generation = GenerationConfig(steps=config.sampling_steps, seed=config.seed, device=config.device)
+    trained = ray_call(train_video_model, (roots, config.model(), config.training(), generation, config.holdout), ray.config())  # fmt: skip
+    evaluation = trained.evaluation
+    folder = video_model_folder(home, config.embodiment)
+    sha256 = save_video_pipeline(folder, trained.pipeline, evaluation.to_dict())
+    scores = {"predicted": evaluation.psnr_db, "sampled": evaluation.sample_psnr_db,
+              "copy first frame": evaluation.copy_first_frame_psnr_db}  # fmt: skip
+    plot = label_quality_png("video model: held-out continuations", trained.history, scores,
+                             evaluation.copy_first_frame_psnr_db, score="PSNR (dB) against the real frames")  # fmt: skip
+    check = AssetCheckResult(
+        check_name=BEATS_COPY_BASELINE, passed=evaluation.beats_copy_baseline, severity=AssetCheckSeverity.WARN,
+        metadata={"mse": evaluation.mse, "copy_first_frame_mse": evaluation.copy_first_frame_mse},
+    )  # fmt: skip
+    return MaterializeResult(
+        metadata={
+            "pipeline": MetadataValue.path(str(folder)),
+            "sha256": sha256,
+            "held_out_mse": MetadataValue.float(round(evaluation.mse, 5)),
+            "copy_first_frame_mse": MetadataValue.float(round(evaluation.copy_first_frame_mse, 5)),
+            "held_out_psnr_db": MetadataValue.float(round(evaluation.psnr_db, 2)),
+            "held_out_sample_mse": MetadataValue.float(round(evaluation.sample_mse, 5)),
+            "held_out_sample_psnr_db": MetadataValue.float(round(evaluation.sample_psnr_db, 2)),
+            "copy_first_frame_psnr_db": MetadataValue.float(round(evaluation.copy_first_frame_psnr_db, 2)),
+            "first_frame_psnr_db": MetadataValue.float(round(evaluation.first_frame_psnr_db, 2)),
+            "held_out_windows": evaluation.windows,
+            "training_clips": trained.clips,
+            "skipped": MetadataValue.json(trained.skipped),
+            "quality_plot": image_markdown("video model quality", plot),
+            "held_out_sample": image_markdown("real vs generated", clip_strip_png(trained.samples)),
+        },
+        check_results=[check],
+    )
+
+
+class GenerationAssetConfig(Config):
+    embodiment: str = Field(default="robosuite_panda", description="whose teleop first frames seed the clips")
+    video_model: str = Field(default="", description="a local diffusers image-to-video pipeline folder; "
+                             "empty: the in-house model of the video_model asset")  # fmt: skip
+    multiplier: float = Field(default=10.0, description="generated hours / teleop hours to reach after filtering")
+    oversample: float = Field(default=1.25, description="extra clips generated for the share the filters reject")
+    windows: int = Field(default=4, description="model windows chained per clip")
+    sampling_steps: int = Field(default=10, description="flow-matching (or the pipeline's) sampling steps")
+    guidance_scale: float = Field(default=1.0, description="classifier-free guidance; 1 is none")
+    generation_batch: int = Field(default=8, description="clips per pipeline call")
+    frames: int = Field(default=0, description="window length to ask for (0: the in-house model's own, 9 of others)")
+    image_size: int = Field(default=0, description="square size to ask for (0: the in-house model's own, 64 of others)")
+    seed: int = Field(default=0, description="seeds the instructions chosen and every clip's noise")
+    device: str = Field(default="cpu", description="torch device: cpu, or cuda on a GPU node")
+
+    def generation(self):
+        from generators.video.generate import GenerationConfig
+
+        return GenerationConfig(multiplier=self.multiplier, oversample=self.oversample, windows=self.windows,
+                                steps=self.sampling_steps, guidance_scale=self.guidance_scale,
+                                batch_size=self.generation_batch, image_size=self.image_size, frames=self.frames,
+                                seed=self.seed, device=self.device)  # fmt: skip
+
+
+@asset(
+    group_name="neural",
+    deps=[video_model],
+    kinds={"diffusers", "lerobot"},
+    code_version="1",
+)
+def generated_clips(
+    context: AssetExecutionContext, config: GenerationAssetConfig, home: PyramidHome, ray: RayResource
+) -> MaterializeResult:
+    """Clips from every teleop first frame under new instructions, enough for the multiplier (before filtering)."""
+    from generators.video.generate import generate_clips
+    from pipelines.lerobot.reader import LeRobotSource
+    from pipelines.plots import clip_strip_png
+
+    folder = config.video_model or str(video_model_folder(home, config.embodiment))
+    roots = _teleop_roots(home, config.embodiment)
+    context.log.info(f"generating from the first frames of {roots} with {folder}")
+    def log_progress(done: int) -> None:
+        if done % 100 == 0:
+            context.log.info(f"{done} clips written")
+
+    report = generate_clips(roots, generated_clips_folder(home, config.embodiment), folder, config.generation(),
+                            ray=ray.config(), on_item=log_progress)  # fmt: skip
+    written = report.written
+    source = LeRobotSource(written.root)
+    samples = {episode.instruction: next(iter(episode.frames.values()))
+               for episode in map(source.read_episode, source.episode_indices[:4])}  # fmt: skip
+    reasons = "\n".join(f"- `{r.episode_id}` ({r.field}): {r.reason}" for r in written.rejected) or "none"
+    context.log.info(f"{written.episodes} clips, {written.hours:.4f} h from {report.teleop_hours:.4f} h of teleop")
+    return MaterializeResult(
+        metadata={
+            "path": MetadataValue.path(str(written.root)),
+            "video_model": MetadataValue.path(folder),
+            "video_model_sha256": report.model_sha256,
+            "clips": written.episodes,
+            "frames": written.frames,
+            "teleop_hours": MetadataValue.float(round(report.teleop_hours, 5)),
+            "generated_hours": MetadataValue.float(round(report.generated_hours, 5)),
+            "multiplier_before_filtering": MetadataValue.float(round(report.multiplier, 2)),
+            "quarantined": len(written.rejected),
+            "quarantine_reasons": MetadataValue.md(reasons),
+            "sample_clips": image_markdown("generated clips", clip_strip_png(samples)),
+        }
+    )
+
+
+class NeuralFilterConfig(Config):
+    embodiment: str = Field(default="robosuite_panda", description="whose IDM labels the clips")
+    min_first_frame_psnr_db: float = Field(default=30.0, description="generated vs teleop first frame, at least")
+    min_motion: float = Field(default=1.0, description="mean absolute change over the IDM's frame gap (0-255), at least")
+    min_idm_confidence: float = Field(default=0.85, description="mean IDM confidence over the clip, at least "
+                                      "(the demo IDM gives real Panda teleop 0.867 or more)")  # fmt: skip
+
+
+@asset(
+    group_name="neural",
+    deps=[generated_clips, AssetDep(idm_model, partition_mapping=AllPartitionMapping()), latent_action_model],
+    kinds={"lerobot"},
+    code_version="1",
+    check_specs=[quality_check_spec("neural_trajectories"),
+                 AssetCheckSpec(MULTIPLIER_REACHED, asset="neural_trajectories",
+                                description="kept neural hours / teleop hours at or above the multiplier asked for")],  # fmt: skip
+)
+def neural_trajectories(
+    context: AssetExecutionContext, config: NeuralFilterConfig, home: PyramidHome, ray: RayResource
+) -> MaterializeResult:
+    """Generated clips labelled by the IDM and latent action model, filtered, as the ``neural`` source."""
+    import json
+    from collections import Counter
+
+    from generators.video.neural import NeuralFilters, label_neural_trajectories
+    from pipelines.lerobot import layout
+
+    clips = generated_clips_folder(home, config.embodiment)
+    filters = NeuralFilters(config.min_first_frame_psnr_db, config.min_motion, config.min_idm_confidence)
+    report = label_neural_trajectories(clips, home.dataset_dir(SourceKind.NEURAL, config.embodiment),
+                                       idm_checkpoint(home, config.embodiment), latent_action_checkpoint(home), filters,
+                                       ray=ray.config())  # fmt: skip
+    generation = json.loads((clips / layout.PYRAMID_META_PATH).read_text())["provenance"]
+    asked, multiplier = generation["multiplier_requested"], report.hours / generation["teleop_hours"]
+    rejections = Counter(r.field for r in report.rejected)
+    context.log.info(f"{report.episodes} kept, rejected {dict(rejections)}; multiplier {multiplier:.2f} (asked {asked})")
+    result = dataset_result(report, {
+        "labelled_from": MetadataValue.path(str(clips)),
+        "teleop_hours": MetadataValue.float(round(generation["teleop_hours"], 5)),
+        "multiplier": MetadataValue.float(round(multiplier, 2)),
+        "multiplier_requested": asked,
+        "rejections": MetadataValue.json(dict(rejections)),
+    })  # fmt: skip
+    why = "" if multiplier >= asked else (f"filters kept {report.episodes} of {report.episodes + len(report.rejected)} "
+                                          f"clips ({dict(rejections)}); raise oversample or relax the filters")  # fmt: skip
+    check = AssetCheckResult(check_name=MULTIPLIER_REACHED, passed=multiplier >= asked, severity=AssetCheckSeverity.WARN,
+                             metadata={"multiplier": multiplier, "asked": asked, "why_not": why})  # fmt: skip
+    return MaterializeResult(metadata=result.metadata, check_results=[*result.check_results, check])

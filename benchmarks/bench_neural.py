@@ -1,0 +1,89 @@
+"""Generated frames per second of the in-house image-to-video model on CPU: the whole generation path (plan the
+instructions, load the pipeline in each worker, generate window by window, encode and write a LeRobot dataset)
+on Ray at 1 and 2 workers, against the reference, the pipeline call alone on already decoded first frames in
+one process on one thread.
+
+The model has the default size (64x64, 8-frame windows, 8x8 patches, width 128, 2 layer pairs) and random
+weights: generation speed does not depend on what it learned. Source episodes are scripted robosuite Lift demos
+(84x84, 20 fps). A local Ray with that many CPUs is started and its workers warmed before timing.
+
+    python benchmarks/bench_neural.py [--episodes 4] [--multiplier 2] [--steps 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import ray
+import torch
+
+from generators.scripted_teleop import ExpertConfig, record_teleop_set
+from generators.video.generate import GenerationConfig, generate_clips, generate_windows
+from generators.video.model import VideoModelConfig, build_pipeline, save_video_pipeline
+from pipelines.config import SourceConfig
+from pipelines.frame_pairs import read_clips
+from pipelines.ingest.sources import ingest_source
+from pipelines.parallel import RayConfig
+
+
+@ray.remote(num_cpus=1)
+def warm_worker() -> None:
+    import generators.video.generate  # noqa: F401  (torch, diffusers and the sentence model's imports)
+
+    time.sleep(1)  # hold this CPU so the next warm-up task lands on another worker
+
+
+def pipeline_frames_per_second(teleop: Path, model: Path, workers: int, config: GenerationConfig, workdir: Path) -> float:
+    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    ray.get([warm_worker.remote() for _ in range(workers)])
+    try:
+        start = time.perf_counter()
+        report = generate_clips([teleop], workdir / f"clips_{workers}", model, config, ray=RayConfig(workers=workers))
+        return report.written.frames / (time.perf_counter() - start)
+    finally:
+        ray.shutdown()
+
+
+def reference_frames_per_second(pipeline, first_frames: np.ndarray, config: GenerationConfig, clips: int) -> float:
+    torch.set_num_threads(1)
+    start, frames = time.perf_counter(), 0
+    for begin in range(0, clips, config.batch_size):
+        count = min(config.batch_size, clips - begin)
+        batch = first_frames[np.arange(begin, begin + count) % len(first_frames)]
+        generated = generate_windows(pipeline, batch, ["lift the red cube"] * count, list(range(begin, begin + count)),
+                                     config.windows, config)  # fmt: skip
+        frames += generated.shape[0] * generated.shape[1]
+    return frames / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--episodes", type=int, default=4)
+    parser.add_argument("--multiplier", type=float, default=2.0)
+    parser.add_argument("--steps", type=int, default=10)
+    args = parser.parse_args()
+    config = GenerationConfig(multiplier=args.multiplier, oversample=1.0, steps=args.steps)
+    torch.manual_seed(0)
+    pipeline = build_pipeline(VideoModelConfig())
+    with tempfile.TemporaryDirectory() as scratch:
+        workdir = Path(scratch)
+        record_teleop_set("Lift", args.episodes, workdir / "lift.hdf5", ExpertConfig())
+        teleop = workdir / "teleop"
+        ingest_source(SourceConfig(name="lift", path=workdir / "lift.hdf5", format="robomimic",
+                                   embodiment="robosuite_panda"), teleop)  # fmt: skip
+        save_video_pipeline(workdir / "model", pipeline)
+        first_frames = np.stack([c.frames[0] for c in read_clips(teleop, pipeline.image_size)])
+        ours = {w: pipeline_frames_per_second(teleop, workdir / "model", w, config, workdir) for w in (1, 2)}
+        reference = reference_frames_per_second(pipeline, first_frames, config, clips=2 * config.batch_size)
+    window = f"{config.windows} windows of {pipeline.frames} frames, {config.steps} steps"
+    print(f"\n{args.episodes} source episodes x{args.multiplier:g}; clips of {window}; 64x64 frames")
+    print(f"{'reference f/s':>15}{'Ray x1 f/s':>12}{'Ray x2 f/s':>12}{'x1/reference':>14}{'x2/x1':>8}")
+    print(f"{reference:>15.1f}{ours[1]:>12.1f}{ours[2]:>12.1f}{ours[1] / reference:>14.2f}{ours[2] / ours[1]:>8.2f}")
+
+
+if __name__ == "__main__":
+    main()

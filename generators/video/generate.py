@@ -1,0 +1,215 @@
+"""Generate clips from teleop first frames with any diffusers image-to-video pipeline.
+
+For every teleop episode, K new instructions, with K chosen so that the generated hours reach ``multiplier``
+times the teleop hours (times ``oversample``, the margin the filters downstream will take). A clip longer than
+the model's window is generated window by window, each conditioned on the last frame of the one before.
+One Ray task per source episode loads the pipeline once and generates its K clips in batches; every clip
+records its lineage (source dataset, episode and frame, prompt, seed, model hash) and its first-frame fidelity.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import PIL.Image
+import torch
+
+from generators.video.instructions import DEFAULT_VOCABULARY, Vocabulary, new_instructions
+from generators.video.model import PyramidVideoPipeline, load_video_pipeline, pipeline_hash
+from pipelines.frame_pairs import read_clip, resize_frames
+from pipelines.ingest.runner import ReadPlan, write_plan
+from pipelines.lerobot.reader import EpisodeReadError, LeRobotSource
+from pipelines.metrics import psnr
+from pipelines.parallel import RayConfig
+from schemas.embodiment import GENERATED_VIDEO
+from schemas.episode import Episode, RejectedEpisode, exact_timestamps
+
+if TYPE_CHECKING:
+    from pipelines.lerobot.writer import WriteReport
+
+__all__ = ["GenerationConfig", "GenerationReport", "generate_clips", "generate_windows", "run_pipeline"]
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """Attributes:
+    multiplier: generated hours / teleop hours to reach (GR00T N1: ~10).
+    oversample: extra clips generated for the share the filters will reject.
+    windows: model windows chained per clip (a clip has 1 + windows * (frames - 1) frames).
+    steps, guidance_scale: sampling steps and classifier-free guidance (1: none).
+    batch_size: clips per pipeline call.
+    image_size, frames: square size and window length to ask the pipeline for; 0: the in-house pipeline's own,
+        or for a third-party pipeline 64 (what the label models read) and 9 (4k + 1, as CogVideoX and Wan need).
+    seed: seeds instruction choice and every clip's noise (clip k of a run gets ``seed + k``).
+    device: torch device the pipeline runs on.
+    vocabulary: words the new instructions are made of.
+    """
+
+    multiplier: float = 10.0
+    oversample: float = 1.25
+    windows: int = 4
+    steps: int = 10
+    guidance_scale: float = 1.0
+    batch_size: int = 8
+    image_size: int = 0
+    frames: int = 0
+    seed: int = 0
+    device: str = "cpu"
+    vocabulary: Vocabulary = field(default=DEFAULT_VOCABULARY)
+
+
+@dataclass(frozen=True)
+class GenerationReport:
+    written: WriteReport
+    teleop_hours: float
+    generated_hours: float
+    requested_clips: int
+    model_sha256: str
+
+    @property
+    def multiplier(self) -> float:
+        return self.generated_hours / self.teleop_hours if self.teleop_hours else 0.0
+
+
+THIRD_PARTY_WINDOW = (64, 9)  # size and frames asked of a third-party pipeline unless configured
+
+
+def _window_shape(pipeline, config: GenerationConfig) -> tuple[int, int]:
+    size, frames = ((pipeline.image_size, pipeline.frames) if isinstance(pipeline, PyramidVideoPipeline)
+                    else THIRD_PARTY_WINDOW)  # fmt: skip
+    return config.image_size or size, config.frames or frames
+
+
+def run_pipeline(pipeline, first_frames: np.ndarray, prompts: list[str], seeds: list[int], size: int, frames: int,
+                 steps: int, guidance_scale: float, device: str = "cpu") -> np.ndarray:  # fmt: skip
+    """One call of a diffusers image-to-video pipeline with the arguments they all take: (B, S, S, 3) uint8 first
+    frames -> (B, frames, S, S, 3) uint8 clips."""
+    try:
+        output = pipeline(
+            image=[PIL.Image.fromarray(f) for f in first_frames],
+            prompt=prompts,
+            num_frames=frames,
+            height=size,
+            width=size,
+            num_inference_steps=steps,
+            guidance_scale=guidance_scale,
+            generator=[torch.Generator(device).manual_seed(s) for s in seeds],
+            output_type="np",
+        )
+    except TypeError as error:  # a pipeline without the image-to-video arguments
+        raise ValueError(f"{type(pipeline).__name__} is not an image-to-video pipeline: {error}") from error
+    clips = np.asarray(output.frames)
+    if clips.shape[:2] != (len(first_frames), frames) or clips.shape[-1] != 3:
+        raise ValueError(f"{type(pipeline).__name__} returned frames of shape {clips.shape}, "
+                         f"expected ({len(first_frames)}, {frames}, H, W, 3)")  # fmt: skip
+    pixels = (clips * 255).round().clip(0, 255).astype(np.uint8)
+    return np.stack([resize_frames(clip, size, f"{type(pipeline).__name__} output") for clip in pixels])
+
+
+def generate_windows(pipeline, first_frames: np.ndarray, prompts: list[str], seeds: list[int], windows: int,
+                     config: GenerationConfig) -> np.ndarray:  # fmt: skip
+    """(B, 1 + windows * (F - 1), S, S, 3) generated clips (their first frame too, the model's rendering of the
+    conditioning frame), window by window, each window from the last frame of the one before."""
+    size, frames = _window_shape(pipeline, config)
+    pieces, current = [], first_frames
+    for window in range(windows):
+        generated = run_pipeline(pipeline, current, prompts, [seed * 1000 + window for seed in seeds], size, frames,
+                                 config.steps, config.guidance_scale, config.device)  # fmt: skip
+        pieces.append(generated if window == 0 else generated[:, 1:])
+        current = generated[:, -1]
+    return np.concatenate(pieces, axis=1)
+
+
+@lru_cache(maxsize=1)
+def _cached_pipeline(folder: str, device: str, sha256: str):
+    """One loaded pipeline per process, keyed by its hash so a retrained model in the same folder is reloaded."""
+    return load_video_pipeline(folder, device)
+
+
+def clip_frames(pipeline, config: GenerationConfig) -> int:
+    return 1 + config.windows * (_window_shape(pipeline, config)[1] - 1)
+
+
+def generate_episode_clips(
+    folder: str, sha256: str, root: str, episode_index: int, instructions: list[tuple[str, bool]], first_seed: int,
+    config: GenerationConfig,
+) -> list[Episode | RejectedEpisode]:  # fmt: skip
+    """The clips of one source episode's first frame, where it runs (a Ray worker loads the pipeline once); an
+    unreadable source episode comes back rejected."""
+    torch.set_num_threads(1)
+    pipeline = _cached_pipeline(folder, config.device, sha256)
+    source = LeRobotSource(root)
+    try:
+        clip = read_clip(source, episode_index, _window_shape(pipeline, config)[0])
+    except (EpisodeReadError, ValueError) as error:
+        return [RejectedEpisode(source.episode_id(episode_index), "source", str(error))]
+    first = clip.frames[0]
+    episodes: list[Episode | RejectedEpisode] = []
+    for begin in range(0, len(instructions), config.batch_size):
+        batch = instructions[begin : begin + config.batch_size]
+        seeds = [first_seed + begin + k for k in range(len(batch))]
+        clips = generate_windows(pipeline, np.repeat(first[None], len(batch), axis=0), [t for t, _ in batch], seeds,
+                                 config.windows, config)  # fmt: skip
+        for (text, counterfactual), seed, frames in zip(batch, seeds, clips, strict=True):
+            fidelity = psnr(float(np.mean((frames[0] / 255.0 - first / 255.0) ** 2)))
+            episodes.append(Episode(
+                episode_id=f"{clip.dataset}/{clip.episode_id}/{seed}",
+                embodiment=GENERATED_VIDEO.name,
+                fps=source.fps,
+                instruction=text,
+                frames={GENERATED_VIDEO.cameras[0]: frames},
+                state=None,
+                action=None,
+                timestamps=exact_timestamps(len(frames), source.fps),
+                notes={"source_dataset": clip.dataset, "source_episode": clip.episode_id, "source_frame": 0,
+                       "prompt": text, "instruction_generated": True, "counterfactual": counterfactual, "seed": seed,
+                       "video_model_sha256": sha256, "first_frame_psnr_db": round(fidelity, 2)},
+            ))  # fmt: skip
+    return episodes
+
+
+def generate_clips(
+    roots: list[Path | str],
+    destination: Path | str,
+    pipeline_folder: Path | str,
+    config: GenerationConfig = GenerationConfig(),
+    *,
+    ray: RayConfig | None = None,
+    on_item: Callable[[int], None] | None = None,
+) -> GenerationReport:
+    """Clips from every episode's first frame of the teleop datasets at ``roots``, written as one action-less
+    LeRobot dataset (the ``generated_video`` embodiment) at ``destination``, atomically. A source episode that
+    cannot be read is quarantined with its reason; the others are generated. ``on_item(done)`` follows the
+    clips written."""
+    sha256 = pipeline_hash(pipeline_folder)
+    pipeline = _cached_pipeline(str(pipeline_folder), config.device, sha256)  # a missing model fails before any work
+    length = clip_frames(pipeline, config)
+    rng = np.random.default_rng(config.seed)
+    sources = [LeRobotSource(root) for root in roots]
+    if len({s.fps for s in sources}) != 1:
+        raise ValueError(f"teleop datasets {[str(r) for r in roots]}: need one fps, have {[s.fps for s in sources]}")
+    fps = sources[0].fps
+    units, teleop_frames, next_seed = [], 0, config.seed
+    for source in sources:
+        for index in source.episode_indices:
+            try:
+                episode = source.read_episode_metadata(index)
+            except EpisodeReadError:  # the worker reads it again and records why
+                units.append((str(pipeline_folder), sha256, str(source.root), index, [], next_seed, config))
+                continue
+            count = math.ceil(config.multiplier * config.oversample * episode.length / length)
+            instructions = [(i.text, i.counterfactual) for i in new_instructions(episode.instruction, count, config.vocabulary, rng)]
+            units.append((str(pipeline_folder), sha256, str(source.root), index, instructions, next_seed, config))
+            teleop_frames, next_seed = teleop_frames + episode.length, next_seed + count
+    provenance = {"generated_from": [str(r) for r in roots], "video_model": str(pipeline_folder),
+                  "video_model_sha256": sha256, "multiplier_requested": config.multiplier,
+                  "teleop_hours": teleop_frames / fps / 3600}  # fmt: skip
+    plan = ReadPlan(GENERATED_VIDEO, fps, generate_episode_clips, units)
+    written = write_plan(plan, destination, ray=ray, on_item=on_item, provenance=provenance)
+    return GenerationReport(written, teleop_frames / fps / 3600, written.hours, next_seed - config.seed, sha256)

@@ -1,0 +1,110 @@
+"""Neural trajectories: generated clips labelled by the IDM and the latent action model into a dataset lerobot
+loads, under the neural pseudo-embodiment, with lineage from the teleop frame to both label models; each filter
+rejects with its reason and figure, and nothing else is lost; missing label models fail before any work."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+from generators.video.generate import GenerationConfig, generate_clips
+from generators.video.neural import NeuralFilters, label_neural_trajectories, motion
+from idm.label import save_idm
+from idm.model import IDMConfig, InverseDynamicsModel
+from idm.train import ActionNormaliser
+from latent_actions.label import save_latent_action_model
+from latent_actions.model import LatentActionConfig, LatentActionModel
+from pipelines.checkpoints import MissingCheckpointError
+from pipelines.lerobot import layout
+from pipelines.lerobot.reader import LeRobotSource
+from pipelines.parallel import RayConfig
+from tests.conftest import LABEL_IMAGE_SIZE
+
+KEEP_ALL = NeuralFilters(min_first_frame_psnr_db=0.0, min_motion=0.0, min_idm_confidence=0.0)
+
+
+@pytest.fixture(scope="module")
+def clips(untrained_video_model, label_home, tmp_path_factory):
+    root = tmp_path_factory.mktemp("neural") / "clips"
+    config = GenerationConfig(multiplier=0.3, oversample=1.0, windows=3, steps=2)
+    generate_clips([label_home / "datasets/teleop/panda_lift"], root, untrained_video_model, config)
+    return root
+
+
+@pytest.fixture(scope="module")
+def label_models(tmp_path_factory):
+    """Untrained label models of the clips' size: what is tested is the labelling path, not the labels' quality."""
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("label_models")
+    idm = InverseDynamicsModel(IDMConfig(embodiment="robosuite_panda", camera="agentview", action_dim=7,
+                                         image_size=LABEL_IMAGE_SIZE, frame_gap=4))  # fmt: skip
+    idm_sha256 = save_idm(folder / "idm", idm.eval(), ActionNormaliser(np.zeros(7, np.float32), np.ones(7, np.float32)))
+    latent = LatentActionModel(LatentActionConfig(image_size=LABEL_IMAGE_SIZE, patch_size=8, frame_gap=8))
+    latent_sha256 = save_latent_action_model(folder / "latent", latent.eval())
+    return folder / "idm", folder / "latent", idm_sha256, latent_sha256
+
+
+def test_clips_are_labelled_into_a_neural_dataset_with_lineage(clips, label_models, tmp_path):
+    idm, latent, idm_sha256, latent_sha256 = label_models
+    generated = LeRobotSource(clips)
+    report = label_neural_trajectories(clips, tmp_path / "neural", idm, latent, KEEP_ALL, ray=RayConfig(workers=2))
+    assert report.episodes == len(generated) and not report.rejected
+
+    meta = json.loads((tmp_path / "neural" / layout.PYRAMID_META_PATH).read_text())
+    assert meta["embodiment"] == "neural_robosuite_panda"
+    assert meta["provenance"]["model_checkpoints"] == {"idm": idm_sha256, "latent_actions": latent_sha256}
+    dataset = LeRobotDataset("pyramid/neural", root=tmp_path / "neural")
+    item = dataset[0]
+    assert item["action"].shape == (7,) and 0 < float(item["idm.confidence"]) <= 1
+    assert item["latent_action.latent"].shape == (32,) and item["latent_action.codes"].shape == (4,)
+    assert item["observation.images.primary"].shape == (3, LABEL_IMAGE_SIZE, LABEL_IMAGE_SIZE)
+
+    source_notes = generated.read_episode(0).notes
+    notes = meta["episodes"][0]["notes"]
+    for key in ("source_dataset", "source_episode", "source_frame", "prompt", "seed", "video_model_sha256"):
+        assert notes[key] == source_notes[key]
+    assert notes["instruction_generated"] is True and notes["model_sha256"] == idm_sha256
+    assert notes["latent_action_model_sha256"] == latent_sha256
+
+
+def test_the_filters_reject_with_reasons_and_keep_the_rest(clips, label_models, tmp_path):
+    idm, latent, _, _ = label_models
+    generated = LeRobotSource(clips)
+    fidelity = sorted(generated.read_episode(i).notes["first_frame_psnr_db"] for i in generated.episode_indices)
+    threshold = float(np.median(fidelity))
+    report = label_neural_trajectories(clips, tmp_path / "neural", idm, latent, NeuralFilters(threshold, 0.0, 0.0))
+    below = [f for f in fidelity if f < threshold]
+    assert len(report.rejected) == len(below) > 0 and report.episodes == len(fidelity) - len(below)
+    assert all(r.field == "first_frame" and f"below {threshold}" in r.reason for r in report.rejected)
+
+
+@pytest.mark.parametrize(
+    ("filters", "reason"),
+    [
+        (NeuralFilters(min_first_frame_psnr_db=99.0), r"first_frame: first-frame PSNR \d+\.\d dB below 99\.0"),
+        (NeuralFilters(min_first_frame_psnr_db=0.0, min_motion=1e6), r"motion: motion \d+\.\d\d below 1000000\.0"),
+        (NeuralFilters(0.0, 0.0, 1.0), r"idm_confidence: IDM confidence 0\.\d+ below 1\.0"),
+    ],
+)
+def test_each_filter_names_its_reason_and_figure(clips, label_models, tmp_path, filters, reason):
+    idm, latent, _, _ = label_models
+    with pytest.raises(ValueError, match=f"no valid episode .*{reason}"):
+        label_neural_trajectories(clips, tmp_path / "neural", idm, latent, filters)
+    assert not (tmp_path / "neural").exists()
+
+
+def test_motion_measures_change_over_the_gap():
+    still = np.zeros((10, 8, 8, 3), np.uint8)
+    moving = np.stack([np.full((8, 8, 3), 10 * t, np.uint8) for t in range(10)])
+    assert motion(still, 4) == 0 and motion(moving, 4) == pytest.approx(40.0)
+
+
+def test_missing_label_models_fail_before_any_work(clips, label_models, tmp_path):
+    idm, latent, _, _ = label_models
+    with pytest.raises(MissingCheckpointError, match="train the model first"):
+        label_neural_trajectories(clips, tmp_path / "neural", tmp_path / "no_idm", latent)
+    with pytest.raises(MissingCheckpointError):
+        label_neural_trajectories(clips, tmp_path / "neural", idm, tmp_path / "no_latent")
+    assert not (tmp_path / "neural").exists()
