@@ -41,7 +41,7 @@ def generated_clips_folder(home: PyramidHome, embodiment: str) -> Path:
     return home.home / "generated" / "video" / embodiment
 
 
-class VideoModelConfig(TrainingConfig):
+class VideoModelTrainingConfig(TrainingConfig):
     steps: int = Field(default=1500, description="optimiser steps")
     batch_size: int = Field(default=8, description="clip windows per step")
     embodiment: str = Field(default="robosuite_panda", description="whose teleop video the model learns")
@@ -52,9 +52,9 @@ class VideoModelConfig(TrainingConfig):
     sampling_steps: int = Field(default=10, description="flow-matching steps when scoring held-out episodes")
 
     def model(self):
-        from generators.video.model import VideoModelConfig as ModelConfig
+        from generators.video.model import VideoModelConfig
 
-        return ModelConfig(image_size=self.image_size, frames=self.frames, patch_size=self.patch_size, dim=self.dim,
+        return VideoModelConfig(image_size=self.image_size, frames=self.frames, patch_size=self.patch_size, dim=self.dim,
                            layers=self.layers)  # fmt: skip
 
 
@@ -76,7 +76,7 @@ def _teleop_roots(home: PyramidHome, embodiment: str) -> list[str]:
     check_specs=[AssetCheckSpec(BEATS_COPY_BASELINE, asset="video_model",
                                 description="held-out prediction error below copying the first frame")],  # fmt: skip
 )
-def video_model(context: AssetExecutionContext, config: VideoModelConfig, home: PyramidHome, ray: RayResource) -> MaterializeResult:
+def video_model(context: AssetExecutionContext, config: VideoModelTrainingConfig, home: PyramidHome, ray: RayResource) -> MaterializeResult:
     """The in-house image-to-video model (diffusers Latte transformer + flow matching), scored on held-out teleop."""
     from generators.video.generate import GenerationConfig
     from generators.video.model import save_video_pipeline

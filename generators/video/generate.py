@@ -33,7 +33,14 @@ from schemas.episode import Episode, RejectedEpisode, exact_timestamps
 if TYPE_CHECKING:
     from pipelines.lerobot.writer import WriteReport
 
-__all__ = ["GenerationConfig", "GenerationReport", "generate_clips", "generate_windows", "run_pipeline"]
+__all__ = [
+    "GenerationConfig",
+    "GenerationReport",
+    "generate_clips",
+    "generate_windows",
+    "run_pipeline",
+    "window_shape",
+]
 
 
 @dataclass(frozen=True)
@@ -68,9 +75,12 @@ class GenerationConfig:
 class GenerationReport:
     written: WriteReport
     teleop_hours: float
-    generated_hours: float
     requested_clips: int
     model_sha256: str
+
+    @property
+    def generated_hours(self) -> float:
+        return self.written.hours
 
     @property
     def multiplier(self) -> float:
@@ -80,7 +90,8 @@ class GenerationReport:
 THIRD_PARTY_WINDOW = (64, 9)  # size and frames asked of a third-party pipeline unless configured
 
 
-def _window_shape(pipeline, config: GenerationConfig) -> tuple[int, int]:
+def window_shape(pipeline, config: GenerationConfig) -> tuple[int, int]:
+    """The square size and window length generation asks ``pipeline`` for."""
     size, frames = ((pipeline.image_size, pipeline.frames) if isinstance(pipeline, PyramidVideoPipeline)
                     else THIRD_PARTY_WINDOW)  # fmt: skip
     return config.image_size or size, config.frames or frames
@@ -116,7 +127,7 @@ def generate_windows(pipeline, first_frames: np.ndarray, prompts: list[str], see
                      config: GenerationConfig) -> np.ndarray:  # fmt: skip
     """(B, 1 + windows * (F - 1), S, S, 3) generated clips (their first frame too, the model's rendering of the
     conditioning frame), window by window, each window from the last frame of the one before."""
-    size, frames = _window_shape(pipeline, config)
+    size, frames = window_shape(pipeline, config)
     pieces, current = [], first_frames
     for window in range(windows):
         generated = run_pipeline(pipeline, current, prompts, [seed * 1000 + window for seed in seeds], size, frames,
@@ -133,7 +144,7 @@ def _cached_pipeline(folder: str, device: str, sha256: str):
 
 
 def clip_frames(pipeline, config: GenerationConfig) -> int:
-    return 1 + config.windows * (_window_shape(pipeline, config)[1] - 1)
+    return 1 + config.windows * (window_shape(pipeline, config)[1] - 1)
 
 
 def generate_episode_clips(
@@ -146,7 +157,7 @@ def generate_episode_clips(
     pipeline = _cached_pipeline(folder, config.device, sha256)
     source = LeRobotSource(root)
     try:
-        clip = read_clip(source, episode_index, _window_shape(pipeline, config)[0])
+        clip = read_clip(source, episode_index, window_shape(pipeline, config)[0])
     except (EpisodeReadError, ValueError) as error:
         return [RejectedEpisode(source.episode_id(episode_index), "source", str(error))]
     first = clip.frames[0]
@@ -212,4 +223,4 @@ def generate_clips(
                   "teleop_hours": teleop_frames / fps / 3600}  # fmt: skip
     plan = ReadPlan(GENERATED_VIDEO, fps, generate_episode_clips, units)
     written = write_plan(plan, destination, ray=ray, on_item=on_item, provenance=provenance)
-    return GenerationReport(written, teleop_frames / fps / 3600, written.hours, next_seed - config.seed, sha256)
+    return GenerationReport(written, teleop_frames / fps / 3600, next_seed - config.seed, sha256)

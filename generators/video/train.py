@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from generators.video.generate import GenerationConfig, generate_windows
+from generators.video.generate import GenerationConfig, generate_windows, window_shape
 from generators.video.model import PyramidVideoPipeline, VideoModelConfig, build_pipeline
 from pipelines.frame_pairs import Clip, read_training_clips, split_by_episode
 from pipelines.metrics import psnr
@@ -115,7 +115,7 @@ def evaluate_video_model(
     continuation it expects (what a squared error should score). Samples (``generation.steps``) are what
     generation writes: sharper, so a wrong guess about where the arm goes costs twice.
     """
-    frames = generation.frames or pipeline.frames
+    frames = window_shape(pipeline, generation)[1]
     windows = [(clip, t) for clip in clips for t in range(0, len(clip.frames) - frames + 1, frames - 1)[:EVALUATION_WINDOWS]]
     if not windows:
         raise ValueError(f"no held-out clip has {frames} frames to score the video model on")

@@ -61,5 +61,5 @@ def test_video_model_generated_clips_and_neural_trajectories_materialise(label_h
     kept, rejected = labelled.metadata["episodes"].value, labelled.metadata["quarantined"].value
     assert kept + rejected == generated.metadata["clips"].value and kept > 0
     assert labelled.metadata["multiplier_requested"].value == 0.5
-    assert checks["multiplier_reached"].passed == (labelled.metadata["multiplier"].value >= 0.5)
+    assert labelled.metadata["multiplier"].value >= 0.5 and checks["multiplier_reached"].passed  # untrained clips move
     assert (tmp_path / "home/datasets/neural/robosuite_panda/meta/info.json").is_file()
