@@ -5,7 +5,7 @@ from pathlib import Path
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, StaticPartitionsDefinition, asset
 from pydantic import Field
 
-from assets.resources import PyramidHome
+from assets.resources import PyramidHome, RayResource
 
 EMBEDDED_TASKS = StaticPartitionsDefinition(["Lift", "Stack", "PickPlaceCan", "TwoArmLift"])
 
@@ -21,16 +21,17 @@ def embedded_teleop_path(home: PyramidHome, task: str) -> Path:
 
 @asset(partitions_def=EMBEDDED_TASKS, group_name="embedded_defaults", code_version="2", kinds={"robosuite", "hdf5"})
 def embedded_teleop_demos(
-    context: AssetExecutionContext, config: EmbeddedTeleopConfig, home: PyramidHome
+    context: AssetExecutionContext, config: EmbeddedTeleopConfig, home: PyramidHome, ray: RayResource
 ) -> MaterializeResult:
     """Scripted-expert Panda demos in robosuite (one arm or two; the embodiment's cameras, 20 Hz) as robomimic
-    HDF5 with datagen_info."""
+    HDF5 with datagen_info; attempts run on Ray."""
     from generators.scripted_teleop import ExpertConfig, record_teleop_set  # robosuite/mujoco load only when run
 
     task = context.partition_key
     path = embedded_teleop_path(home, task)
     path.parent.mkdir(parents=True, exist_ok=True)
-    report = record_teleop_set(task, config.demos_per_task, path, ExpertConfig(image_size=config.image_size))
+    report = record_teleop_set(task, config.demos_per_task, path, ExpertConfig(image_size=config.image_size),
+                               ray=ray.config())  # fmt: skip
     context.log.info(f"{task}: {report.demos} demos in {report.attempts} attempts")
     return MaterializeResult(
         metadata={
@@ -53,7 +54,7 @@ def embedded_human_video_folder(home: PyramidHome) -> Path:
 
 @asset(group_name="embedded_defaults", code_version="1", kinds={"robosuite", "mp4"})
 def embedded_human_videos(
-    context: AssetExecutionContext, config: EmbeddedHumanVideoConfig, home: PyramidHome
+    context: AssetExecutionContext, config: EmbeddedHumanVideoConfig, home: PyramidHome, ray: RayResource
 ) -> MaterializeResult:
     """STAND-IN for human video: action-less robosuite clips from the front camera (no teleop dataset uses it)."""
     import shutil
@@ -65,7 +66,7 @@ def embedded_human_videos(
     paths = [
         p
         for task in EMBEDDED_TASKS.get_partition_keys()
-        for p in record_stand_in_videos(task, config.clips_per_task, folder)
+        for p in record_stand_in_videos(task, config.clips_per_task, folder, ray=ray.config())
     ]
     context.log.info(f"{len(paths)} stand-in clips in {folder}")
     return MaterializeResult(metadata={"path": MetadataValue.path(str(folder)), "clips": len(paths)})

@@ -19,7 +19,7 @@ import ray
 
 from pipelines.config import SourceConfig
 from pipelines.ingest.sources import ingest_source
-from pipelines.parallel import RayConfig
+from pipelines.parallel import RayConfig, start_local_ray
 
 FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures"
 SOURCES = {
@@ -48,7 +48,7 @@ def warm_worker() -> None:
 
 
 def on_ray(source: SourceConfig, workers: int, repeat: int) -> float:
-    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    start_local_ray(workers)
     ray.get([warm_worker.remote() for _ in range(workers)])
     try:
         return frames_per_second(source, RayConfig(workers=workers), repeat)

@@ -30,7 +30,7 @@ from latent_actions.model import LatentActionConfig, LatentActionModel
 from latent_actions.train import latent_labels
 from pipelines.frame_pairs import read_clips
 from pipelines.lerobot.writer import write_dataset
-from pipelines.parallel import RayConfig
+from pipelines.parallel import RayConfig, start_local_ray
 from schemas.embodiment import get_embodiment
 from schemas.episode import Episode, exact_timestamps
 
@@ -44,7 +44,7 @@ def warm_worker() -> None:
 
 
 def pipeline_frames_per_second(label, root: Path, checkpoint: Path, workers: int, frames: int, workdir: Path) -> float:
-    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    start_local_ray(workers)
     ray.get([warm_worker.remote() for _ in range(workers)])
     try:
         start = time.perf_counter()

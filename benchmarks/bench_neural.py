@@ -27,7 +27,7 @@ from generators.video.model import VideoModelConfig, build_pipeline, save_video_
 from pipelines.config import SourceConfig
 from pipelines.frame_pairs import read_clips
 from pipelines.ingest.sources import ingest_source
-from pipelines.parallel import RayConfig
+from pipelines.parallel import RayConfig, start_local_ray
 
 
 @ray.remote(num_cpus=1)
@@ -38,7 +38,7 @@ def warm_worker() -> None:
 
 
 def pipeline_frames_per_second(teleop: Path, model: Path, workers: int, config: GenerationConfig, workdir: Path) -> float:
-    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    start_local_ray(workers)
     ray.get([warm_worker.remote() for _ in range(workers)])
     try:
         start = time.perf_counter()

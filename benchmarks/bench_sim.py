@@ -23,7 +23,7 @@ import ray
 from generators.robosuite_env import PANDA_TASKS, make_env
 from generators.scripted_teleop import ExpertConfig, record_teleop_set
 from generators.sim.generate import generate_demos
-from pipelines.parallel import RayConfig
+from pipelines.parallel import RayConfig, start_local_ray
 from schemas.embodiment import get_embodiment
 
 
@@ -37,7 +37,7 @@ def warm_worker() -> None:
 def rollouts_per_minute(task: str, sources: Path, attempts: int, workers: int, cameras: tuple[str, ...],
                         workdir: Path) -> tuple[float, float]:  # fmt: skip
     """(attempts per minute, mean steps per attempt) of one fixed-size generation run."""
-    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    start_local_ray(workers)
     ray.get([warm_worker.remote() for _ in range(workers)])
     try:
         start = time.perf_counter()

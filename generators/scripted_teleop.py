@@ -8,6 +8,7 @@ and target poses, object poses, the gripper command and subtask termination sign
 
 from __future__ import annotations
 
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,9 +30,17 @@ from generators.robosuite_env import (
 )
 from pipelines.ingest.robomimic import RobomimicDemo, proprio_keys, write_robomimic
 from pipelines.lerobot.video import write_mp4
+from pipelines.parallel import RayConfig, ray_map
 from schemas.embodiment import get_embodiment
 
-__all__ = ["ExpertConfig", "TeleopSetReport", "record_expert_demo", "record_stand_in_videos", "record_teleop_set"]
+__all__ = [
+    "ExpertConfig",
+    "TeleopSetReport",
+    "record_expert_demo",
+    "record_stand_in_videos",
+    "record_successes",
+    "record_teleop_set",
+]
 
 OPEN, CLOSE = -1.0, 1.0
 
@@ -237,6 +246,30 @@ class TeleopSetReport:
     failed_seeds: list[int]
 
 
+def record_successes(
+    task: str,
+    demos: int,
+    config: ExpertConfig | None = None,
+    first_seed: int = 0,
+    max_attempts: int | None = None,
+    ray: RayConfig | None = None,
+) -> tuple[list[RobomimicDemo], list[int]]:
+    """The first ``demos`` successful expert demos of ``task`` from seed ``first_seed`` on, and the seeds that
+    failed before them; an error after ``max_attempts`` (default 3x) attempts. With ``ray`` the attempts run
+    as Ray tasks a few seeds ahead, and the demos kept are the same as in-process."""
+    max_attempts = max_attempts or 3 * demos
+    seeds = range(first_seed, first_seed + max_attempts)
+    arguments = [(task, seed, config) for seed in seeds]
+    attempts = ray_map(record_expert_demo, arguments, ray) if ray else (record_expert_demo(*a) for a in arguments)
+    kept, failed = [], []
+    with closing(attempts):  # stops the attempts still in flight once enough succeeded
+        for seed, (demo, success) in zip(seeds, attempts, strict=True):
+            (kept if success else failed).append(demo if success else seed)
+            if len(kept) == demos:
+                return kept, failed
+    raise RuntimeError(f"{task}: only {len(kept)} of {demos} expert demos succeeded in {max_attempts} attempts")
+
+
 def record_teleop_set(
     task: str,
     demos: int,
@@ -244,36 +277,30 @@ def record_teleop_set(
     config: ExpertConfig | None = None,
     first_seed: int = 0,
     max_attempts: int | None = None,
+    ray: RayConfig | None = None,
 ) -> TeleopSetReport:
-    """Record ``demos`` successful expert demos of ``task`` (seeds from ``first_seed``) into one HDF5 file.
-
-    Failed attempts are counted and their seeds reported; it gives up after ``max_attempts`` (default 3x).
-    """
-    max_attempts = max_attempts or 3 * demos
-    kept, failed, seed = [], [], first_seed
-    while len(kept) < demos:
-        if seed - first_seed >= max_attempts:
-            raise RuntimeError(f"{task}: only {len(kept)} of {demos} expert demos succeeded in {max_attempts} attempts")
-        demo, success = record_expert_demo(task, seed, config)
-        (kept if success else failed).append(demo if success else seed)
-        seed += 1
+    """Record ``demos`` successful expert demos of ``task`` (``record_successes``) into one HDF5 file."""
+    kept, failed = record_successes(task, demos, config, first_seed, max_attempts, ray)
     write_robomimic(path, task, kept, fps=CONTROL_FREQ)
-    return TeleopSetReport(task, Path(path), len(kept), seed - first_seed, failed)
+    return TeleopSetReport(task, Path(path), len(kept), len(kept) + len(failed), failed)
 
 
 def record_stand_in_videos(
-    task: str, clips: int, folder: Path, camera: str = "frontview", size: int = 96, first_seed: int = 1000
+    task: str,
+    clips: int,
+    folder: Path,
+    camera: str = "frontview",
+    size: int = 96,
+    first_seed: int = 1000,
+    ray: RayConfig | None = None,
 ) -> list[Path]:
     """Action-less clips of the expert from a camera the teleop data does not use, standing in for human
     video: ``robosuite_standin_<task>_<seed>.mp4`` with the instruction in a sidecar ``.txt``."""
-    config = ExpertConfig(cameras=(camera,), image_size=size)
-    paths, seed = [], first_seed
-    while len(paths) < clips:
-        demo, success = record_expert_demo(task, seed, config)
-        if success:
-            path = Path(folder) / f"robosuite_standin_{task.lower()}_{seed}.mp4"
-            write_mp4(path, demo.obs[f"{camera}_image"], CONTROL_FREQ)
-            path.with_suffix(".txt").write_text(demo.instruction + "\n")
-            paths.append(path)
-        seed += 1
+    demos, _ = record_successes(task, clips, ExpertConfig(cameras=(camera,), image_size=size), first_seed, ray=ray)
+    paths = []
+    for demo in demos:
+        path = Path(folder) / f"robosuite_standin_{task.lower()}_{demo.attrs['seed']}.mp4"
+        write_mp4(path, demo.obs[f"{camera}_image"], CONTROL_FREQ)
+        path.with_suffix(".txt").write_text(demo.instruction + "\n")
+        paths.append(path)
     return paths

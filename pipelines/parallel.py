@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["RayConfig", "ray_call", "ray_map"]
+__all__ = ["RayConfig", "ray_call", "ray_map", "start_local_ray"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,14 @@ class RayConfig:
     address: str | None = None
 
 
+def start_local_ray(workers: int) -> None:
+    """A new local Ray with ``workers`` CPUs: its own even where `ray start` has left a cluster running (or a
+    stale record of one), which a bare ``ray.init()`` would try to join."""
+    import ray
+
+    ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False)
+
+
 def _start_ray(config: RayConfig) -> bool:
     """Connect to the configured cluster, or start a local Ray with ``workers`` CPUs, unless Ray is already up;
     True when started here (and so to be shut down here)."""
@@ -33,7 +41,7 @@ def _start_ray(config: RayConfig) -> bool:
     if config.address:
         ray.init(address=config.address, log_to_driver=False)
     else:
-        ray.init(num_cpus=config.workers, include_dashboard=False, log_to_driver=False)
+        start_local_ray(config.workers)
     return True
 
 

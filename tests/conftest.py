@@ -74,25 +74,58 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
 
 
+RAY_WORKERS = 2
+
+
+@pytest.fixture(scope="session")
+def _ray_session():
+    """Shuts down, at the end of the session, the local Ray that ``ensure_local_ray`` started."""
+    yield
+    import ray
+
+    ray.shutdown()
+
+
+def ensure_local_ray() -> None:
+    """A running local Ray with ``RAY_WORKERS`` CPUs, shared by the tests that use Ray: the pipelines run their
+    tasks on a Ray that is already up (as on a cluster) instead of starting and stopping one each time (~10 s)."""
+    import ray
+
+    from pipelines.parallel import start_local_ray
+
+    if not ray.is_initialized():
+        start_local_ray(RAY_WORKERS)
+
+
+@pytest.fixture
+def local_ray(_ray_session) -> None:
+    """``ensure_local_ray`` for one test (started again when an earlier test shut it down)."""
+    ensure_local_ray()
+
+
 LABEL_IMAGE_SIZE = 32
 
 
 @pytest.fixture(scope="session")
-def label_home(tmp_path_factory):
+def label_home(tmp_path_factory, _ray_session):
     """A small pyramid home for the label models: 10 scripted Panda Lift demos (real robosuite physics and
     rendering, 32x32) ingested as a teleop dataset, and 3 action-less stand-in clips from the same camera
     ingested as a human-video dataset."""
     from generators.scripted_teleop import ExpertConfig, record_stand_in_videos, record_teleop_set
     from pipelines.config import SourceConfig
     from pipelines.ingest.sources import ingest_source
+    from pipelines.parallel import RayConfig
 
     home = tmp_path_factory.mktemp("label_home")
     raw = home / "raw"
     raw.mkdir()
-    record_teleop_set("Lift", 10, raw / "panda_lift.hdf5", ExpertConfig(image_size=LABEL_IMAGE_SIZE))
+    ensure_local_ray()
+    record_teleop_set("Lift", 10, raw / "panda_lift.hdf5", ExpertConfig(image_size=LABEL_IMAGE_SIZE),
+                      ray=RayConfig(workers=RAY_WORKERS))  # fmt: skip
     teleop = SourceConfig(name="panda_lift", path=raw / "panda_lift.hdf5", format="robomimic", embodiment="robosuite_panda")
     ingest_source(teleop, home / "datasets" / "teleop" / "panda_lift")
-    record_stand_in_videos("Lift", 3, raw / "videos", camera="agentview", size=LABEL_IMAGE_SIZE)
+    record_stand_in_videos("Lift", 3, raw / "videos", camera="agentview", size=LABEL_IMAGE_SIZE,
+                           ray=RayConfig(workers=RAY_WORKERS))  # fmt: skip
     ingest_source(SourceConfig(name="standin", path=raw / "videos", format="video_folder"),
                   home / "datasets" / "human_video" / "standin")  # fmt: skip
     return home

@@ -6,6 +6,8 @@ import pytest
 
 from generators.robosuite_env import make_env
 from generators.scripted_teleop import ExpertConfig, record_expert_demo, record_teleop_set
+from pipelines.parallel import RayConfig
+from tests.conftest import RAY_WORKERS
 
 SMALL = ExpertConfig(image_size=32)
 
@@ -50,3 +52,21 @@ def test_recorded_actions_replay_to_success_from_the_same_seed(lift_file):
 def test_a_failed_attempt_has_no_frames_and_reports_failure():
     demo, success = record_expert_demo("Lift", seed=0, config=ExpertConfig(image_size=32, max_steps=20))
     assert not success and "agentview_image" not in demo.obs and len(demo.actions) == 20
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_on_ray_the_same_seeds_are_kept_as_in_process(lift_file, tmp_path):
+    report = record_teleop_set("Lift", 2, tmp_path / "ray.hdf5", SMALL, ray=RayConfig(workers=RAY_WORKERS))
+    assert (report.demos, report.attempts, report.failed_seeds) == (2, 2, [])
+    with h5py.File(lift_file) as here, h5py.File(report.path) as on_ray:
+        for name in ("demo_0", "demo_1"):
+            assert here[f"data/{name}"].attrs["seed"] == on_ray[f"data/{name}"].attrs["seed"]
+            np.testing.assert_array_equal(here[f"data/{name}/actions"][()], on_ray[f"data/{name}/actions"][()])
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_on_ray_too_few_successes_is_a_clear_error_and_writes_nothing(tmp_path):
+    never = ExpertConfig(image_size=32, max_steps=5)  # no demo finishes in 5 steps
+    with pytest.raises(RuntimeError, match="Lift: only 0 of 2 expert demos succeeded in 3 attempts"):
+        record_teleop_set("Lift", 2, tmp_path / "ray.hdf5", never, max_attempts=3, ray=RayConfig(workers=RAY_WORKERS))
+    assert not (tmp_path / "ray.hdf5").exists()

@@ -50,6 +50,7 @@ def _human_video(root, episodes):
     return root
 
 
+@pytest.mark.usefixtures("local_ray")
 def test_labelling_on_ray_quarantines_short_clips_and_keeps_the_rest(trained, label_home, tmp_path):
     sha256 = save_idm(tmp_path / "idm", trained.model, trained.normaliser)
     clips = [build_episode(i, length=length, embodiment="human_video", size=IMAGE_SIZE)

@@ -2,13 +2,16 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+import ray
 
 from pipelines.config import SourceConfig
 from pipelines.ingest.sources import ingest_source
@@ -23,6 +26,7 @@ def square(x: int) -> int:
     return x * x
 
 
+@pytest.mark.usefixtures("local_ray")
 def test_ray_map_returns_results_in_input_order():
     assert list(ray_map(square, [(i,) for i in range(7)], RayConfig(workers=2))) == [i * i for i in range(7)]
 
@@ -34,12 +38,15 @@ def process_and_threads() -> tuple[int, int]:
 
 
 def test_ray_call_runs_one_task_holding_the_workers_cpus():
-    """Model training runs this way: in another process whose torch threads are the CPUs it holds."""
+    """Model training runs this way: in another process whose torch threads are the CPUs it holds, on a local
+    Ray started for the call when none is running, and stopped after it."""
+    ray.shutdown()
     pid, threads = ray_call(process_and_threads, (), RayConfig(workers=2))
-    assert pid != os.getpid() and threads == 2
+    assert pid != os.getpid() and threads == 2 and not ray.is_initialized()
     assert ray_call(process_and_threads, (), None)[0] == os.getpid()  # no Ray: in this process
 
 
+@pytest.mark.usefixtures("local_ray")
 def test_ingest_on_local_ray_writes_the_same_episodes_as_in_process(tmp_path):
     """Workers encode each episode as its own mp4 and the writer appends the packets: same rows, same
     stats, and video as faithful to the source as the writer's own encoder (x264's rate control starts
@@ -68,25 +75,32 @@ def test_ingest_on_local_ray_writes_the_same_episodes_as_in_process(tmp_path):
 
 @pytest.fixture
 def ray_cluster():
+    """A Ray head started as a user starts one (`ray start --head`), in the foreground (`--block`) and its own
+    process group, so stopping it stops this cluster's processes only, not every Ray on the machine."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    start = [
-        RAY,
-        "start",
-        "--head",
-        "--port",
-        str(port),
-        "--num-cpus",
-        "2",
-        "--include-dashboard=false",
-        "--disable-usage-stats",
-    ]
-    subprocess.run(start, check=True, capture_output=True, timeout=180)
+    ray.shutdown()  # the pipeline under test must connect to this cluster, not reuse the tests' local Ray
+    start = [RAY, "start", "--head", "--block", "--port", str(port), "--num-cpus", "2",
+             "--include-dashboard=false", "--disable-usage-stats"]  # fmt: skip
+    head = subprocess.Popen(start, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        deadline = time.monotonic() + 180
+        while not port_open(port):
+            assert head.poll() is None and time.monotonic() < deadline, "ray start --head did not come up"
+            time.sleep(1)
         yield f"127.0.0.1:{port}"
     finally:
-        subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=120)
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def test_ingest_joins_a_running_ray_cluster_by_address(tmp_path, ray_cluster):

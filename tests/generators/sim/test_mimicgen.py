@@ -59,6 +59,7 @@ def test_rollouts_are_deterministic_per_seed_and_successes_replay_to_success(lif
     assert success.datagen_info["subtask_term_signals/grasp"].any()  # the generated demo is itself a source
 
 
+@pytest.mark.usefixtures("local_ray")
 def test_generated_demos_on_ray_ingest_as_a_lerobot_dataset_with_lineage(lift_sources, tmp_path):
     report = generate_demos("Lift", lift_sources, 2, tmp_path / "sim_lift.hdf5", image_size=32,
                             ray=RayConfig(workers=2))  # fmt: skip

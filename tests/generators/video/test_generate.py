@@ -31,6 +31,7 @@ def teleop(label_home):
     return label_home / "datasets" / "teleop" / "panda_lift"
 
 
+@pytest.mark.usefixtures("local_ray")
 def test_generation_reaches_the_multiplier_with_lineage_on_every_clip(model, teleop, tmp_path):
     report = generate_clips([teleop], tmp_path / "clips", model, CONFIG, ray=RayConfig(workers=2))
     source = LeRobotSource(teleop)

@@ -46,6 +46,7 @@ def label_models(tmp_path_factory):
     return folder / "idm", folder / "latent", idm_sha256, latent_sha256
 
 
+@pytest.mark.usefixtures("local_ray")
 def test_clips_are_labelled_into_a_neural_dataset_with_lineage(clips, label_models, tmp_path):
     idm, latent, idm_sha256, latent_sha256 = label_models
     generated = LeRobotSource(clips)

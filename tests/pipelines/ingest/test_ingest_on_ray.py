@@ -5,23 +5,16 @@ import json
 
 import numpy as np
 import pytest
-import ray
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
 from pipelines.config import SourceConfig
 from pipelines.ingest.sources import ingest_source
 from pipelines.lerobot.reader import LeRobotSource
 from pipelines.parallel import RayConfig
+from tests.conftest import RAY_WORKERS
 
-RAY = RayConfig(workers=2)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def local_ray():
-    """One local Ray for the module (ray_map uses a running Ray rather than starting its own)."""
-    ray.init(num_cpus=RAY.workers, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+RAY = RayConfig(workers=RAY_WORKERS)
+pytestmark = pytest.mark.usefixtures("local_ray")
 
 
 def test_rlds_records_decode_on_workers_and_a_bad_crc_is_quarantined(tmp_path, bridge_with_bad_crc):
