@@ -101,7 +101,6 @@ def latent_action_model(
     from latent_actions.model import LatentActionConfig
     from latent_actions.train import train_latent_action_model
     from pipelines.labelled import video_datasets
-    from pipelines.parallel import ray_call
     from pipelines.plots import label_quality_png
     from schemas.embodiment import get_embodiment
 
@@ -109,8 +108,8 @@ def latent_action_model(
     model_config = LatentActionConfig(image_size=config.image_size, frame_gap=config.frame_gap, dim=config.dim,
                                       depth=config.depth)  # fmt: skip
     context.log.info(f"training on {len(roots)} datasets: {roots}")
-    trained = ray_call(train_latent_action_model,
-                       (roots, model_config, config.training(), config.probe_embodiment, config.holdout), ray.config())  # fmt: skip
+    trained = ray.call(context, train_latent_action_model,
+                       (roots, model_config, config.training(), config.probe_embodiment, config.holdout))  # fmt: skip
     evaluation = trained.evaluation
     sha256 = save_latent_action_model(latent_action_checkpoint(home), trained.model, evaluation.to_dict())
     names = get_embodiment(config.probe_embodiment).action_dim_names()
@@ -155,7 +154,6 @@ def idm_model(context: AssetExecutionContext, config: IDMModelConfig, home: Pyra
     from idm.model import IDMConfig
     from idm.train import train_idm
     from pipelines.labelled import video_datasets
-    from pipelines.parallel import ray_call
     from pipelines.plots import label_quality_png
     from schemas.embodiment import get_embodiment
 
@@ -166,7 +164,7 @@ def idm_model(context: AssetExecutionContext, config: IDMModelConfig, home: Pyra
     model_config = IDMConfig(embodiment=embodiment.name, camera=embodiment.cameras[0], action_dim=embodiment.action_dim,
                              image_size=config.image_size, frame_gap=config.frame_gap, ensemble=config.ensemble)  # fmt: skip
     context.log.info(f"training on {roots}")
-    trained = ray_call(train_idm, (roots, model_config, config.training(), config.holdout), ray.config())
+    trained = ray.call(context, train_idm, (roots, model_config, config.training(), config.holdout))
     evaluation = trained.evaluation
     folder = idm_checkpoint(home, embodiment.name)
     sha256 = save_idm(folder, trained.model, trained.normaliser, evaluation.to_dict())

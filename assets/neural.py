@@ -81,13 +81,12 @@ def video_model(context: AssetExecutionContext, config: VideoModelTrainingConfig
     from generators.video.generate import GenerationConfig
     from generators.video.model import save_video_pipeline
     from generators.video.train import train_video_model
-    from pipelines.parallel import ray_call
     from pipelines.plots import clip_strip_png, label_quality_png
 
     roots = _teleop_roots(home, config.embodiment)
     context.log.info(f"training on {roots}")
     generation = GenerationConfig(steps=config.sampling_steps, seed=config.seed, device=config.device)
-    trained = ray_call(train_video_model, (roots, config.model(), config.training(), generation, config.holdout), ray.config())  # fmt: skip
+    trained = ray.call(context, train_video_model, (roots, config.model(), config.training(), generation, config.holdout))
     evaluation = trained.evaluation
     folder = video_model_folder(home, config.embodiment)
     sha256 = save_video_pipeline(folder, trained.pipeline, evaluation.to_dict())

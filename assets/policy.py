@@ -6,6 +6,7 @@ with the same settings is reused, so the layer-value asset does not retrain the 
 ``reference_policy``. Training runs as one Ray task holding the resource's CPUs.
 """
 
+from collections.abc import Callable
 from pathlib import Path
 
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
@@ -45,11 +46,8 @@ def _pulled_release(home: PyramidHome, store: ReleaseStoreResource) -> Path:
     return pull_release(store.uri_for(home), "latest", home.home / "pulled")
 
 
-def _print_progress(phase: str, entry: dict[str, float]) -> None:
-    print(f"{phase} step {entry['step']}: loss {entry['loss']:.4f}", flush=True)
-
-
-def _train(release_folder: Path, out: Path, config: PolicyTrainingConfig, layers: list[str] | None):
+def _train(release_folder: Path, out: Path, config: PolicyTrainingConfig, layers: list[str] | None,
+           on_log: Callable[[dict], None]):  # fmt: skip
     """One variant (in a Ray task): pre-train and post-train, or reuse finished runs, then the open-loop
     figures on held-out episodes of the target embodiment and closed-loop success per task."""
     from policy.config import PolicyConfig
@@ -61,7 +59,7 @@ def _train(release_folder: Path, out: Path, config: PolicyTrainingConfig, layers
     chosen = {Layer(layer) for layer in layers} if layers is not None else None
     runs = train_reference_policy(release_folder, out, PolicyConfig(image_size=config.image_size, hidden=config.hidden),
                                  config.phase(config.pretrain_steps), config.phase(config.post_train_steps),
-                                 {config.target}, chosen, on_log=_print_progress)  # fmt: skip
+                                 {config.target}, chosen, on_log=lambda phase, entry: on_log({"phase": phase, **entry}))  # fmt: skip
     served = runs.served
     policy = ReferencePolicy(served.folder, device=config.device)
     evaluation = open_loop(policy, served.data, {config.target})
@@ -87,14 +85,13 @@ def reference_policy(
     store: ReleaseStoreResource,
     ray: RayResource,
 ) -> MaterializeResult:
-    from pipelines.parallel import ray_call
     from pipelines.plots import open_loop_png, policy_training_png
     from schemas.embodiment import get_embodiment
 
     release_folder = _pulled_release(home, store)
     out = _run_folder(home, release_folder, "all")
     context.log.info(f"training on release {release_folder.name} into {out}")
-    served, sha256, history, skipped, evaluation, closed = ray_call(_train, (release_folder, out, config, None), ray.config())
+    served, sha256, history, skipped, evaluation, closed = ray.call(context, _train, (release_folder, out, config, None))
     names = get_embodiment(config.target).action_dim_names()
     plots = {name: image_markdown(f"open loop {name}", open_loop_png(*trace, names, f"{name}: held-out episode"))
              for name, trace in evaluation.traces.items()}  # fmt: skip
@@ -133,7 +130,6 @@ def layer_value(
 ) -> MaterializeResult:
     import json
 
-    from pipelines.parallel import ray_call
     from pipelines.plots import layer_value_png, policy_training_png
     from pipelines.release.manifest import load_manifest
     from policy.data import NothingToTrainError
@@ -145,8 +141,8 @@ def layer_value(
     for variant, kept in variants.items():
         context.log.info(f"{variant}: training on layers {layers if kept is None else kept}")
         try:
-            _, sha256, history, _, evaluation, closed = ray_call(
-                _train, (release_folder, _run_folder(home, release_folder, variant), config, kept), ray.config()
+            _, sha256, history, _, evaluation, closed = ray.call(
+                context, _train, (release_folder, _run_folder(home, release_folder, variant), config, kept)
             )
         except NothingToTrainError as error:  # e.g. the release holds nothing else than this layer
             context.log.warning(f"{variant}: not trained: {error}")

@@ -1,12 +1,14 @@
 """Resources shared by pyramid assets."""
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from dagster import ConfigurableResource
+from dagster import AssetExecutionContext, ConfigurableResource
 from pydantic import Field
 
 from pipelines.config import SourcesConfig, discover_drop_sources, load_sources
-from pipelines.parallel import RayConfig
+from pipelines.parallel import RayConfig, ray_call
 from schemas.pyramid import SourceKind
 
 __all__ = ["PyramidHome", "RayResource", "ReleaseStoreResource"]
@@ -37,13 +39,25 @@ class PyramidHome(ConfigurableResource):
 
 
 class RayResource(ConfigurableResource):
-    """Where per-episode ingest work runs: a local Ray with ``workers`` CPUs, or a running cluster."""
+    """Where per-episode work and model training run: a local Ray with ``workers`` CPUs, or a running cluster."""
 
     workers: int = Field(default=2, description="Ray tasks in flight and CPUs of the local Ray; 0 runs in-process")
     address: str | None = Field(default=None, description="running cluster address (host:6379); None: local Ray")
 
     def config(self) -> RayConfig | None:
         return RayConfig(workers=self.workers, address=self.address) if self.workers > 0 else None
+
+    def call(self, context: AssetExecutionContext, fn: Callable[..., Any], args: tuple) -> Any:
+        """``fn(*args, on_log=...)`` as one Ray task holding the workers' CPUs (e.g. a model's training); what it
+        reports through ``on_log`` (the loss every few steps) goes to the run's log as the task runs."""
+        return ray_call(fn, args, self.config(), on_log=lambda entry: context.log.info(progress_line(entry)))
+
+
+def progress_line(entry: dict[str, Any]) -> str:
+    """``step 50: loss 0.0123, lr 0.001`` from a training history entry."""
+    figures = ", ".join(f"{name} {value:.4g}" if isinstance(value, float) else f"{name} {value}"
+                        for name, value in entry.items() if name != "step")  # fmt: skip
+    return f"step {entry.get('step')}: {figures}"
 
 
 class ReleaseStoreResource(ConfigurableResource):

@@ -158,10 +158,16 @@ class TrainedIDM:
     skipped: dict[str, str]
 
 
-def train_idm(roots: list[str], config: IDMConfig, training: TrainConfig, holdout: float = 0.2) -> TrainedIDM:
+def train_idm(
+    roots: list[str],
+    config: IDMConfig,
+    training: TrainConfig,
+    holdout: float = 0.2,
+    on_log: Callable[[dict[str, float]], None] | None = None,
+) -> TrainedIDM:
     """Train on ``config.embodiment``'s episodes in the datasets at ``roots`` (some held out) and evaluate on the
     held-out ones; runs where it is called, e.g. as one Ray task."""
     clips, skipped = read_training_clips(roots, config.image_size, config.frame_gap, config.camera)
     train_clips, held_out = split_by_episode(clips, holdout, training.seed)
-    model, normaliser, history = fit_idm(train_clips, config, training)
+    model, normaliser, history = fit_idm(train_clips, config, training, on_log)
     return TrainedIDM(model, normaliser, evaluate_idm(model, normaliser, held_out), history, len(clips), skipped)

@@ -158,12 +158,17 @@ class TrainedLatentActions:
 
 
 def train_latent_action_model(
-    roots: list[str], config: LatentActionConfig, training: TrainConfig, probe_embodiment: str, holdout: float = 0.2
+    roots: list[str],
+    config: LatentActionConfig,
+    training: TrainConfig,
+    probe_embodiment: str,
+    holdout: float = 0.2,
+    on_log: Callable[[dict[str, float]], None] | None = None,
 ) -> TrainedLatentActions:
     """Train on the video of the datasets at ``roots`` (episodes held out for evaluation) and evaluate; runs where
     it is called, e.g. as one Ray task holding the CPUs its torch threads use."""
     clips, skipped = read_training_clips(roots, config.image_size, config.frame_gap)
     train_clips, held_out = split_by_episode(clips, holdout, training.seed)
-    model, history = fit_latent_actions(train_clips, config, training)
+    model, history = fit_latent_actions(train_clips, config, training, on_log)
     evaluation = evaluate_latent_actions(model, train_clips, held_out, probe_embodiment)
     return TrainedLatentActions(model, evaluation, history, len(clips), skipped)

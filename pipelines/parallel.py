@@ -9,6 +9,8 @@ from typing import Any
 
 __all__ = ["RayConfig", "ray_call", "ray_map", "start_local_ray"]
 
+LOG_POLL_SECONDS = 2.0  # how often ray_call passes on what a running task reported
+
 
 @dataclass(frozen=True)
 class RayConfig:
@@ -69,16 +71,44 @@ def ray_map(fn: Callable[..., Any], arguments: Iterable[tuple], config: RayConfi
             ray.shutdown()
 
 
-def ray_call(fn: Callable[..., Any], args: tuple, config: RayConfig | None, gpus: float = 0) -> Any:
+def ray_call(
+    fn: Callable[..., Any],
+    args: tuple,
+    config: RayConfig | None,
+    gpus: float = 0,
+    on_log: Callable[[dict[str, Any]], None] | None = None,
+) -> Any:
     """``fn(*args)`` as one Ray task holding ``config.workers`` CPUs (and ``gpus``), e.g. a model's training,
-    whose torch threads use those CPUs; in this process when ``config`` is None."""
+    whose torch threads use those CPUs; in this process when ``config`` is None.
+
+    With ``on_log``, ``fn`` is also given an ``on_log`` keyword, and what it reports there (a training's loss
+    every few steps) reaches ``on_log`` here while the task runs, through a Ray queue.
+    """
     if config is None:
-        return fn(*args)
+        return fn(*args) if on_log is None else fn(*args, on_log=on_log)
     import ray
+    from ray.util.queue import Queue
 
     started = _start_ray(config)
     try:
-        return ray.get(ray.remote(num_cpus=config.workers, num_gpus=gpus)(fn).remote(*args))
+        task = ray.remote(num_cpus=config.workers, num_gpus=gpus)
+        if on_log is None:
+            return ray.get(task(fn).remote(*args))
+        queue = Queue(actor_options={"num_cpus": 0})
+        try:
+            result = task(_call_reporting_to).remote(queue, fn, args)
+            while True:
+                finished, _ = ray.wait([result], timeout=LOG_POLL_SECONDS)
+                for entry in queue.get_nowait_batch(queue.qsize()):
+                    on_log(entry)
+                if finished:
+                    return ray.get(result)
+        finally:
+            queue.shutdown()
     finally:
         if started:
             ray.shutdown()
+
+
+def _call_reporting_to(queue: Any, fn: Callable[..., Any], args: tuple) -> Any:
+    return fn(*args, on_log=queue.put)

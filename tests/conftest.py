@@ -24,6 +24,15 @@ GR00T_DEMO = FIXTURES / "lerobot_v2" / "robot_sim.PickNPlace"
 BRIDGE_SHARD = FIXTURES / "rlds" / "bridge_dataset" / "1.0.0"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Groups for pytest-xdist (``--dist loadgroup``): a module's tests run in one worker, so its module fixtures
+    are built once, and every test that uses the label models' home (built once per worker, ~1 min) runs in the
+    same worker."""
+    for item in items:
+        group = "label_home" if "label_home" in item.fixturenames else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 def scene_frames(length: int, height: int, width: int, seed: int) -> np.ndarray:
     """Camera-like frames: a smooth background and a moving square, so codecs behave as on real video."""
     rng = np.random.default_rng(seed)

@@ -52,8 +52,13 @@ def dagster_ui(tmp_path):
     env = {**os.environ, "PYRAMID_HOME": str(home), "PYRAMID_SOURCES": str(tmp_path / "sources.yaml"),
            "DAGSTER_HOME": str(home / "dagster")}  # fmt: skip
     dagster = str(Path(sys.executable).with_name("dagster"))
-    server = subprocess.Popen([dagster, "dev", "--host", "127.0.0.1", "--port", str(port)], cwd=REPO_ROOT, env=env,
-                              start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    # under a background job (as CI may run us) Ctrl-C is ignored, and an ignored signal stays ignored across exec
+    interrupt = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        server = subprocess.Popen([dagster, "dev", "--host", "127.0.0.1", "--port", str(port)], cwd=REPO_ROOT, env=env,
+                                  start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    finally:
+        signal.signal(signal.SIGINT, interrupt)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ import ray
 from pipelines.config import SourceConfig
 from pipelines.ingest.sources import ingest_source
 from pipelines.lerobot.reader import LeRobotSource
-from pipelines.parallel import RayConfig, ray_call, ray_map
+from pipelines.parallel import LOG_POLL_SECONDS, RayConfig, ray_call, ray_map
 from tests.conftest import GR00T_DEMO, psnr
 
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -31,19 +32,26 @@ def test_ray_map_returns_results_in_input_order():
     assert list(ray_map(square, [(i,) for i in range(7)], RayConfig(workers=2))) == [i * i for i in range(7)]
 
 
-def process_and_threads() -> tuple[int, int]:
-    import torch
+def report_then_wait(steps: int, on_log: Callable[[dict], None]) -> int:
+    for step in range(steps):
+        on_log({"step": step, "loss": 1 / (step + 1)})
+    time.sleep(3 * LOG_POLL_SECONDS)
+    return steps
 
-    return os.getpid(), torch.get_num_threads()
 
+@pytest.mark.usefixtures("local_ray")
+def test_ray_call_passes_on_what_the_task_reports_while_it_runs():
+    arrivals = []
 
-def test_ray_call_runs_one_task_holding_the_workers_cpus():
-    """Model training runs this way: in another process whose torch threads are the CPUs it holds, on a local
-    Ray started for the call when none is running, and stopped after it."""
-    ray.shutdown()
-    pid, threads = ray_call(process_and_threads, (), RayConfig(workers=2))
-    assert pid != os.getpid() and threads == 2 and not ray.is_initialized()
-    assert ray_call(process_and_threads, (), None)[0] == os.getpid()  # no Ray: in this process
+    def on_log(entry: dict) -> None:
+        arrivals.append((entry, time.monotonic()))
+
+    assert ray_call(report_then_wait, (3,), RayConfig(workers=2), on_log=on_log) == 3
+    finished = time.monotonic()
+    assert [entry for entry, _ in arrivals] == [{"step": s, "loss": 1 / (s + 1)} for s in range(3)]
+    assert finished - arrivals[0][1] > LOG_POLL_SECONDS  # passed on before the task ended, not after
+    here = []
+    assert ray_call(report_then_wait, (3,), None, on_log=here.append) == 3 and here == [e for e, _ in arrivals]
 
 
 @pytest.mark.usefixtures("local_ray")
@@ -73,6 +81,21 @@ def test_ingest_on_local_ray_writes_the_same_episodes_as_in_process(tmp_path):
     )
 
 
+def process_and_threads() -> tuple[int, int]:
+    import torch
+
+    return os.getpid(), torch.get_num_threads()
+
+
+def test_ray_call_runs_one_task_holding_the_workers_cpus():
+    """Model training runs this way: in another process whose torch threads are the CPUs it holds, on a local
+    Ray started for the call when none is running, and stopped after it."""
+    ray.shutdown()
+    pid, threads = ray_call(process_and_threads, (), RayConfig(workers=2))
+    assert pid != os.getpid() and threads == 2 and not ray.is_initialized()
+    assert ray_call(process_and_threads, (), None)[0] == os.getpid()  # no Ray: in this process
+
+
 @pytest.fixture
 def ray_cluster():
     """A Ray head started as a user starts one (`ray start --head`), in the foreground (`--block`) and its own
@@ -93,8 +116,8 @@ def ray_cluster():
     finally:
         os.killpg(head.pid, signal.SIGTERM)
         try:
-            head.wait(timeout=60)
-        except subprocess.TimeoutExpired:
+            head.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # its orderly shutdown can take half a minute; this cluster is disposable
             os.killpg(head.pid, signal.SIGKILL)
 
 
