@@ -32,6 +32,22 @@ def test_ray_map_returns_results_in_input_order():
     assert list(ray_map(square, [(i,) for i in range(7)], RayConfig(workers=2))) == [i * i for i in range(7)]
 
 
+def touch_after(seconds: float, marker: str) -> str:
+    time.sleep(seconds)
+    Path(marker).touch()
+    return marker
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_ray_map_cancels_the_tasks_whose_results_are_no_longer_wanted(tmp_path):
+    markers = [str(tmp_path / str(i)) for i in range(4)]
+    results = ray_map(touch_after, [(0 if i == 0 else 3, m) for i, m in enumerate(markers)], RayConfig(workers=2))
+    assert next(results) == markers[0]  # all four were submitted; the caller wants no more
+    results.close()
+    time.sleep(5)
+    assert [Path(m).exists() for m in markers] == [True, False, False, False]
+
+
 def report_then_wait(steps: int, on_log: Callable[[dict], None]) -> int:
     for step in range(steps):
         on_log({"step": step, "loss": 1 / (step + 1)})
