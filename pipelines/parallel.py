@@ -52,15 +52,14 @@ def ray_map(fn: Callable[..., Any], arguments: Iterable[tuple], config: RayConfi
 
     A local Ray started here has ``workers`` CPUs, so at most ``workers`` tasks run at once; up to
     ``2 * workers`` are submitted so the next results are ready while the caller writes, and results
-    (episodes with frames) never pile up faster than they are consumed. Tasks whose results the caller no
-    longer wants (it closed the iterator early) are cancelled; a Ray started here is shut down.
+    (episodes with frames) never pile up faster than they are consumed. A Ray started here is shut down.
     """
     import ray
 
     started = _start_ray(config)
-    pending: deque = deque()
     try:
         task = ray.remote(num_cpus=1)(fn)
+        pending: deque = deque()
         for args in arguments:
             pending.append(task.remote(*args))
             if len(pending) >= 2 * config.workers:
@@ -68,8 +67,6 @@ def ray_map(fn: Callable[..., Any], arguments: Iterable[tuple], config: RayConfi
         while pending:
             yield ray.get(pending.popleft())
     finally:
-        for unwanted in pending:
-            ray.cancel(unwanted)
         if started:
             ray.shutdown()
 
