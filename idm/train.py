@@ -119,6 +119,7 @@ class IDMEvaluation:
     r2: float  # held-out, variance-weighted over action dimensions
     r2_per_dim: list[float]
     r2_per_dataset: dict[str, float]
+    r2_per_source: dict[str, float]  # pooled over a source kind's datasets: teleop (human actions) apart from sim
     mae_per_dim: list[float]
     confidence_error_correlation: float  # Spearman, per frame: should be negative (confident = accurate)
     held_out_frames: int
@@ -127,25 +128,29 @@ class IDMEvaluation:
         return asdict(self)
 
 
+def r2_per_group(true: np.ndarray, predicted: np.ndarray, group_of_frame: np.ndarray) -> dict[str, float]:
+    """Overall R2 of each group's frames, pooled (variance-weighted over the group's own frames)."""
+    return {str(group): r2_scores(true[group_of_frame == group], predicted[group_of_frame == group])[0]
+            for group in sorted(set(group_of_frame))}  # fmt: skip
+
+
 def evaluate_idm(model: InverseDynamicsModel, normaliser: ActionNormaliser, held_out: list[Clip]) -> IDMEvaluation:
     """Label held-out clips (their actions never trained on) as published (clipped to the embodiment's limits)
-    and score the labels against the truth, overall, per action dimension and per dataset."""
+    and score the labels against the truth, overall, per action dimension, per dataset and per source kind."""
     embodiment = get_embodiment(model.config.embodiment)
     labels = [idm_labels(model, normaliser, clip.frames) for clip in held_out]
     true = np.concatenate([clip.actions for clip in held_out])
     predicted = embodiment.clip_actions(np.concatenate([label.actions for label in labels]))
     confidence = np.concatenate([label.confidence for label in labels])
     overall, per_dim = r2_scores(true, predicted)
-    per_dataset = {}
-    for dataset in sorted({clip.dataset for clip in held_out}):
-        members = [i for i, clip in enumerate(held_out) if clip.dataset == dataset]
-        per_dataset[dataset] = r2_scores(np.concatenate([held_out[i].actions for i in members]),
-                                         embodiment.clip_actions(np.concatenate([labels[i].actions for i in members])))[0]  # fmt: skip
     error = (np.abs(true - predicted) / normaliser.std).mean(axis=1)
     ranks = [np.argsort(np.argsort(v)) for v in (confidence, error)]
     correlation = float(np.corrcoef(*ranks)[0, 1]) if len(true) > 2 else float("nan")
     mae = np.abs(true - predicted).mean(axis=0).tolist()
-    return IDMEvaluation(overall, per_dim, per_dataset, mae, correlation, len(true))
+    dataset_of_frame = np.concatenate([[clip.dataset] * len(clip.actions) for clip in held_out])
+    per_dataset = r2_per_group(true, predicted, dataset_of_frame)
+    per_source = r2_per_group(true, predicted, np.array([name.split("/")[0] for name in dataset_of_frame]))
+    return IDMEvaluation(overall, per_dim, per_dataset, per_source, mae, correlation, len(true))
 
 
 @dataclass

@@ -3,6 +3,7 @@ hold an R2 floor, confidence falls where labels are wrong, and labelling runs on
 loads, quarantining clips it cannot label."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,7 +11,8 @@ from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
 from idm.label import label_idm_actions, load_idm, save_idm
 from idm.model import IDMConfig
-from idm.train import idm_labels, train_idm
+from idm.train import evaluate_idm, idm_labels, train_idm
+from pipelines.frame_pairs import read_training_clips
 from pipelines.labelled import video_datasets
 from pipelines.lerobot.writer import write_dataset
 from pipelines.parallel import RayConfig
@@ -36,6 +38,16 @@ def test_held_out_labels_hold_the_r2_floor(trained):
     assert evaluation.r2 >= R2_FLOOR, evaluation
     assert len(evaluation.r2_per_dim) == 7 and evaluation.held_out_frames > 0
     assert evaluation.confidence_error_correlation < 0, evaluation  # confident labels are the accurate ones
+
+
+def test_r2_is_pooled_per_dataset_and_per_source_kind(trained, label_home):
+    clips, _ = read_training_clips([str(label_home / "datasets/teleop/panda_lift")], IMAGE_SIZE, 4, "agentview")
+    as_sim = [replace(clip, dataset="sim/panda_lift") for clip in clips[5:]]  # one task, two source kinds
+    evaluation = evaluate_idm(trained.model, trained.normaliser, clips[:5] + as_sim)
+    teleop_alone = evaluate_idm(trained.model, trained.normaliser, clips[:5])
+    sim_alone = evaluate_idm(trained.model, trained.normaliser, as_sim)
+    assert evaluation.r2_per_source == pytest.approx({"sim": sim_alone.r2, "teleop": teleop_alone.r2})
+    assert evaluation.r2_per_dataset == pytest.approx({"sim/panda_lift": sim_alone.r2, "teleop/panda_lift": teleop_alone.r2})
 
 
 def test_every_frame_is_labelled_with_the_covering_windows_averaged(trained):
