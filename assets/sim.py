@@ -13,7 +13,7 @@ from schemas.pyramid import SourceKind
 class SimConfig(Config):
     demos_per_task: int = Field(default=40, description="successful generated demos per task (4x the embedded sources)")
     image_size: int = Field(default=84, description="square camera frames (even)")
-    selection: str = Field(default="random", description="source segment per subtask: random or nearest")
+    selection: str = Field(default="nearest", description="source segment per subtask: random, or nearest (one of the 3 whose object pose was closest, as MimicGen)")
     action_noise: float = Field(default=0.05, description="std of the noise on the delta end-effector command")
 
 
@@ -21,7 +21,7 @@ class SimConfig(Config):
     partitions_def=EMBEDDED_TASKS,
     deps=[embedded_teleop_demos],
     group_name="simulate",
-    code_version="2",
+    code_version="3",
     kinds={"robosuite", "lerobot"},
     check_specs=[quality_check_spec("sim_datasets")],
 )

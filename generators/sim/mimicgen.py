@@ -2,10 +2,11 @@
 source demos.
 
 Each source demo is cut, per arm, into object-centric subtasks at its termination signals (boundaries
-shifted by a random offset). For a new scene each subtask takes a source segment (chosen at random, or the
-one whose object pose was nearest), moves the segment's target poses into the object's current frame,
-bridges from the arm's current pose to the segment's start, and executes it with delta end-effector
-(OSC_POSE) commands, the source's gripper actions replayed and optional action noise. Two arms follow
+moved by a random offset). For a new scene each subtask takes a source segment (one of the few whose object
+pose was nearest, or chosen at random), moves the segment's target poses into the object's current frame,
+bridges from the arm's current pose to the segment's start (no faster than the arm follows), and executes
+it with delta end-effector (OSC_POSE) commands, the source's gripper actions replayed and optional action
+noise. Two arms follow
 DexMimicGen's three kinds of subtask: *parallel* (each arm on its own), *coordination* (the arms start
 together, share one source demo and one transform, and finish on the same step) and *sequential* (an arm
 waits until another arm's subtask has finished). Only rollouts that succeed are kept; a failure keeps its
@@ -31,7 +32,7 @@ from generators.robosuite_env import (
     grasp_signal,
     make_env,
 )
-from generators.sim.poses import delta_command, interpolate_poses, transform_segment
+from generators.sim.poses import bridge_steps, delta_command, interpolate_poses, transform_segment
 from pipelines.ingest.robomimic import proprio_keys
 
 __all__ = [
@@ -58,13 +59,16 @@ class SubtaskKind(StrEnum):
 @dataclass(frozen=True)
 class Subtask:
     """One object-centric subtask of one arm: the object its motion is relative to (None: the world, e.g. a
-    fixed bin), the signal that ends it (None: the demo's end), its kind, and for a sequential subtask the
-    (arm, subtask) that must finish before it starts."""
+    fixed bin), the signal that ends it (None: the demo's end), its kind, for a sequential subtask the
+    (arm, subtask) that must finish before it starts, and how many steps (low, high) its end moves past the
+    signal, drawn per demo and attempt (MimicGen's 10-20 lets a grasp close and lift before the next
+    object's frame takes over)."""
 
     object: str | None
     end_signal: str | None
     kind: SubtaskKind = SubtaskKind.PARALLEL
     after: tuple[int, int] | None = None
+    end_offset: tuple[int, int] = (10, 20)
 
 
 Spec = tuple[tuple[Subtask, ...], ...]  # per arm, its subtasks in order
@@ -73,9 +77,11 @@ SUBTASKS: dict[str, Spec] = {
     "Lift": ((Subtask("cube", "grasp"), Subtask("cube", None)),),
     "Stack": ((Subtask("cubeA", "grasp"), Subtask("cubeB", None)),),
     "PickPlaceCan": ((Subtask("can", "grasp"), Subtask(None, None)),),
-    "TwoArmLift": (  # each arm grasps its handle on its own, then both lift the pot as one
-        (Subtask("pot", "grasp0"), Subtask("pot", None, SubtaskKind.COORDINATION)),
-        (Subtask("pot", "grasp1"), Subtask("pot", None, SubtaskKind.COORDINATION)),
+    # each arm grasps its handle on its own, then both lift the pot as one; the grasps end at their signal
+    # (a later end would let one arm lift its side alone and tip the pot out of the other's hand)
+    "TwoArmLift": (
+        (Subtask("pot", "grasp0", end_offset=(-3, 3)), Subtask("pot", None, SubtaskKind.COORDINATION)),
+        (Subtask("pot", "grasp1", end_offset=(-3, 3)), Subtask("pot", None, SubtaskKind.COORDINATION)),
     ),
 }
 
@@ -161,10 +167,10 @@ def check_sources(task: str, sources: list[SourceDemo], spec: Spec | None = None
             raise ValueError(f"{source.name}: no subtask signal or object pose for {missing}; {task} needs them")
 
 
-def segment_bounds(demo: SourceDemo, spec: Spec, offset: int, rng: np.random.Generator) -> list[list[tuple[int, int]]]:
-    """Per arm, (start, end) of each subtask: it ends where its signal first turns on, shifted by a random
-    offset in [-offset, offset]; the last ends with the demo. Coordination subtasks end where the group's
-    first member ends, so the arms' segments finish together."""
+def segment_bounds(demo: SourceDemo, spec: Spec, rng: np.random.Generator) -> list[list[tuple[int, int]]]:
+    """Per arm, (start, end) of each subtask: it ends where its signal first turns on, moved by a random
+    number of steps in its ``end_offset`` (inclusive); the last ends with the demo. Coordination subtasks end
+    where the group's first member ends, so the arms' segments finish together."""
     leader = {member: group[0] for group in coordination_groups(spec) for member in group}
     ends: dict[tuple[int, int], int] = {}
     bounds = []
@@ -179,7 +185,8 @@ def segment_bounds(demo: SourceDemo, spec: Spec, offset: int, rng: np.random.Gen
                 on = np.flatnonzero(demo.signals[subtask.end_signal])
                 if len(on) == 0:
                     raise ValueError(f"{demo.name}: signal {subtask.end_signal!r} never turns on")
-                end = int(np.clip(on[0] + rng.integers(-offset, offset + 1), start + 1, demo.length - 1))
+                low, high = subtask.end_offset
+                end = int(np.clip(on[0] + rng.integers(low, high + 1), start + 1, demo.length - 1))
             ends[(arm, index)] = end
             arm_bounds.append((start, end))
             start = end
@@ -190,18 +197,24 @@ def segment_bounds(demo: SourceDemo, spec: Spec, offset: int, rng: np.random.Gen
 @dataclass(frozen=True)
 class GenerationConfig:
     """Attributes:
-    selection: "random" source segment per subtask, or "nearest" (object pose closest to the new scene's).
-    interpolation_steps: steps bridging the robot's pose to each segment's first pose.
+    selection: "random" source segment per subtask, or "nearest": one of the ``nearest_k`` whose object
+        pose was closest to the new scene's (MimicGen's nearest_neighbor_object).
+    nearest_k: how many nearest segments "nearest" chooses among at random.
+    interpolation_steps: the fewest steps bridging the robot's pose to each segment's first pose.
+    bridge_speed, bridge_angular_speed: the bridge takes more steps where it would move faster than this
+        (m, rad per step). MimicGen's fixed 5 steps suit a slow human source; behind a source moving at
+        full speed the arm (OSC follows ~1.5 cm a step here) lags for the whole segment.
     action_noise: std of Gaussian noise on the position/rotation command (input units).
-    boundary_offset: subtask boundaries shift by up to this many steps.
     settle_steps: steps holding still after the last segment before success is judged.
     max_steps: a rollout longer than this (e.g. arms waiting on each other forever) fails.
     """
 
-    selection: str = "random"
+    selection: str = "nearest"
+    nearest_k: int = 3
     interpolation_steps: int = 5
+    bridge_speed: float = 0.01
+    bridge_angular_speed: float = 0.1
     action_noise: float = 0.05
-    boundary_offset: int = 3
     settle_steps: int = 10
     max_steps: int = 2_000
 
@@ -242,7 +255,7 @@ class _Generation:
         self.groups = coordination_groups(spec)
         self.env = make_env(task, seed=seed)
         self.obs = self.env.reset()
-        self.bounds = [segment_bounds(s, spec, config.boundary_offset, self.rng) for s in sources]
+        self.bounds = [segment_bounds(s, spec, self.rng) for s in sources]
         first = sources[0].gripper[0]
         self.arms = [_Arm(hold=eef_pose(self.obs, arm), gripper=float(first[arm])) for arm in range(len(spec))]
         self.finished: dict[tuple[int, int], int] = {}
@@ -255,7 +268,8 @@ class _Generation:
             return int(self.rng.integers(len(self.sources)))
         now = body_pose(self.env, self.objects[subtask.object])[:3, 3]
         starts = [s.object_poses[subtask.object][b[arm][index][0]][:3, 3] for s, b in zip(self.sources, self.bounds)]
-        return int(np.argmin([np.linalg.norm(start - now) for start in starts]))
+        nearest = np.argsort([np.linalg.norm(start - now) for start in starts])[: self.config.nearest_k]
+        return int(self.rng.choice(nearest))
 
     def _plan(self, members: list[tuple[int, int]]) -> None:
         """Queue the transformed source segments of ``members`` (one arm, or a coordination group sharing one
@@ -272,7 +286,10 @@ class _Generation:
         for arm, index in members:
             start, end = self.bounds[chosen][arm][index]
             targets = transform_segment(source.target_pose[start:end, arm], then, now)
-            bridge = interpolate_poses(eef_pose(self.obs, arm), targets[0], self.config.interpolation_steps)
+            here = eef_pose(self.obs, arm)
+            steps = bridge_steps(here, targets[0], self.config.interpolation_steps, self.config.bridge_speed,
+                                 self.config.bridge_angular_speed)  # fmt: skip
+            bridge = interpolate_poses(here, targets[0], steps)
             queues[arm] = [(pose, self.arms[arm].gripper) for pose in bridge] + [
                 (pose, float(grip)) for pose, grip in zip(targets, source.gripper[start:end, arm], strict=True)
             ]
@@ -330,6 +347,17 @@ class _Generation:
         self.obs, _, _, _ = self.env.step(action)
         self.steps += 1
 
+    def _failure_reason(self, timed_out: bool) -> str:
+        """Where a failed attempt went wrong, for analysis: a subtask whose end signal never came on (e.g. the
+        object was never grasped), else the task itself left undone at the end."""
+        if timed_out:
+            return f"still executing after {self.config.max_steps} steps"
+        for segment in self.segments:
+            signal = self.spec[segment["arm"]][segment["subtask"]].end_signal
+            if signal is not None and not any(self.record[f"subtask_term_signals/{signal}"][segment["started_step"]:]):
+                return f"'{signal}' never on (arm {segment['arm']}, subtask {segment['subtask']}: {segment['object']})"
+        return "task not completed at the end of the last segment"
+
     def run(self) -> Rollout:
         try:
             while any(s.queue or s.next_subtask < len(self.spec[a]) for a, s in enumerate(self.arms)):
@@ -343,14 +371,11 @@ class _Generation:
             for _ in range(self.config.settle_steps):
                 self._step()
             success = not timed_out and bool(self.env._check_success())
-            reason = "" if success else (
-                f"still executing after {self.config.max_steps} steps" if timed_out
-                else "task not completed at the end of the last segment"
-            )  # fmt: skip
         finally:
             self.env.close()
         for segment in self.segments:
             segment["finished_step"] = self.finished.get((segment["arm"], segment["subtask"]), -1)
+        reason = "" if success else self._failure_reason(timed_out)
         actions = np.stack(self.record["actions"])
         state_keys = proprio_keys(len(self.arms))
         return Rollout(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-__all__ = ["delta_command", "interpolate_poses", "transform_segment"]
+__all__ = ["bridge_steps", "delta_command", "interpolate_poses", "transform_segment"]
 
 
 def transform_segment(eef_poses: np.ndarray, object_then: np.ndarray, object_now: np.ndarray) -> np.ndarray:
@@ -31,6 +31,14 @@ def interpolate_poses(start: np.ndarray, end: np.ndarray, steps: int) -> np.ndar
     poses[:, :3, 3] = start[:3, 3] + fractions[:, None] * (end[:3, 3] - start[:3, 3])
     poses[:, :3, :3] = Rotation.from_rotvec(fractions[:, None] * relative).as_matrix() @ start[:3, :3]
     return poses
+
+
+def bridge_steps(start: np.ndarray, end: np.ndarray, minimum: int, speed: float, angular_speed: float) -> int:
+    """Steps to bridge ``start`` to ``end`` at no more than ``speed`` (m/step) and ``angular_speed``
+    (rad/step), and at least ``minimum``."""
+    distance = np.linalg.norm(end[:3, 3] - start[:3, 3])
+    angle = np.linalg.norm(Rotation.from_matrix(end[:3, :3] @ start[:3, :3].T).as_rotvec())
+    return max(minimum, int(np.ceil(max(distance / speed, angle / angular_speed))))
 
 
 def delta_command(current: np.ndarray, target: np.ndarray, position_scale: float, rotation_scale: float) -> np.ndarray:

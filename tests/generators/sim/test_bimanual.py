@@ -27,8 +27,8 @@ from pipelines.ingest.sources import ingest_source
 COORDINATION, SEQUENTIAL = SubtaskKind.COORDINATION, SubtaskKind.SEQUENTIAL
 # arm 1 may only reach for its handle once arm 0 holds its own
 SEQUENTIAL_LIFT = (
-    (Subtask("pot", "grasp0"), Subtask("pot", None, COORDINATION)),
-    (Subtask("pot", "grasp1", SEQUENTIAL, after=(0, 0)), Subtask("pot", None, COORDINATION)),
+    (Subtask("pot", "grasp0", end_offset=(-3, 3)), Subtask("pot", None, COORDINATION)),
+    (Subtask("pot", "grasp1", SEQUENTIAL, after=(0, 0), end_offset=(-3, 3)), Subtask("pot", None, COORDINATION)),
 )
 SEEDS = range(100, 104)
 
@@ -48,7 +48,7 @@ def test_source_demos_carry_both_arms_poses_and_signals(two_arm_sources):
     demo = load_source_demos(two_arm_sources)[0]
     assert demo.target_pose.shape == (demo.length, 2, 4, 4) and demo.gripper.shape == (demo.length, 2)
     assert demo.signals["grasp0"].any() and demo.signals["grasp1"].any()
-    ((_, lift0_end), (_, lift1_end)) = (arm[1] for arm in segment_bounds(demo, SUBTASKS["TwoArmLift"], 3, np.random.default_rng(0)))
+    ((_, lift0_end), (_, lift1_end)) = (arm[1] for arm in segment_bounds(demo, SUBTASKS["TwoArmLift"], np.random.default_rng(0)))
     assert lift0_end == lift1_end == demo.length
 
 

@@ -11,7 +11,14 @@ from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from generators.robosuite_env import body_pose, make_env
 from generators.scripted_teleop import ExpertConfig, record_teleop_set
 from generators.sim.generate import generate_demos
-from generators.sim.mimicgen import SUBTASKS, generate_rollout, load_source_demos, replay_actions, segment_bounds
+from generators.sim.mimicgen import (
+    SUBTASKS,
+    GenerationConfig,
+    generate_rollout,
+    load_source_demos,
+    replay_actions,
+    segment_bounds,
+)
 from generators.sim.poses import transform_segment
 from pipelines.config import SourceConfig
 from pipelines.ingest.sources import ingest_source
@@ -25,13 +32,33 @@ def lift_sources(tmp_path_factory):
     return path
 
 
-def test_subtasks_end_at_the_grasp_signal_within_the_offset(lift_sources):
+def test_subtasks_end_past_the_grasp_signal_within_the_offset(lift_sources):
     demo = load_source_demos(lift_sources)[0]
     grasped = int(np.flatnonzero(demo.signals["grasp"])[0])
+    ends = []
     for seed in range(20):
-        ((first, second),) = segment_bounds(demo, SUBTASKS["Lift"], 3, np.random.default_rng(seed))
+        ((first, second),) = segment_bounds(demo, SUBTASKS["Lift"], np.random.default_rng(seed))
         assert first[0] == 0 and first[1] == second[0] and second[1] == demo.length
-        assert abs(first[1] - grasped) <= 3
+        ends.append(first[1] - grasped)
+    assert 10 <= min(ends) < max(ends) <= 20  # MimicGen's offset: the grasp closes and lifts in its own subtask
+
+
+def test_nearest_selection_takes_the_source_whose_object_was_closest(lift_sources):
+    sources = load_source_demos(lift_sources)
+    seed = 11
+    env = make_env("Lift", seed=seed)
+    env.reset()
+    cube_now = body_pose(env, "cube_main")[:3, 3]
+    env.close()
+    distances = [np.linalg.norm(s.object_poses["cube"][0][:3, 3] - cube_now) for s in sources]
+    rollout = generate_rollout("Lift", sources, seed, GenerationConfig(selection="nearest", nearest_k=1))
+    assert rollout.segments[0]["source"] == sources[int(np.argmin(distances))].name
+
+
+def test_a_failed_attempt_says_which_subtask_went_wrong(lift_sources):
+    sources = load_source_demos(lift_sources)
+    shaken = generate_rollout("Lift", sources, 7, GenerationConfig(action_noise=1.0))
+    assert not shaken.success and shaken.reason == "'grasp' never on (arm 0, subtask 0: cube)"
 
 
 def test_a_segment_for_the_unmoved_object_reproduces_the_source_poses(lift_sources):

@@ -3,7 +3,7 @@
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from generators.sim.poses import delta_command, interpolate_poses, transform_segment
+from generators.sim.poses import bridge_steps, delta_command, interpolate_poses, transform_segment
 
 
 def pose(position, rotvec) -> np.ndarray:
@@ -41,6 +41,14 @@ def test_interpolation_moves_evenly_and_ends_on_the_target():
     total = Rotation.from_matrix(end[:3, :3] @ start[:3, :3].T).magnitude()
     np.testing.assert_allclose(angles, total / 5, atol=1e-9)  # constant angular speed
     assert interpolate_poses(start, end, 0).shape == (0, 4, 4)
+
+
+def test_a_bridge_is_slow_enough_for_the_arm_to_follow():
+    start = pose([0, 0, 1], [np.pi, 0, 0])
+    assert bridge_steps(start, pose([0.1, 0, 1], [np.pi, 0, 0]), 5, 0.01, 0.1) == 10  # 10 cm at 1 cm a step
+    assert bridge_steps(start, pose([0.1, 0, 1], [np.pi, 0, 0]), 5, 0.04, 0.1) == 5  # never under the minimum
+    turned = start @ pose([0, 0, 0], [0, 0, np.pi / 2])
+    assert bridge_steps(start, turned, 5, 0.01, 0.1) == 16  # a quarter turn at 0.1 rad a step
 
 
 def test_delta_command_scales_by_the_controller_limits_and_clips():
