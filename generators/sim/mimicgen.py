@@ -6,11 +6,10 @@ moved by a random offset). For a new scene each subtask takes a source segment (
 pose was nearest, or chosen at random), moves the segment's target poses into the object's current frame,
 bridges from the arm's current pose to the segment's start (no faster than the arm follows), and executes
 it with delta end-effector (OSC_POSE) commands, the source's gripper actions replayed and optional action
-noise. Two arms follow
-DexMimicGen's three kinds of subtask: *parallel* (each arm on its own), *coordination* (the arms start
-together, share one source demo and one transform, and finish on the same step) and *sequential* (an arm
-waits until another arm's subtask has finished). Only rollouts that succeed are kept; a failure keeps its
-reason for analysis.
+noise. Two arms follow DexMimicGen's three kinds of subtask: *parallel* (each arm on its own),
+*coordination* (the arms start together, share one source demo and one transform, and finish on the same
+step) and *sequential* (an arm waits until another arm's subtask has finished). Only rollouts that succeed
+are kept; a failure keeps its reason (which subtask went wrong) for analysis.
 """
 
 from __future__ import annotations
