@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -191,6 +192,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     server = PolicyServer(ReferencePolicy(args.policy, device=args.device), args.host, args.port)
     console.print(f"serving {args.policy} on tcp://{args.host}:{server.port} (Ctrl-C stops)")
+    # a service manager's stop (SIGTERM) ends the loop cleanly, even where the parent left SIGTERM blocked
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     try:
         server.serve_forever()
     except KeyboardInterrupt:
