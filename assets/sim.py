@@ -13,7 +13,9 @@ from schemas.pyramid import SourceKind
 class SimConfig(Config):
     demos_per_task: int = Field(default=80, description="successful generated demos per task (8x the embedded sources)")
     image_size: int = Field(default=84, description="square camera frames (even)")
-    selection: str = Field(default="nearest", description="source segment per subtask: random, or nearest (one of the 3 whose object pose was closest, as MimicGen)")
+    selection: str = Field(
+        default="nearest", description="source segment per subtask: random, or nearest (as MimicGen: one of the few closest)"
+    )
     action_noise: float = Field(default=0.05, description="std of the noise on the delta end-effector command")
 
 
