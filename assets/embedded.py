@@ -7,7 +7,7 @@ from pydantic import Field
 
 from assets.resources import PyramidHome, RayResource
 
-EMBEDDED_TASKS = StaticPartitionsDefinition(["Lift", "Stack", "PickPlaceCan", "TwoArmLift"])
+EMBEDDED_TASKS = StaticPartitionsDefinition(["Lift", "Stack", "PickPlaceCan", "TwoArmLift", "GR1TwoArmLift"])
 
 
 class EmbeddedTeleopConfig(Config):
@@ -16,15 +16,17 @@ class EmbeddedTeleopConfig(Config):
 
 
 def embedded_teleop_path(home: PyramidHome, task: str) -> Path:
-    return Path(home.path) / "raw" / "teleop" / f"panda_{task.lower()}.hdf5"
+    from generators.robosuite_env import ROBOSUITE_TASKS  # robosuite/mujoco load only when run
+
+    return Path(home.path) / "raw" / "teleop" / f"{ROBOSUITE_TASKS[task].dataset_name}.hdf5"
 
 
-@asset(partitions_def=EMBEDDED_TASKS, group_name="embedded_defaults", code_version="2", kinds={"robosuite", "hdf5"})
+@asset(partitions_def=EMBEDDED_TASKS, group_name="embedded_defaults", code_version="3", kinds={"robosuite", "hdf5"})
 def embedded_teleop_demos(
     context: AssetExecutionContext, config: EmbeddedTeleopConfig, home: PyramidHome, ray: RayResource
 ) -> MaterializeResult:
-    """Scripted-expert Panda demos in robosuite (one arm or two; the embodiment's cameras, 20 Hz) as robomimic
-    HDF5 with datagen_info; attempts run on Ray."""
+    """Scripted-expert demos in robosuite (Panda with one arm or two, GR1 with two arms and hands; the
+    embodiment's cameras, 20 Hz) as robomimic HDF5 with datagen_info; attempts run on Ray."""
     from generators.scripted_teleop import ExpertConfig, record_teleop_set  # robosuite/mujoco load only when run
 
     task = context.partition_key
@@ -45,7 +47,7 @@ def embedded_teleop_demos(
 
 
 class EmbeddedHumanVideoConfig(Config):
-    clips_per_task: int = Field(default=2, description="stand-in clips rendered per Panda task")
+    clips_per_task: int = Field(default=2, description="stand-in clips rendered per embedded task")
 
 
 def embedded_human_video_folder(home: PyramidHome) -> Path:

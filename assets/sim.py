@@ -23,7 +23,7 @@ class SimConfig(Config):
     partitions_def=EMBEDDED_TASKS,
     deps=[embedded_teleop_demos],
     group_name="simulate",
-    code_version="3",
+    code_version="4",
     kinds={"robosuite", "lerobot"},
     check_specs=[quality_check_spec("sim_datasets")],
 )
@@ -31,12 +31,12 @@ def sim_datasets(
     context: AssetExecutionContext, config: SimConfig, home: PyramidHome, ray: RayResource
 ) -> MaterializeResult:
     """MimicGen-style rollouts from the task's embedded source demos, successes kept, as LeRobot v3.0."""
-    from generators.robosuite_env import PANDA_TASKS
+    from generators.robosuite_env import ROBOSUITE_TASKS
     from generators.sim.generate import generate_demos
     from generators.sim.mimicgen import GenerationConfig
 
     task = context.partition_key
-    name = f"panda_{task.lower()}"
+    name = ROBOSUITE_TASKS[task].dataset_name
     raw = home.home / "raw" / "sim" / f"{name}.hdf5"
     raw.parent.mkdir(parents=True, exist_ok=True)
     report = generate_demos(
@@ -45,7 +45,7 @@ def sim_datasets(
         image_size=config.image_size, ray=ray.config(),
         on_attempt=lambda attempts, successes: context.log.info(f"{task}: {successes} of {attempts} attempts succeeded"),
     )  # fmt: skip
-    source = SourceConfig(name=name, path=raw, format="robomimic", embodiment=PANDA_TASKS[task].embodiment,
+    source = SourceConfig(name=name, path=raw, format="robomimic", embodiment=ROBOSUITE_TASKS[task].embodiment,
                           trim_idle=False)
     return ingest_and_check(
         context,

@@ -20,7 +20,7 @@ import h5py
 import numpy as np
 import ray
 
-from generators.robosuite_env import PANDA_TASKS, make_env
+from generators.robosuite_env import ROBOSUITE_TASKS, make_env
 from generators.scripted_teleop import ExpertConfig, record_teleop_set
 from generators.sim.generate import generate_demos
 from pipelines.parallel import RayConfig, start_local_ray
@@ -65,10 +65,10 @@ def reference_rollouts_per_minute(task: str, steps: int, repeat: int = 3) -> flo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", default="Lift", choices=sorted(PANDA_TASKS))
+    parser.add_argument("--task", default="Lift", choices=sorted(ROBOSUITE_TASKS))
     parser.add_argument("--attempts", type=int, default=8)
     args = parser.parse_args()
-    cameras = get_embodiment(PANDA_TASKS[args.task].embodiment).cameras
+    cameras = get_embodiment(ROBOSUITE_TASKS[args.task].embodiment).cameras
     with tempfile.TemporaryDirectory() as scratch:
         workdir = Path(scratch)
         sources = workdir / "sources.hdf5"

@@ -1,9 +1,10 @@
 """A scripted expert standing in for a human teleoperator in robosuite (the embedded default teleop data).
 
-The expert drives each Panda arm through task waypoints (above the object, down, grasp, lift, carry, release)
-with a proportional delta-end-effector command, after a random idle lead-in like a real operator's
-reaction time (ingest trims it). Each step records what MimicGen needs as ``datagen_info``: end-effector
-and target poses, object poses, the gripper command and subtask termination signals.
+The expert drives each arm (a Panda's, or GR1's with its Fourier hands) through task waypoints (above the
+object, down, grasp, lift, carry, release) with a proportional delta-end-effector command, after a random
+idle lead-in like a real operator's reaction time (ingest trims it). Each step records what MimicGen needs
+as ``datagen_info``: end-effector and target poses, object poses, the gripper command and subtask
+termination signals.
 """
 
 from __future__ import annotations
@@ -13,22 +14,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from robosuite.utils import transform_utils
 from scipy.spatial.transform import Rotation
 
 from generators.robosuite_env import (
     CONTROL_FREQ,
-    PANDA_TASKS,
     POSITION_SCALE,
+    ROBOSUITE_TASKS,
     ROTATION_SCALE,
+    Robot,
     arm_poses,
     body_pose,
-    eef_pose,
     grasp_signal,
     make_env,
     render_states,
 )
-from pipelines.ingest.robomimic import RobomimicDemo, proprio_keys, write_robomimic
+from pipelines.ingest.robomimic import PROPRIO_KEYS, RobomimicDemo, write_robomimic
 from pipelines.lerobot.video import write_mp4
 from pipelines.parallel import RayConfig, ray_map
 from schemas.embodiment import get_embodiment
@@ -72,6 +72,8 @@ class Waypoint:
     hold: int = 0  # extra steps to stay once reached (gripper closing or opening)
     orientation: np.ndarray | None = None  # 3x3 world rotation; None keeps the arm's starting orientation
     together: bool = False  # two arms: start towards it only once every arm has it next (a joint lift)
+    angle_tolerance: float | None = None  # rad; None: reached on position alone
+    patience: int | None = None  # steps after which the arm goes on even if not within tolerance (a joint limit)
 
 
 def _yaw(angle: float) -> np.ndarray:
@@ -122,33 +124,60 @@ def _waypoints(env, task: str, orientations: list[np.ndarray]) -> list[list[Wayp
                           Waypoint(handle, CLOSE, hold=8, orientation=grasp),
                           Waypoint(handle + [0, 0, 0.2], CLOSE, 0.03, orientation=grasp, together=True)])  # fmt: skip
         return plans
-    raise ValueError(f"no scripted expert for task {task!r}; have {sorted(PANDA_TASKS)}")
+    if task == "GR1TwoArmLift":
+        return [_gr1_handle_plan(env, arm) for arm in range(2)]
+    raise ValueError(f"no scripted expert for task {task!r}; have {sorted(ROBOSUITE_TASKS)}")
 
 
-def _command(obs: dict[str, np.ndarray], arm: int, position: np.ndarray, gripper: float, orientation: np.ndarray,
-             noise: np.ndarray) -> np.ndarray:  # fmt: skip
-    """One arm's OSC_POSE input (6) and gripper command (1) towards a position and orientation."""
-    delta = np.clip((position - obs[f"robot{arm}_eef_pos"]) / POSITION_SCALE + noise, -1, 1)
-    current = transform_utils.quat2mat(obs[f"robot{arm}_eef_quat"])
-    rotation = np.clip(Rotation.from_matrix(orientation @ current.T).as_rotvec() / ROTATION_SCALE, -1, 1)
-    return np.r_[delta, rotation, gripper]
+_HOOK_GRIP = np.array([0.0, -0.08, 0.045])  # a handle in a Fourier hand's hook, in its grip-site frame
 
 
-def _target_pose(obs: dict[str, np.ndarray], arm: int, action: np.ndarray) -> np.ndarray:
-    """The pose the controller is asked to reach this step (current pose moved by the scaled delta)."""
-    pose = eef_pose(obs, arm)
+def _gr1_handle_plan(env, arm: int) -> list[Waypoint]:
+    """GR1 lifts a pot handle in a hook grasp: fingers down and palm towards the pot, lowered just outside the
+    handle, moved in until the handle lies 8 cm down the fingers and 4.5 cm off the palm, closed, lifted. (A
+    grip from above, palm down, needs wrist turns GR1's arms do not reach.) Its arms stall a few cm short of
+    some of these poses at their shoulder limits, so each waypoint has a patience, as a teleoperator's."""
+    handle = env.sim.data.site_xpos[getattr(env, f"handle{arm}_site_id")].copy()
+    radial = np.r_[handle[:2] - body_pose(env, "pot_root")[:2, 3], 0]
+    palm, fingers = -radial / np.linalg.norm(radial), np.array([0.0, 0.0, -1.0])
+    hook = np.stack([np.cross(-fingers, palm), -fingers, palm], axis=1)  # grip-site axes: x, y (up the fingers), z
+    grip = handle - hook @ _HOOK_GRIP
+    outside = grip - 0.04 * palm
+    return [Waypoint(outside + [0, 0, 0.12], OPEN, 0.02, orientation=hook, angle_tolerance=0.15, patience=120),
+            Waypoint(outside, OPEN, 0.015, orientation=hook, angle_tolerance=0.15, patience=40),
+            Waypoint(grip, OPEN, 0.01, orientation=hook, angle_tolerance=0.15, patience=25),
+            Waypoint(grip, CLOSE, hold=10, orientation=hook, patience=1),
+            Waypoint(grip + [0, 0, 0.3], CLOSE, 0.05, orientation=hook, together=True, patience=100)]  # fmt: skip
+
+
+def _command(pose: np.ndarray, position: np.ndarray, orientation: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """One arm's OSC_POSE input (6) from its current ``pose`` towards a position and orientation."""
+    delta = np.clip((position - pose[:3, 3]) / POSITION_SCALE + noise, -1, 1)
+    rotation = np.clip(Rotation.from_matrix(orientation @ pose[:3, :3].T).as_rotvec() / ROTATION_SCALE, -1, 1)
+    return np.r_[delta, rotation]
+
+
+def _target_pose(pose: np.ndarray, action: np.ndarray) -> np.ndarray:
+    """The pose the controller is asked to reach this step (current ``pose`` moved by the scaled delta)."""
     target = np.eye(4)
     target[:3, 3] = pose[:3, 3] + action[:3] * POSITION_SCALE
     target[:3, :3] = Rotation.from_rotvec(action[3:6] * ROTATION_SCALE).as_matrix() @ pose[:3, :3]
     return target
 
 
+def _within(pose: np.ndarray, target: Waypoint, orientation: np.ndarray) -> bool:
+    if np.linalg.norm(target.position - pose[:3, 3]) >= target.tolerance:
+        return False
+    turn = Rotation.from_matrix(orientation @ pose[:3, :3].T).magnitude()
+    return target.angle_tolerance is None or turn < target.angle_tolerance
+
+
 class _ArmExpert:
     """One arm working through its waypoints; it holds its last reached pose while it waits or is done."""
 
-    def __init__(self, arm: int, plan: list[Waypoint], obs: dict[str, np.ndarray], orientation: np.ndarray):
-        self.arm, self.plan, self.reached, self.joined = arm, plan, 0, False
-        self.hold = Waypoint(obs[f"robot{arm}_eef_pos"].copy(), OPEN, orientation=orientation)
+    def __init__(self, plan: list[Waypoint], pose: np.ndarray):
+        self.plan, self.reached, self.tried, self.joined = plan, 0, 0, False
+        self.hold = Waypoint(pose[:3, 3].copy(), OPEN, orientation=pose[:3, :3].copy())
 
     def waiting(self, arms: list["_ArmExpert"]) -> bool:
         """At a ``together`` waypoint until every arm has it next; then all of them go."""
@@ -160,58 +189,64 @@ class _ArmExpert:
             return False
         return True
 
-    def action(self, obs: dict[str, np.ndarray], arms: list["_ArmExpert"], noise: np.ndarray) -> np.ndarray:
+    def command(self, pose: np.ndarray, arms: list["_ArmExpert"], noise: np.ndarray) -> tuple[np.ndarray, float]:
+        """This arm's OSC_POSE input and gripper command from its current ``pose``."""
         if not self.plan or self.waiting(arms):
-            target = self.hold
-            return _command(obs, self.arm, target.position, target.gripper, target.orientation, np.zeros(3))
+            return _command(pose, self.hold.position, self.hold.orientation, np.zeros(3)), self.hold.gripper
         target = self.plan[0]
         orientation = target.orientation if target.orientation is not None else self.hold.orientation
-        action = _command(obs, self.arm, target.position, target.gripper, orientation, noise)
-        if np.linalg.norm(target.position - obs[f"robot{self.arm}_eef_pos"]) < target.tolerance:
+        command = _command(pose, target.position, orientation, noise)
+        self.tried += 1
+        if _within(pose, target, orientation) or (target.patience is not None and self.tried >= target.patience):
             self.reached += 1
             if self.reached > target.hold:
                 self.hold = Waypoint(target.position, target.gripper, orientation=orientation)
                 self.plan.pop(0)
-                self.reached, self.joined = 0, False
-        return action
+                self.reached, self.tried, self.joined = 0, 0, False
+        return command, target.gripper
 
 
 def record_expert_demo(task: str, seed: int, config: ExpertConfig | None = None) -> tuple[RobomimicDemo, bool]:
     """Run the scripted expert once on a seeded scene; returns the demo and its success (frames only on success)."""
     config = config or ExpertConfig()
-    spec = PANDA_TASKS[task]
+    spec = ROBOSUITE_TASKS[task]
+    robot: Robot = spec.robot
     cameras = get_embodiment(spec.embodiment).cameras if config.cameras is None else config.cameras
     rng = np.random.default_rng(seed)
     env = make_env(task, seed=seed)
     obs = env.reset()
-    orientations = [eef_pose(obs, arm)[:3, :3] for arm in range(spec.arms)]
-    plans = _waypoints(env, task, orientations)
-    arms = [_ArmExpert(arm, plan, obs, orientations[arm]) for arm, plan in enumerate(plans)]
+    poses = [robot.eef_pose(obs, arm) for arm in range(robot.arms)]
+    plans = _waypoints(env, task, [pose[:3, :3] for pose in poses])
+    arms = [_ArmExpert(plan, pose) for plan, pose in zip(plans, poses, strict=True)]
     idle = int(rng.integers(*config.idle_lead_in))
-    state_keys = proprio_keys(spec.arms)
+    state_keys = PROPRIO_KEYS[spec.embodiment]
     steps: dict[str, list] = {key: [] for key in (*state_keys, "action", "sim_state", "eef_pose", "target_pose")}
     objects: dict[str, list] = {name: [] for name in spec.objects}
     signals: dict[str, list] = {}
     success = False
     for step in range(config.max_steps):
+        poses = [robot.eef_pose(obs, arm) for arm in range(robot.arms)]
         if step < idle:
-            action = np.tile(np.r_[np.zeros(6), OPEN], spec.arms)
+            action = robot.action([np.zeros(6)] * robot.arms, [OPEN] * robot.arms)
         else:
-            action = np.concatenate([arm.action(obs, arms, rng.normal(0, config.position_noise, 3)) for arm in arms])
-        action = action.astype(np.float32)
+            noise = [rng.normal(0, config.position_noise, 3) for _ in arms]
+            commands = [arm.command(pose, arms, n) for arm, pose, n in zip(arms, poses, noise, strict=True)]
+            action = robot.action(*zip(*commands))
         for key in state_keys:
             steps[key].append(obs[key].astype(np.float32))
         steps["action"].append(action)
         steps["sim_state"].append(env.sim.get_state().flatten())
-        steps["eef_pose"].append([eef_pose(obs, arm) for arm in range(spec.arms)])
-        steps["target_pose"].append([_target_pose(obs, arm, action[7 * arm : 7 * arm + 7]) for arm in range(spec.arms)])
+        steps["eef_pose"].append(poses)
+        steps["target_pose"].append([_target_pose(p, robot.arm_action(action, arm)) for arm, p in enumerate(poses)])
         for name, body in spec.objects.items():
             objects[name].append(body_pose(env, body))
         for name, value in grasp_signal(env, task).items():
             signals.setdefault(name, []).append(value)
         obs, _, _, _ = env.step(action)
         if not any(arm.plan for arm in arms) and env._check_success():
-            success = True
+            # kept only as a source MimicGen can cut: every subtask signal came on (a GR1 hand can lift a
+            # handle hooked in its fingers without the thumb's contact that robosuite counts as a grasp)
+            success = all(any(values) for values in signals.values())
             break
     # frames cost ~10x the physics on a software renderer: only successful demos are rendered
     rendered = render_states(env, steps["sim_state"], cameras, config.image_size) if success else []
@@ -228,7 +263,7 @@ def record_expert_demo(task: str, seed: int, config: ExpertConfig | None = None)
         datagen_info={
             "eef_pose": arm_poses(np.stack(steps["eef_pose"])),
             "target_pose": arm_poses(np.stack(steps["target_pose"])),
-            "gripper_action": actions[:, 6::7],
+            "gripper_action": robot.gripper_actions(actions),
             **{f"object_poses/{name}": np.stack(poses) for name, poses in objects.items()},
             **{f"subtask_term_signals/{name}": np.asarray(values) for name, values in signals.items()},
         },

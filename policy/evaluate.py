@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from generators.robosuite_env import PANDA_TASKS, FrameRenderer, make_env
-from pipelines.ingest.robomimic import proprio_keys
+from generators.robosuite_env import ROBOSUITE_TASKS, FrameRenderer, make_env
+from pipelines.ingest.robomimic import PROPRIO_KEYS
 from policy.data import ReleaseData, observation_inputs, pad
 from policy.inference import ReferencePolicy
 from schemas.embodiment import get_embodiment
@@ -79,8 +79,7 @@ class ClosedLoopResult:
 def _observation(obs: dict[str, np.ndarray], frames: dict[str, np.ndarray], embodiment_name: str, instruction: str) -> dict:
     """A robosuite observation in the GR00T format the policy (and its server) take."""
     embodiment = get_embodiment(embodiment_name)
-    arms = 2 if embodiment_name == "robosuite_bimanual_panda" else 1
-    state = np.concatenate([obs[key] for key in proprio_keys(arms)])
+    state = np.concatenate([obs[key] for key in PROPRIO_KEYS[embodiment_name]])
     return {
         "video": {camera: frame[None, None] for camera, frame in frames.items()},
         "state": {g.name: state[None, None, g.start : g.end].astype(np.float32) for g in embodiment.state_groups},
@@ -101,7 +100,7 @@ def closed_loop(
     """Run the policy on ``episodes`` seeded robosuite scenes of ``task``: every ``action_horizon`` steps it
     sees the cameras (rendered at ``image_size``, as the demos were) and the arm state and returns a chunk,
     whose first ``action_horizon`` actions are executed. An episode succeeds when the task's check does."""
-    spec = PANDA_TASKS[task]
+    spec = ROBOSUITE_TASKS[task]
     cameras = tuple(policy.cameras[spec.embodiment])
     result = ClosedLoopResult(task, [], [])
     for episode in range(episodes):

@@ -257,6 +257,12 @@ _DELTA_ROT = {"absolute": False, "rotation_type": "axis_angle"}
 _QUAT = {"rotation_type": "quaternion"}
 
 
+def _osc_arm(prefix: str) -> tuple[tuple, ...]:
+    """One arm's OSC_POSE controller input, each dim in [-1, 1]."""
+    osc = {"value_range": (-1.0, 1.0)}
+    return (f"{prefix}eef_delta_pos", 3, {**_DELTA, **osc}), (f"{prefix}eef_delta_rot", 3, {**_DELTA_ROT, **osc})
+
+
 def _panda_arm(prefix: str) -> tuple[tuple, tuple]:
     state = (
         (f"{prefix}joint_pos", 7),
@@ -264,13 +270,8 @@ def _panda_arm(prefix: str) -> tuple[tuple, tuple]:
         (f"{prefix}eef_quat", 4, _QUAT),
         (f"{prefix}gripper_qpos", 2),
     )
-    # OSC_POSE controller input, each dim in [-1, 1]; robosuite's gripper command: -1 open, +1 close
-    osc = {"value_range": (-1.0, 1.0)}
-    action = (
-        (f"{prefix}eef_delta_pos", 3, {**_DELTA, **osc}),
-        (f"{prefix}eef_delta_rot", 3, {**_DELTA_ROT, **osc}),
-        (f"{prefix}gripper", 1, {"binary": True, **osc}),
-    )
+    # robosuite's gripper command: -1 open, +1 close
+    action = (*_osc_arm(prefix), (f"{prefix}gripper", 1, {"binary": True, "value_range": (-1.0, 1.0)}))
     return state, action
 
 
@@ -305,6 +306,30 @@ BIMANUAL_PANDA = register(
         description="two robosuite Pandas (robot0 right, robot1 left), OSC_POSE per arm",
     )
 )
+
+ROBOSUITE_GR1 = register(
+    Embodiment(
+        name="robosuite_gr1",
+        tag="robosuite_gr1",
+        robot_type="GR1ArmsOnly",
+        cameras=("agentview", "robot0_eye_in_right_hand", "robot0_eye_in_left_hand"),
+        fps=20,
+        control_mode=ControlMode.EEF_DELTA,
+        state_groups=_groups(
+            ("joint_pos", 14),
+            ("right_eef_pos", 3), ("right_eef_quat", 4, _QUAT), ("right_hand_qpos", 11),
+            ("left_eef_pos", 3), ("left_eef_quat", 4, _QUAT), ("left_hand_qpos", 11),
+        ),
+        # robosuite's composite-controller order: both arms, then both hands (each hand's 6 actuators: -1 open,
+        # +1 closed)
+        action_groups=_groups(
+            *_osc_arm("right_"), *_osc_arm("left_"),
+            ("right_hand", 6, {"binary": True, "value_range": (-1.0, 1.0)}),
+            ("left_hand", 6, {"binary": True, "value_range": (-1.0, 1.0)}),
+        ),
+        description="robosuite's GR1 (arms only, Fourier hands), OSC_POSE per arm and the BASIC controller",
+    )
+)  # fmt: skip
 
 _GR1_PARTS = (
     ("left_arm", 7), ("left_hand", 6), ("left_leg", 6), ("neck", 3),

@@ -15,7 +15,7 @@ import numpy as np
 from mujoco import FatalError
 from robosuite.utils.errors import robosuiteError
 
-from generators.robosuite_env import CONTROL_FREQ, PANDA_TASKS, make_env, render_states
+from generators.robosuite_env import CONTROL_FREQ, ROBOSUITE_TASKS, make_env, render_states
 from generators.sim.mimicgen import GenerationConfig, SourceDemo, check_sources, generate_rollout, load_source_demos
 from pipelines.ingest.robomimic import RobomimicDemo, write_robomimic
 from pipelines.parallel import RayConfig, ray_map
@@ -64,7 +64,7 @@ def _attempt(task: str, source_path: str, seed: int, config: GenerationConfig, c
     finally:
         env.close()
     demo = RobomimicDemo(
-        instruction=PANDA_TASKS[task].instruction,
+        instruction=ROBOSUITE_TASKS[task].instruction,
         states=rollout.sim_states,
         actions=rollout.actions,
         obs={**{f"{c}_image": np.stack([f[c] for f in frames]) for c in cameras}, **rollout.proprio},
@@ -97,7 +97,7 @@ def generate_demos(
     """
     config = config or GenerationConfig()
     check_sources(task, load_source_demos(source_path))
-    cameras = get_embodiment(PANDA_TASKS[task].embodiment).cameras if cameras is None else cameras
+    cameras = get_embodiment(ROBOSUITE_TASKS[task].embodiment).cameras if cameras is None else cameras
     max_attempts = max_attempts or 4 * count
     arguments = ((task, str(source_path), first_seed + i, config, cameras, image_size) for i in range(max_attempts))
     results = ray_map(_attempt, arguments, ray) if ray else (_attempt(*args) for args in arguments)

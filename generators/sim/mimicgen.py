@@ -22,17 +22,16 @@ import h5py
 import numpy as np
 
 from generators.robosuite_env import (
-    PANDA_TASKS,
     POSITION_SCALE,
+    ROBOSUITE_TASKS,
     ROTATION_SCALE,
     arm_poses,
     body_pose,
-    eef_pose,
     grasp_signal,
     make_env,
 )
 from generators.sim.poses import bridge_steps, delta_command, interpolate_poses, transform_segment
-from pipelines.ingest.robomimic import proprio_keys
+from pipelines.ingest.robomimic import PROPRIO_KEYS
 
 __all__ = [
     "SUBTASKS",
@@ -72,16 +71,19 @@ class Subtask:
 
 Spec = tuple[tuple[Subtask, ...], ...]  # per arm, its subtasks in order
 
+# each arm grasps its handle on its own, then both lift the pot as one; the grasps end at their signal (a later
+# end would let one arm lift its side alone and tip the pot out of the other's hand)
+_TWO_ARM_LIFT: Spec = (
+    (Subtask("pot", "grasp0", end_offset=(-3, 3)), Subtask("pot", None, SubtaskKind.COORDINATION)),
+    (Subtask("pot", "grasp1", end_offset=(-3, 3)), Subtask("pot", None, SubtaskKind.COORDINATION)),
+)
+
 SUBTASKS: dict[str, Spec] = {
     "Lift": ((Subtask("cube", "grasp"), Subtask("cube", None)),),
     "Stack": ((Subtask("cubeA", "grasp"), Subtask("cubeB", None)),),
     "PickPlaceCan": ((Subtask("can", "grasp"), Subtask(None, None)),),
-    # each arm grasps its handle on its own, then both lift the pot as one; the grasps end at their signal
-    # (a later end would let one arm lift its side alone and tip the pot out of the other's hand)
-    "TwoArmLift": (
-        (Subtask("pot", "grasp0", end_offset=(-3, 3)), Subtask("pot", None, SubtaskKind.COORDINATION)),
-        (Subtask("pot", "grasp1", end_offset=(-3, 3)), Subtask("pot", None, SubtaskKind.COORDINATION)),
-    ),
+    "TwoArmLift": _TWO_ARM_LIFT,
+    "GR1TwoArmLift": _TWO_ARM_LIFT,
 }
 
 
@@ -226,9 +228,9 @@ class Rollout:
     seed: int
     success: bool
     reason: str
-    actions: np.ndarray  # (T, 7 * arms)
+    actions: np.ndarray  # (T, the robot's action size)
     sim_states: np.ndarray  # (T, S)
-    proprio: dict[str, np.ndarray]  # proprio_keys(arms) -> (T, ...)
+    proprio: dict[str, np.ndarray]  # the embodiment's PROPRIO_KEYS -> (T, ...)
     datagen_info: dict[str, np.ndarray]  # as a source demo's: eef/target poses, gripper, object poses, signals
     segments: list[dict] = field(default_factory=list)  # per arm and subtask: source, bounds, kind, steps
 
@@ -250,13 +252,15 @@ class _Generation:
     def __init__(self, task: str, sources: list[SourceDemo], seed: int, config: GenerationConfig, spec: Spec):
         self.task, self.sources, self.seed, self.config, self.spec = task, sources, seed, config, spec
         self.rng = np.random.default_rng(seed)
-        self.objects = PANDA_TASKS[task].objects
+        self.objects, self.robot = ROBOSUITE_TASKS[task].objects, ROBOSUITE_TASKS[task].robot
+        self.state_keys = PROPRIO_KEYS[self.robot.embodiment]
         self.groups = coordination_groups(spec)
         self.env = make_env(task, seed=seed)
         self.obs = self.env.reset()
         self.bounds = [segment_bounds(s, spec, self.rng) for s in sources]
         first = sources[0].gripper[0]
-        self.arms = [_Arm(hold=eef_pose(self.obs, arm), gripper=float(first[arm])) for arm in range(len(spec))]
+        self.arms = [_Arm(hold=self.robot.eef_pose(self.obs, arm), gripper=float(first[arm]))
+                     for arm in range(len(spec))]  # fmt: skip
         self.finished: dict[tuple[int, int], int] = {}
         self.segments: list[dict] = []
         self.record: dict[str, list] = {}
@@ -285,7 +289,7 @@ class _Generation:
         for arm, index in members:
             start, end = self.bounds[chosen][arm][index]
             targets = transform_segment(source.target_pose[start:end, arm], then, now)
-            here = eef_pose(self.obs, arm)
+            here = self.robot.eef_pose(self.obs, arm)
             steps = bridge_steps(here, targets[0], self.config.interpolation_steps, self.config.bridge_speed,
                                  self.config.bridge_angular_speed)  # fmt: skip
             bridge = interpolate_poses(here, targets[0], steps)
@@ -321,24 +325,24 @@ class _Generation:
                 self._plan(group)
 
     def _step(self) -> None:
+        poses = [self.robot.eef_pose(self.obs, arm) for arm in range(len(self.arms))]
         commands = []
         for arm, state in enumerate(self.arms):
             target, grip = state.queue.pop(0) if state.queue else (state.hold, state.gripper)
             state.hold, state.gripper = target, grip
-            command = delta_command(eef_pose(self.obs, arm), target, POSITION_SCALE, ROTATION_SCALE)
+            command = delta_command(poses[arm], target, POSITION_SCALE, ROTATION_SCALE)
             if self.config.action_noise:
                 command = np.clip(command + self.rng.normal(0, self.config.action_noise, 6), -1, 1)
-            commands.append(np.r_[command, grip])
+            commands.append(command)
             if state.current is not None and not state.queue:
                 self.finished[(arm, state.current)] = self.steps
                 state.current = None
-        action = np.concatenate(commands).astype(np.float32)
+        action = self.robot.action(commands, [state.gripper for state in self.arms])
         record = self.record
         for key, value in (
             ("actions", action), ("sim_states", self.env.sim.get_state().flatten()),
-            ("eef_pose", [eef_pose(self.obs, arm) for arm in range(len(self.arms))]),
-            ("target_pose", [state.hold for state in self.arms]),
-            *((key, self.obs[key].astype(np.float32)) for key in proprio_keys(len(self.arms))),
+            ("eef_pose", poses), ("target_pose", [state.hold for state in self.arms]),
+            *((key, self.obs[key].astype(np.float32)) for key in self.state_keys),
             *((f"object_poses/{name}", body_pose(self.env, body)) for name, body in self.objects.items()),
             *((f"subtask_term_signals/{name}", on) for name, on in grasp_signal(self.env, self.task).items()),
         ):  # fmt: skip
@@ -376,15 +380,14 @@ class _Generation:
             segment["finished_step"] = self.finished.get((segment["arm"], segment["subtask"]), -1)
         reason = "" if success else self._failure_reason(timed_out)
         actions = np.stack(self.record["actions"])
-        state_keys = proprio_keys(len(self.arms))
         return Rollout(
             task=self.task, seed=self.seed, success=success, reason=reason, actions=actions,
             sim_states=np.stack(self.record["sim_states"]),
-            proprio={key: np.stack(self.record[key]) for key in state_keys},
+            proprio={key: np.stack(self.record[key]) for key in self.state_keys},
             datagen_info={
                 "eef_pose": arm_poses(np.asarray(self.record["eef_pose"])),
                 "target_pose": arm_poses(np.asarray(self.record["target_pose"])),
-                "gripper_action": actions[:, 6::7],
+                "gripper_action": self.robot.gripper_actions(actions),
                 **{k: np.asarray(v) for k, v in self.record.items() if k.startswith(("object_poses/", "subtask_term_signals/"))},
             },
             segments=self.segments,

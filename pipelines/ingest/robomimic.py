@@ -5,9 +5,10 @@ Layout::
     data/                      attrs: env_args (JSON: env_name, ...), total
       demo_<i>/                attrs: num_samples, instruction (ours), seed, success
         actions (N, A)         states (N, S) flattened simulator states
-        obs/<camera>_image (N, H, W, 3) uint8, obs/robot<arm>_joint_pos, _eef_pos, _eef_quat, _gripper_qpos
-        datagen_info/eef_pose (N, 4, 4), target_pose (N, 4, 4), gripper_action (N, 1) (two arms: (N, 2, 4, 4), (N, 2)),
-                     object_poses/<object> (N, 4, 4), subtask_term_signals/<name> (N,)
+        obs/<camera>_image (N, H, W, 3) uint8, obs/<key> for the embodiment's PROPRIO_KEYS (robot0_eef_pos, ...)
+        datagen_info/eef_pose (N, 4, 4), target_pose (N, 4, 4), gripper_action (N, 1) (two arms: (N, 2, 4, 4),
+                     (N, 2); a hand's command is one value), object_poses/<object> (N, 4, 4),
+                     subtask_term_signals/<name> (N,)
 
 Reading keeps ``datagen_info`` and the simulator states as episode extras (``datagen.*``, ``sim.state``):
 the simulation generator needs them.
@@ -30,7 +31,6 @@ from schemas.episode import Episode, RejectedEpisode, exact_timestamps
 __all__ = [
     "PROPRIO_KEYS",
     "RobomimicDemo",
-    "proprio_keys",
     "read_robomimic",
     "read_robomimic_demo",
     "robomimic_demo_names",
@@ -39,12 +39,18 @@ __all__ = [
 
 
 
-def proprio_keys(arms: int) -> tuple[str, ...]:
-    """robosuite's proprioceptive obs keys per arm, in the order of the Panda embodiments' state vectors."""
-    return tuple(f"robot{arm}_{key}" for arm in range(arms) for key in ("joint_pos", "eef_pos", "eef_quat", "gripper_qpos"))
+def _panda_keys(robots: int) -> tuple[str, ...]:
+    keys = ("joint_pos", "eef_pos", "eef_quat", "gripper_qpos")
+    return tuple(f"robot{robot}_{key}" for robot in range(robots) for key in keys)
 
 
-PROPRIO_KEYS = {"robosuite_panda": proprio_keys(1), "robosuite_bimanual_panda": proprio_keys(2)}  # state per embodiment
+# robosuite's proprioceptive obs keys per embodiment, in the order of its state vector
+PROPRIO_KEYS = {
+    "robosuite_panda": _panda_keys(1),
+    "robosuite_bimanual_panda": _panda_keys(2),
+    "robosuite_gr1": ("robot0_joint_pos", *(f"robot0_{side}_{key}" for side in ("right", "left")
+                                              for key in ("eef_pos", "eef_quat", "gripper_qpos"))),
+}  # fmt: skip
 
 
 @dataclass
