@@ -168,8 +168,9 @@ def _target_pose(pose: np.ndarray, action: np.ndarray) -> np.ndarray:
 def _within(pose: np.ndarray, target: Waypoint, orientation: np.ndarray) -> bool:
     if np.linalg.norm(target.position - pose[:3, 3]) >= target.tolerance:
         return False
-    turn = Rotation.from_matrix(orientation @ pose[:3, :3].T).magnitude()
-    return target.angle_tolerance is None or turn < target.angle_tolerance
+    return target.angle_tolerance is None or (
+        Rotation.from_matrix(orientation @ pose[:3, :3].T).magnitude() < target.angle_tolerance
+    )
 
 
 class _ArmExpert:

@@ -312,7 +312,7 @@ ROBOSUITE_GR1 = register(
         name="robosuite_gr1",
         tag="robosuite_gr1",
         robot_type="GR1ArmsOnly",
-        # one camera, as GR00T's GR1 data: GR1's meshes render at ~55 ms a view here, 3x the physics step
+        # one camera, as GR00T's GR1 data: GR1's meshes render at ~55 ms a view here, ~4x a physics step
         cameras=("agentview",),
         fps=20,
         control_mode=ControlMode.EEF_DELTA,
