@@ -66,9 +66,12 @@ class TrainingConfig(Config):
 
 
 class LatentActionModelConfig(TrainingConfig):
+    steps: int = Field(default=4000, description="optimiser steps (held-out probe R2 0.59 at 2k, 0.67 at 4k on demo data)")
     frame_gap: int = Field(default=8, description="H: steps between the two frames of a pair (0.4 s at 20 Hz)")
     dim: int = Field(default=64, description="transformer width")
     depth: int = Field(default=2, description="encoder and decoder blocks")
+    action_weight: float = Field(default=0.01, description="weight of the loss grounding the latent in the true "
+                                 "actions of the clips that have them (0: LAPA's unsupervised latent)")
     probe_embodiment: str = Field(default="robosuite_panda", description="whose true actions the linear probe predicts")
     probe_r2_floor: float = Field(default=0.6, description="label_quality check: held-out linear-probe R2 at least")
     perplexity_floor: float = Field(default=2.0, description="label_quality check: codebook perplexity at least")
@@ -90,7 +93,7 @@ def _r2_table(names: list[str], values: list[float]) -> MetadataValue:
     group_name="label",
     deps=ALL_VIDEO,
     kinds={"pytorch", "safetensors"},
-    code_version="1",
+    code_version="2",
     check_specs=[AssetCheckSpec(LABEL_QUALITY, asset="latent_action_model",
                                 description="held-out probe R2 and codebook perplexity at or above their floors")],  # fmt: skip
 )
@@ -107,7 +110,7 @@ def latent_action_model(
 
     roots = [str(s.root) for s in video_datasets(home.home)]
     model_config = LatentActionConfig(image_size=config.image_size, frame_gap=config.frame_gap, dim=config.dim,
-                                      depth=config.depth)  # fmt: skip
+                                      depth=config.depth, action_weight=config.action_weight)  # fmt: skip
     context.log.info(f"training on {len(roots)} datasets: {roots}")
     trained = ray.call(context, train_latent_action_model,
                        (roots, model_config, config.training(), config.probe_embodiment, config.holdout))  # fmt: skip
@@ -134,6 +137,8 @@ def latent_action_model(
             "probe_r2_per_dim": _r2_table(names, evaluation.probe_r2_per_dim),
             "held_out_pairs": evaluation.held_out_pairs,
             "training_clips": trained.clips,
+            "action_weight": config.action_weight,
+            "grounded_in": MetadataValue.json(trained.grounded_in),
             "skipped": MetadataValue.json(trained.skipped),
             "quality_plot": image_markdown("latent action quality", plot),
         },

@@ -28,6 +28,8 @@ class LatentActionConfig:
     dim: transformer width; depth: encoder and decoder blocks each; heads: attention heads.
     codebook_size: codes per token; tokens: latent action tokens (codebook_size ** tokens actions);
     code_dim: width of one token (the continuous label is tokens * code_dim).
+    action_weight: weight of the action grounding loss on clips that have true actions (0: LAPA's purely
+    unsupervised latent; see ``latent_actions.train.ActionGrounding``).
     """
 
     image_size: int = 64
@@ -39,6 +41,7 @@ class LatentActionConfig:
     codebook_size: int = 8
     tokens: int = 4
     code_dim: int = 8
+    action_weight: float = 0.01
 
     @property
     def patches(self) -> int:

@@ -25,6 +25,7 @@ def test_models_train_and_label_a_human_video_source(label_home, tmp_path):
                          run_config={"ops": {"latent_action_model": {"config": SMALL}}})  # fmt: skip
     (lam,) = models.asset_materializations_for_node("latent_action_model")
     assert {"psnr_db", "copy_baseline_psnr_db", "perplexity", "probe_r2", "quality_plot", "sha256"} <= set(lam.metadata)
+    assert lam.metadata["grounded_in"].value == {"robosuite_panda": 8}  # the training Lift demos, not the stand-ins
     (check,) = models.get_asset_check_evaluations()
     assert check.check_name == "label_quality" and "probe_r2_floor" in check.metadata
     idm = materialize([idm_model], resources=resources, instance=instance, partition_key="robosuite_panda",
