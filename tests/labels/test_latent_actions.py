@@ -59,10 +59,10 @@ def test_action_grounding_standardises_each_embodiments_actions_and_skips_clips_
     rng = np.random.default_rng(0)
     frames = np.zeros((6, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
     clips = [Clip("arm", "robosuite_panda", 0, "arm/0", frames, rng.normal(size=(6, 7)).astype(np.float32)),
-             Clip("hand", "bridge", 0, "hand/0", frames, rng.normal(size=(6, 3)).astype(np.float32)),
+             Clip("hand", "widowx", 0, "hand/0", frames, rng.normal(size=(6, 3)).astype(np.float32)),
              Clip("human", "human_video", 0, "human/0", frames, None)]  # fmt: skip
     grounding = ActionGrounding(clips, label_dim=4, gap=2)
-    assert grounding.names == ["bridge", "robosuite_panda"] and [h.out_features for h in grounding.heads] == [3, 7]
+    assert grounding.names == ["robosuite_panda", "widowx"] and [h.out_features for h in grounding.heads] == [7, 3]
     latent = torch.zeros(3, 4)
     assert grounding.loss(latent, np.array([[2, 0], [2, 1], [2, 3]])) is None
     for head in grounding.heads:  # heads that predict 0 (the standardised mean): the loss is the targets' squares
