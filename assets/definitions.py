@@ -1,7 +1,5 @@
 """The one Dagster ``Definitions`` of pyramid (loaded by `dagster dev` via pyproject.toml)."""
 
-import os
-
 from dagster import Definitions
 
 from assets.embedded import embedded_human_videos, embedded_teleop_demos
@@ -13,14 +11,10 @@ from assets.release import nightly_release_job, nightly_release_schedule, pyrami
 from assets.resources import PyramidHome, RayResource, ReleaseStoreResource
 from assets.sim import sim_datasets
 from assets.sources import source_partitions
-from pipelines.config import DEFAULT_HOME, DEFAULT_SOURCES_FILE
+from schemas import settings
 
-home = PyramidHome(
-    path=os.environ.get("PYRAMID_HOME", str(DEFAULT_HOME)),
-    sources_file=os.environ.get("PYRAMID_SOURCES", str(DEFAULT_SOURCES_FILE)),
-)
-
-store = ReleaseStoreResource(uri=os.environ.get("PYRAMID_STORE") or None)
+home = PyramidHome(path=str(settings.pyramid_home()), sources_file=str(settings.sources_file()))
+store = ReleaseStoreResource(uri=settings.store_uri())
 
 defs = Definitions(
     assets=[
@@ -47,7 +41,7 @@ defs = Definitions(
     sensors=[source_partitions],
     resources={
         "home": home,
-        "ray": RayResource(workers=2, address=os.environ.get("RAY_ADDRESS") or None),
+        "ray": RayResource(workers=2, address=settings.ray_address()),
         "store": store,
     },
 )

@@ -52,18 +52,32 @@ def ingest_and_check(
     destination: Path,
     ray: RayResource,
     metadata: dict[str, Any] | None = None,
+    embodiments_dir: Path | None = None,
 ) -> MaterializeResult:
-    """Ingest ``source`` into ``destination``, then report it (``metadata`` added) with its blocking GX check."""
+    """Ingest ``source`` into ``destination``, then report it (``metadata`` added) with its blocking GX check;
+    ``embodiment: auto`` writes its inferred file to ``embodiments_dir``."""
     from pipelines.ingest.sources import ingest_source  # lerobot (~15 s) loads only when a run needs it
 
     def log_progress(done: int) -> None:
         if done % 10 == 0:
             context.log.info(f"{source.name}: {done} episodes read")
 
-    report = ingest_source(source, destination, log_progress, ray.config(), reuse_unchanged=True)
+    report = ingest_source(source, destination, log_progress, ray.config(), reuse_unchanged=True,
+                           embodiments_dir=embodiments_dir)  # fmt: skip
     done = "unchanged since the last run, kept" if report.reused else "written"
     context.log.info(f"{source.name}: {report.episodes} episodes {done}, {len(report.rejected)} quarantined")
     return dataset_result(report, metadata)
+
+
+def written_metadata(report: "WriteReport") -> dict[str, Any]:
+    """What every materialization of a written dataset says first: where it is and how much it holds."""
+    return {
+        "path": MetadataValue.path(str(report.root)),
+        "episodes": report.episodes,
+        "frames": report.frames,
+        "hours": MetadataValue.float(round(report.hours, 5)),
+        "quarantined": len(report.rejected),
+    }
 
 
 def dataset_result(report: "WriteReport", metadata: dict[str, Any] | None = None) -> MaterializeResult:
@@ -76,11 +90,7 @@ def dataset_result(report: "WriteReport", metadata: dict[str, Any] | None = None
     reasons = "\n".join(f"- `{r.episode_id}` ({r.field}): {r.reason}" for r in report.rejected) or "none"
     metadata = {
         **(metadata or {}),
-        "path": MetadataValue.path(str(report.root)),
-        "episodes": report.episodes,
-        "frames": report.frames,
-        "hours": MetadataValue.float(round(report.hours, 5)),
-        "quarantined": len(report.rejected),
+        **written_metadata(report),
         "reused_unchanged": report.reused,
         "quarantine_reasons": MetadataValue.md(reasons),
         "sample_frames": image_markdown("sample frames", sample_frames_png(report.root)),
@@ -126,7 +136,8 @@ def _source_asset(
     )
     def source_asset(context: AssetExecutionContext, home: PyramidHome, ray: RayResource) -> MaterializeResult:
         source = home.sources().get(kind, context.partition_key)
-        return ingest_and_check(context, source, home.dataset_dir(kind, source.name), ray)
+        return ingest_and_check(context, source, home.dataset_dir(kind, source.name), ray,
+                                embodiments_dir=home.embodiments_dir)  # fmt: skip
 
     return source_asset
 

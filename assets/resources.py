@@ -7,7 +7,7 @@ from typing import Any
 from dagster import AssetExecutionContext, ConfigurableResource
 from pydantic import Field
 
-from pipelines.config import SourcesConfig, discover_drop_sources, load_sources
+from pipelines.config import SourcesConfig, source_origins
 from pipelines.parallel import RayConfig, ray_call
 from schemas.pyramid import SourceKind
 
@@ -21,10 +21,17 @@ class PyramidHome(ConfigurableResource):
     sources_file: str = Field(description="YAML file declaring the source datasets (see sources.yaml)")
 
     def sources(self) -> SourcesConfig:
-        """Sources declared in the sources file, plus those dropped into ``<home>/drop`` (see
-        ``discover_drop_sources``)."""
-        declared = load_sources(Path(self.sources_file), Path(self.path))
-        return declared.merged(discover_drop_sources(self.drop_dir))
+        """Sources declared in the sources file, in the home's source list (``pyramid ingest``, ``pyramid sources
+        add``) and dropped into ``<home>/drop``; the first declaration of a name wins."""
+        found: dict[str, list] = {kind: [] for kind in SourcesConfig.model_fields}
+        for kind, source, _ in source_origins(Path(self.sources_file), Path(self.path)):
+            found[kind.value].append(source)
+        return SourcesConfig(**found)
+
+    @property
+    def embodiments_dir(self) -> Path:
+        """Where this home's own embodiment files live (``embodiment: auto`` writes there)."""
+        return Path(self.path) / "embodiments"
 
     @property
     def home(self) -> Path:

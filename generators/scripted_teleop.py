@@ -28,7 +28,7 @@ from generators.robosuite_env import (
     make_env,
     render_states,
 )
-from pipelines.ingest.robomimic import PROPRIO_KEYS, RobomimicDemo, write_robomimic
+from pipelines.ingest.robomimic import RobomimicDemo, write_robomimic
 from pipelines.lerobot.video import write_mp4
 from pipelines.parallel import RayConfig, ray_map
 from schemas.embodiment import get_embodiment
@@ -220,7 +220,7 @@ def record_expert_demo(task: str, seed: int, config: ExpertConfig | None = None)
     plans = _waypoints(env, task, [pose[:3, :3] for pose in poses])
     arms = [_ArmExpert(plan, pose) for plan, pose in zip(plans, poses, strict=True)]
     idle = int(rng.integers(*config.idle_lead_in))
-    state_keys = PROPRIO_KEYS[spec.embodiment]
+    state_keys = get_embodiment(spec.embodiment).state_keys()
     steps: dict[str, list] = {key: [] for key in (*state_keys, "action", "sim_state", "eef_pose", "target_pose")}
     objects: dict[str, list] = {name: [] for name in spec.objects}
     signals: dict[str, list] = {}

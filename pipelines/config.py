@@ -1,4 +1,11 @@
-"""Typed configuration, read once at the edge (CLI, Dagster resources) and passed down."""
+"""The source datasets of a pyramid: typed, read once at the edge (CLI, Dagster resources) and passed down.
+
+Sources come from three places, merged in this order (a name declared earlier wins):
+
+1. the declared sources file (``sources.yaml`` in the repository, or ``PYRAMID_SOURCES``), edited by hand;
+2. the home's source list, ``<home>/sources.yaml``, which ``pyramid ingest`` and ``pyramid sources add`` keep;
+3. files dropped into ``<home>/drop`` (see ``discover_drop_sources``).
+"""
 
 from __future__ import annotations
 
@@ -7,15 +14,35 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from pipelines.atomic import atomic_write_text
+from schemas.errors import InputError
 from schemas.pyramid import SourceKind
+from schemas.settings import DEFAULT_HOME, DEFAULT_SOURCES_FILE
 
-__all__ = ["SourceConfig", "SourcesConfig", "discover_drop_sources", "load_sources"]
+__all__ = [
+    "AUTO",
+    "DEFAULT_HOME",
+    "DEFAULT_SOURCES_FILE",
+    "SourceConfig",
+    "SourceFileError",
+    "SourcesConfig",
+    "add_home_source",
+    "discover_drop_sources",
+    "home_sources_file",
+    "load_sources",
+    "remove_home_source",
+    "source_origins",
+]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SOURCES_FILE = REPO_ROOT / "sources.yaml"
-DEFAULT_HOME = REPO_ROOT / ".pyramid"
+AUTO = "auto"  # embodiment: inferred from the dataset's own metadata (see pipelines.ingest.infer)
+HOME_SOURCES_FILE = "sources.yaml"
+DataFormat = Literal["lerobot", "rlds", "robomimic", "video_folder"]
+
+
+class SourceFileError(InputError):
+    """A sources file that cannot be used; names the file and the field."""
 
 
 class SourceConfig(BaseModel):
@@ -25,14 +52,22 @@ class SourceConfig(BaseModel):
 
     name: str = Field(pattern=r"^[a-z0-9_]+$", description="partition key and output folder name")
     path: Path = Field(description="where the source lives; relative paths are relative to the config file")
-    format: Literal["lerobot", "rlds", "robomimic", "video_folder"] = Field(
+    format: DataFormat = Field(
         description="how to read it: a LeRobot dataset, an RLDS builder folder, a robomimic HDF5 file, or a "
         "folder of mp4/webm/mov videos with optional sidecar instructions"
     )
     split: str = Field(default="train", description="RLDS split to ingest")
-    embodiment: str | None = Field(default=None, description="registered embodiment; None: read from metadata")
+    embodiment: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9_]*$",
+        description="embodiment name; 'auto' infers one from the dataset; None: from the dataset's metadata "
+        "(LeRobot), or its known standardisation (Open X-Embodiment RLDS)",
+    )
     cameras: dict[str, str] = Field(
-        default_factory=dict, description="robomimic: embodiment camera -> obs key (default '<camera>_image')"
+        default_factory=dict, description="robomimic: embodiment camera -> obs key (default: matched by name)"
+    )
+    instruction: str | None = Field(
+        default=None, description="instruction of episodes that carry none (robomimic, RLDS without language)"
     )
     trim_idle: bool = Field(default=True, description="teleop: drop idle lead-in/lead-out frames")
     description: str = ""
@@ -63,12 +98,32 @@ class SourcesConfig(BaseModel):
                 return source
         raise KeyError(f"no {kind.value} source named {name!r} in the sources config")
 
+    def without(self, name: str) -> SourcesConfig:
+        """These sources less the one called ``name``."""
+        return SourcesConfig(**{kind: [s for s in getattr(self, kind) if s.name != name] for kind in SourcesConfig.model_fields})
+
+    def find(self, name: str) -> tuple[SourceKind, SourceConfig] | None:
+        """The source called ``name`` and its kind, whatever the kind."""
+        for kind in SourcesConfig.model_fields:
+            for source in getattr(self, kind):
+                if source.name == name:
+                    return SourceKind(kind), source
+        return None
+
 
 def load_sources(path: Path = DEFAULT_SOURCES_FILE, home: Path = DEFAULT_HOME) -> SourcesConfig:
     """Parse the sources file: ``{home}`` in a path is the pyramid home, other relative paths are relative to the file."""
-    document = yaml.safe_load(Path(path).read_text()) or {}
-    config = SourcesConfig.model_validate(document)
-    base = Path(path).resolve().parent
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+        config = SourcesConfig.model_validate(document)
+    except yaml.YAMLError as error:
+        raise SourceFileError(f"{path}: not valid YAML ({error})".replace("\n", " ")) from None
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise SourceFileError(f"{path}: field {where}: {first['msg']}") from None
+    base = path.resolve().parent
 
     def resolve(source: SourceConfig) -> SourceConfig:
         expanded = Path(str(source.path).replace("{home}", str(home)))
@@ -76,6 +131,59 @@ def load_sources(path: Path = DEFAULT_SOURCES_FILE, home: Path = DEFAULT_HOME) -
 
     resolved = {kind: [resolve(s) for s in getattr(config, kind)] for kind in SourcesConfig.model_fields}
     return SourcesConfig(**resolved)
+
+
+def home_sources_file(home: Path) -> Path:
+    return Path(home) / HOME_SOURCES_FILE
+
+
+def _home_sources(home: Path) -> SourcesConfig:
+    path = home_sources_file(home)
+    return load_sources(path, home) if path.is_file() else SourcesConfig()
+
+
+def source_origins(sources_file: Path, home: Path) -> list[tuple[SourceKind, SourceConfig, str]]:
+    """Every source with its kind and where it is declared (a file, or the drop folder); the first declaration
+    of a name wins, as in ``PyramidHome.sources``."""
+    declared = [
+        (load_sources(sources_file, home) if Path(sources_file).is_file() else SourcesConfig(), str(sources_file)),
+        (_home_sources(home), str(home_sources_file(home))),
+        (discover_drop_sources(Path(home) / "drop"), str(Path(home) / "drop")),
+    ]
+    seen: set[str] = set()
+    result = []
+    for config, origin in declared:
+        for kind in SourcesConfig.model_fields:
+            for source in getattr(config, kind):
+                if source.name not in seen:
+                    seen.add(source.name)
+                    result.append((SourceKind(kind), source, origin))
+    return result
+
+
+def add_home_source(home: Path, kind: SourceKind, source: SourceConfig, *, replace: bool = False) -> Path:
+    """Add ``source`` to the home's source list (atomically), or replace an entry of the same name."""
+    current = _home_sources(home)
+    if current.find(source.name) is not None and not replace:
+        raise InputError(f"{home_sources_file(home)}: a source named {source.name!r} exists; pick another --name")
+    kept = current.without(source.name)
+    _write_home_sources(home, kept.model_copy(update={kind.value: [*kept.of_kind(kind), source]}))
+    return home_sources_file(home)
+
+
+def remove_home_source(home: Path, name: str) -> tuple[SourceKind, SourceConfig]:
+    """Remove the source ``name`` from the home's source list; its datasets stay where they are."""
+    current = _home_sources(home)
+    found = current.find(name)
+    if found is None:
+        raise InputError(f"{home_sources_file(home)}: no source named {name!r} (`pyramid sources list` shows them)")
+    _write_home_sources(home, current.without(name))
+    return found
+
+
+def _write_home_sources(home: Path, sources: SourcesConfig) -> None:
+    document = sources.model_dump(mode="json", exclude_defaults=True)
+    atomic_write_text(home_sources_file(home), yaml.safe_dump(document, sort_keys=False))
 
 
 def _drop_name(path: Path) -> str:

@@ -23,9 +23,9 @@ __all__ = [
     "ClipTooShortError",
     "check_length",
     "label_pairs",
+    "random_shift",
     "read_clip",
     "read_clips",
-    "random_shift",
     "read_training_clips",
     "resize_frames",
     "split_by_episode",
@@ -56,18 +56,18 @@ class Clip:
 
 
 def resize_frames(frames: np.ndarray, size: int, where: str) -> np.ndarray:
-    """(T, H, W, 3) uint8 frames at (T, size, size, 3); frames that are not square RGB are a clear error."""
+    """(T, H, W, 3) uint8 frames at (T, size, size, 3): a wide or tall camera is centre-cropped to a square first
+    (a robot camera's 640x480, say), as GR00T's image transforms do; frames that are not RGB are a clear error."""
     if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f"{where}: frames have shape {frames.shape}, the label models take RGB (T, H, W, 3)")
+        raise ValueError(f"{where}: frames have shape {frames.shape}, the models take RGB (T, H, W, 3)")
     height, width = frames.shape[1:3]
-    if height != width:
-        raise ValueError(
-            f"{where}: frames are {width}x{height}, the label models take square {size}x{size} frames; crop the clip first"
-        )
-    if height == size:
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    frames = frames[:, top : top + side, left : left + side]
+    if side == size:
         return frames
-    pixels = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
-    mode = {"mode": "area"} if height > size else {"mode": "bilinear", "align_corners": False}
+    pixels = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    mode = {"mode": "area"} if side > size else {"mode": "bilinear", "align_corners": False}
     resized = F.interpolate(pixels, size=(size, size), **mode)
     return resized.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -27,10 +29,28 @@ class RayConfig:
 
 def start_local_ray(workers: int) -> None:
     """A new local Ray with ``workers`` CPUs: its own even where `ray start` has left a cluster running (or a
-    stale record of one), which a bare ``ray.init()`` would try to join."""
+    stale record of one), which a bare ``ray.init()`` would try to join.
+
+    It requires Ray's token authentication, with a fresh random token (or the ``RAY_AUTH_TOKEN`` already set)
+    that its processes inherit: Ray's servers listen on every interface (Ray has no setting to keep them on
+    loopback), and without a token anyone who reaches this machine could run code in them.
+    """
     import ray
 
+    _require_token_auth()
     ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False)
+
+
+def _require_token_auth() -> None:
+    """Token authentication for this process and the Ray processes it starts: ``RAY_AUTH_MODE=token`` and a
+    ``RAY_AUTH_TOKEN`` (kept if set), with Ray's cached settings refreshed, as Ray's own ``_enable_token_auth``
+    does, since this process may have read them already."""
+    from ray._raylet import AuthenticationTokenLoader, Config
+
+    os.environ["RAY_AUTH_MODE"] = "token"
+    os.environ["RAY_AUTH_TOKEN"] = os.environ.get("RAY_AUTH_TOKEN") or secrets.token_hex(32)
+    Config.initialize("")
+    AuthenticationTokenLoader.instance().reset_cache()
 
 
 def _start_ray(config: RayConfig) -> bool:

@@ -126,7 +126,10 @@ def validate_dataset(root: Path | str, bounds: QualityBounds | None = None) -> Q
 
     dataset = LeRobotSource(root)
     frames, episodes = dataset_tables(dataset)
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # GX's own bars are noise in a pipeline
     suites = _suites(gx, dataset.embodiment, frames, episodes, bounds or QualityBounds())
     source = context.data_sources.add_pandas("pyramid")
     outcomes: list[CheckOutcome] = []

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-__all__ = ["PolicyConfig"]
+__all__ = ["PolicyConfig", "ServerLimits"]
 
 
 @dataclass(frozen=True)
@@ -59,3 +59,16 @@ class PolicyConfig:
     def from_dict(cls, values: dict[str, Any]) -> PolicyConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """What ``pyramid serve`` accepts from a client.
+
+    Attributes:
+        max_batch: the most observations one ``get_action`` request may carry.
+        max_request_mb: a larger request gets an error reply (ZeroMQ itself drops one over 4x this).
+    """
+
+    max_batch: int = 64
+    max_request_mb: int = 64

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from generators.robosuite_env import ROBOSUITE_TASKS, FrameRenderer, make_env
-from pipelines.ingest.robomimic import PROPRIO_KEYS
 from policy.data import ReleaseData, observation_inputs, pad
 from policy.inference import ReferencePolicy
 from schemas.embodiment import get_embodiment
@@ -79,7 +78,7 @@ class ClosedLoopResult:
 def _observation(obs: dict[str, np.ndarray], frames: dict[str, np.ndarray], embodiment_name: str, instruction: str) -> dict:
     """A robosuite observation in the GR00T format the policy (and its server) take."""
     embodiment = get_embodiment(embodiment_name)
-    state = np.concatenate([obs[key] for key in PROPRIO_KEYS[embodiment_name]])
+    state = np.concatenate([obs[key] for key in embodiment.state_keys()])
     return {
         "video": {camera: frame[None, None] for camera, frame in frames.items()},
         "state": {g.name: state[None, None, g.start : g.end].astype(np.float32) for g in embodiment.state_groups},

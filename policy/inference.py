@@ -20,7 +20,7 @@ from policy.data import camera_frames, observation_inputs, pad
 from policy.model import FlowMatchingPolicy, ModelInputs
 from policy.normalize import Normaliser
 from policy.train import CHECKPOINT_DIR
-from schemas.embodiment import Embodiment, get_embodiment
+from schemas.embodiment import Embodiment, get_embodiment, register, registered_embodiments
 
 __all__ = ["ObservationError", "ReferencePolicy"]
 
@@ -48,6 +48,9 @@ class ReferencePolicy:
         self.sha256, self.release = checkpoint.sha256, saved["release"]
         self.config = PolicyConfig.from_dict(saved["policy"])
         self.slots: dict[str, int] = saved["slots"]
+        for name, document in saved.get("embodiments", {}).items():
+            if name not in registered_embodiments():
+                register(Embodiment.from_document(document, f"{folder} (checkpoint)"))
         self.cameras: dict[str, list[str]] = saved["cameras"]
         self.normalisers = {name: Normaliser.from_dict(n) for name, n in saved["normalisers"].items()}
         self.language = language_encoder(self.config.language_model)

@@ -3,13 +3,17 @@
 Arrays travel as maps {"__ndarray__": true, "dtype", "shape", "data": raw bytes} of a fixed set of plain
 dtypes; nothing on the wire is ever unpickled. A request is {"endpoint": name, "data": {...}}; a reply is
 {"ok": true, "result": ...} or {"ok": false, "error": reason}. A bad request gets an error reply and the
-server goes on serving.
+server goes on serving: one that breaks ZeroMQ's request/reply framing resets the socket. Requests and batches
+are bounded; with a token every request must carry it (``"token"``). The server binds to loopback unless told
+otherwise (``allow_remote``), since anyone who reaches it can drive the robot.
 
 Endpoints: ping, get_modality_config, reset {"seed"}, get_action {"embodiment", "observation"}.
 """
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import logging
 import threading
 from typing import Any
@@ -18,12 +22,14 @@ import msgpack
 import numpy as np
 import zmq
 
+from policy.config import ServerLimits
 from policy.inference import ObservationError, ReferencePolicy
+from schemas.errors import InputError
 
 __all__ = ["DEFAULT_PORT", "PolicyClient", "PolicyServer", "PolicyServerError", "decode", "encode"]
 
 DEFAULT_PORT = 5555
-MAX_MESSAGE_BYTES = 64 * 2**20
+MAX_MESSAGE_BYTES = ServerLimits().max_request_mb * 2**20
 WIRE_DTYPES = frozenset({"uint8", "int32", "int64", "float16", "float32", "float64", "bool"})
 
 log = logging.getLogger(__name__)
@@ -75,28 +81,61 @@ def decode(raw: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> Any:
         raise WireError(f"not a msgpack message: {error}") from error
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class PolicyServer:
-    """Serves a ``ReferencePolicy`` on ``tcp://host:port`` until ``stop()``."""
+    """Serves a ``ReferencePolicy`` on ``tcp://host:port`` until ``stop()``.
+
+    Args:
+        max_message_bytes: a larger request gets an error reply (and 4x that is dropped by ZeroMQ itself).
+        max_batch: the most observations one ``get_action`` may carry.
+        token: when set, a request without this ``"token"`` is refused.
+        allow_remote: bind a host other than loopback (logged as a warning).
+    """
 
     def __init__(self, policy: ReferencePolicy, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
-                 max_message_bytes: int = MAX_MESSAGE_BYTES):  # fmt: skip
-        self.policy, self.max_message_bytes = policy, max_message_bytes
+                 max_message_bytes: int = MAX_MESSAGE_BYTES, max_batch: int = ServerLimits().max_batch, token: str | None = None,
+                 allow_remote: bool = False):  # fmt: skip
+        if not is_loopback(host):
+            if not allow_remote:
+                raise InputError(f"serving on {host} lets anyone who reaches it drive the robot; serve on 127.0.0.1, "
+                                 "or pass --allow-remote (with --token)")  # fmt: skip
+            log.warning("serving on %s: reachable beyond this machine%s", host, "" if token else ", without a token")
+        self.policy, self.max_message_bytes, self.max_batch, self.token = policy, max_message_bytes, max_batch, token
+        self.host = host
         self.context = zmq.Context.instance()
-        self.socket = self.context.socket(zmq.REP)
-        # a hard cap far above the limit: ZeroMQ drops such a peer; within it, an oversize request gets a reply
-        self.socket.setsockopt(zmq.MAXMSGSIZE, 4 * max_message_bytes)
-        self.port = self.socket.bind_to_random_port(f"tcp://{host}") if port == 0 else port
-        if port:
-            self.socket.bind(f"tcp://{host}:{port}")
+        self.port = port
+        self._open_socket()
         self._stopped = threading.Event()
         self.served = 0
 
-    def handle(self, raw: bytes) -> dict[str, Any]:
-        """The reply to one raw request; never raises for a bad request."""
+    def _open_socket(self) -> None:
+        self.socket = self.context.socket(zmq.REP)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        # a hard cap far above the limit: ZeroMQ drops such a peer; within it, an oversize request gets a reply
+        self.socket.setsockopt(zmq.MAXMSGSIZE, 4 * self.max_message_bytes)
+        if self.port == 0:
+            self.port = self.socket.bind_to_random_port(f"tcp://{self.host}")
+        else:
+            self.socket.bind(f"tcp://{self.host}:{self.port}")
+
+    def handle(self, frames: list[bytes]) -> dict[str, Any]:
+        """The reply to one request (its message frames); never raises for a bad request."""
         try:
-            request = decode(raw, self.max_message_bytes)
+            if len(frames) != 1:
+                raise WireError(f"a request is one message frame, got {len(frames)}")
+            request = decode(frames[0], self.max_message_bytes)
             if not isinstance(request, dict) or not isinstance(request.get("endpoint"), str):
                 raise WireError('a request is a map {"endpoint": name, "data": {...}}')
+            if self.token is not None and not hmac.compare_digest(str(request.get("token", "")), self.token):
+                raise WireError("this server needs the right token in the request")
             data = request.get("data") or {}
             if not isinstance(data, dict):
                 raise WireError("request data must be a map")
@@ -122,6 +161,9 @@ class PolicyServer:
             embodiment = data.get("embodiment")
             if not isinstance(embodiment, str):
                 raise WireError("get_action needs data.embodiment (a name) and data.observation")
+            batch = _batch_size(data.get("observation"))
+            if batch > self.max_batch:
+                raise WireError(f"a batch of {batch} observations exceeds this server's limit of {self.max_batch}")
             return {"actions": self.policy.get_action(embodiment, data.get("observation"))}
         raise WireError(f"unknown endpoint {endpoint!r}; use ping, get_modality_config, reset or get_action")
 
@@ -129,22 +171,37 @@ class PolicyServer:
         poller = zmq.Poller()
         poller.register(self.socket, zmq.POLLIN)
         while not self._stopped.is_set():
-            if not dict(poller.poll(poll_ms)):
-                continue
-            raw = self.socket.recv()
-            self.socket.send(encode(self.handle(raw)))
-            self.served += 1
+            try:
+                if not dict(poller.poll(poll_ms)):
+                    continue
+                frames = self.socket.recv_multipart()
+                self.socket.send(encode(self.handle(frames)))
+                self.served += 1
+            except zmq.ZMQError as error:  # a peer that broke the framing: start again with a clean socket
+                log.warning("resetting the socket after %s", error)
+                poller.unregister(self.socket)
+                self.socket.close(linger=0)
+                self._open_socket()
+                poller.register(self.socket, zmq.POLLIN)
         self.socket.close(linger=0)
 
     def stop(self) -> None:
         self._stopped.set()
 
 
+def _batch_size(observation: Any) -> int:
+    """The batch an observation carries (its largest first axis over the video arrays), 0 when it has none."""
+    video = observation.get("video") if isinstance(observation, dict) else None
+    arrays = [a for a in video.values() if isinstance(a, np.ndarray) and a.ndim] if isinstance(video, dict) else []
+    return max((a.shape[0] for a in arrays), default=0)
+
+
 class PolicyClient:
     """Talks to a ``PolicyServer``; an error reply raises ``PolicyServerError``, no reply ``TimeoutError``."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORT, timeout_ms: int = 10_000):
-        self.address, self.timeout_ms = f"tcp://{host}:{port}", timeout_ms
+    def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORT, timeout_ms: int = 10_000,
+                 token: str | None = None):  # fmt: skip
+        self.address, self.timeout_ms, self.token = f"tcp://{host}:{port}", timeout_ms, token
         self.context = zmq.Context.instance()
         self._connect()
 
@@ -155,7 +212,8 @@ class PolicyClient:
         self.socket.connect(self.address)
 
     def request(self, endpoint: str, data: dict[str, Any] | None = None) -> Any:
-        return self.send_raw(encode({"endpoint": endpoint, "data": data or {}}))
+        token = {"token": self.token} if self.token is not None else {}
+        return self.send_raw(encode({"endpoint": endpoint, "data": data or {}, **token}))
 
     def send_raw(self, raw: bytes) -> Any:
         """Send already-encoded bytes (what a foreign client might send) and return the result."""

@@ -79,6 +79,7 @@ def checkpoint_config(
         "slots": data.slots,
         "normalisers": {name: n.to_dict() for name, n in data.normalisers.items()},
         "cameras": {name: list(get_embodiment(name).cameras) for name in data.slots},
+        "embodiments": {name: get_embodiment(name).to_document() for name in data.slots},  # served without files
         "release": data.version,
         "datasets": {d.name: d.weight for d in data.datasets},
         "layers": sorted(layer.value for layer in layers) if layers is not None else "all",

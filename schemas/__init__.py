@@ -2,6 +2,7 @@
 
 from schemas.embodiment import ControlMode, Embodiment, Group, get_embodiment, pseudo_embodiment, registered_embodiments
 from schemas.episode import Episode, EpisodeError, exact_timestamps, validate_episode
+from schemas.errors import InputError
 from schemas.pyramid import Layer, Lineage, ManifestEntry, SourceKind, layer_of
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "Episode",
     "EpisodeError",
     "Group",
+    "InputError",
     "Layer",
     "Lineage",
     "ManifestEntry",

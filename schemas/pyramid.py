@@ -70,7 +70,7 @@ class ManifestEntry(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    dataset: str = Field(description="dataset name, unique within a release")
+    dataset: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="dataset name, unique within a release")
     source: SourceKind
     layer: Layer
     embodiment: str = Field(description="registered embodiment name")
@@ -83,6 +83,11 @@ class ManifestEntry(BaseModel):
     quarantined: int = Field(default=0, ge=0, description="items left out of the dataset, reasons in its meta")
     checks: dict[str, bool] = Field(default_factory=dict, description="check name -> passed")
 
+    @field_validator("path")
+    @classmethod
+    def _path_stays_inside(cls, path: str) -> str:
+        return safe_relative_path(path) if path else path
+
     @model_validator(mode="after")
     def _layer_matches_source(self) -> ManifestEntry:
         if self.layer != layer_of(self.source):
@@ -93,15 +98,16 @@ class ManifestEntry(BaseModel):
         return self
 
 
-def safe_relative_path(path: str) -> str:
-    """``path`` if it stays inside the folder it is relative to; raises ``ValueError`` otherwise.
+def safe_relative_path(path: str, root: str = "the release root") -> str:
+    """``path`` if it stays inside the folder (``root``) it is relative to; raises ``ValueError`` otherwise.
 
-    A manifest names the files of a release; one that is absolute or climbs out with ``..`` could make a
-    puller write anywhere, so it is refused wherever a manifest is read.
+    A manifest names the files of a release, a dataset the files of its frames; one that is absolute or climbs
+    out with ``..`` could make a reader go anywhere, so it is refused wherever such a name is read.
     """
     pure = PurePosixPath(path)
-    if not path or pure.is_absolute() or "\\" in path or any(part in ("..", "") for part in path.split("/")):
-        raise ValueError(f"manifest path {path!r} escapes the release root")
+    control = any(ord(character) < 32 for character in path)  # NUL and friends: no file system takes them
+    if not path or control or pure.is_absolute() or "\\" in path or any(part in ("..", "") for part in path.split("/")):
+        raise ValueError(f"path {path!r} escapes {root}")
     return path
 
 
@@ -166,6 +172,14 @@ class ReleaseManifest(BaseModel):
         for path in files:
             safe_relative_path(path)
         return files
+
+    @model_validator(mode="after")
+    def _datasets_are_listed_files(self) -> ReleaseManifest:
+        """A dataset is only what the file list verifies: each one's folder holds listed files."""
+        for entry in self.datasets:
+            if entry.path and not any(path.startswith(entry.path + "/") for path in self.files):
+                raise ValueError(f"dataset {entry.dataset!r}: no file of its folder {entry.path!r} is listed")
+        return self
 
     def hours_per_layer(self) -> dict[Layer, float]:
         hours = dict.fromkeys(Layer, 0.0)

@@ -31,7 +31,7 @@ from generators.robosuite_env import (
     make_env,
 )
 from generators.sim.poses import bridge_steps, delta_command, interpolate_poses, transform_segment
-from pipelines.ingest.robomimic import PROPRIO_KEYS
+from schemas.embodiment import get_embodiment
 
 __all__ = [
     "SUBTASKS",
@@ -230,7 +230,7 @@ class Rollout:
     reason: str
     actions: np.ndarray  # (T, the robot's action size)
     sim_states: np.ndarray  # (T, S)
-    proprio: dict[str, np.ndarray]  # the embodiment's PROPRIO_KEYS -> (T, ...)
+    proprio: dict[str, np.ndarray]  # the embodiment's state keys (robosuite obs keys) -> (T, ...)
     datagen_info: dict[str, np.ndarray]  # as a source demo's: eef/target poses, gripper, object poses, signals
     segments: list[dict] = field(default_factory=list)  # per arm and subtask: source, bounds, kind, steps
 
@@ -253,7 +253,7 @@ class _Generation:
         self.task, self.sources, self.seed, self.config, self.spec = task, sources, seed, config, spec
         self.rng = np.random.default_rng(seed)
         self.objects, self.robot = ROBOSUITE_TASKS[task].objects, ROBOSUITE_TASKS[task].robot
-        self.state_keys = PROPRIO_KEYS[self.robot.embodiment]
+        self.state_keys = get_embodiment(self.robot.embodiment).state_keys()
         self.groups = coordination_groups(spec)
         self.env = make_env(task, seed=seed)
         self.obs = self.env.reset()

@@ -27,7 +27,7 @@ from pipelines.ingest.runner import ReadPlan, write_plan
 from pipelines.lerobot.reader import EpisodeReadError, LeRobotSource
 from pipelines.metrics import psnr
 from pipelines.parallel import RayConfig
-from schemas.embodiment import GENERATED_VIDEO
+from schemas.embodiment import LABELLED_CAMERA, get_embodiment
 from schemas.episode import Episode, RejectedEpisode, exact_timestamps
 
 if TYPE_CHECKING:
@@ -87,6 +87,7 @@ class GenerationReport:
         return self.generated_hours / self.teleop_hours if self.teleop_hours else 0.0
 
 
+GENERATED_VIDEO = "generated_video"  # the embodiment of action-less generated clips, before labelling
 THIRD_PARTY_WINDOW = (64, 9)  # size and frames asked of a third-party pipeline unless configured
 
 
@@ -171,10 +172,10 @@ def generate_episode_clips(
             fidelity = psnr(float(np.mean((frames[0] / 255.0 - first / 255.0) ** 2)))
             episodes.append(Episode(
                 episode_id=f"{clip.dataset}/{clip.episode_id}/{seed}",
-                embodiment=GENERATED_VIDEO.name,
+                embodiment=GENERATED_VIDEO,
                 fps=source.fps,
                 instruction=text,
-                frames={GENERATED_VIDEO.cameras[0]: frames},
+                frames={LABELLED_CAMERA: frames},
                 state=None,
                 action=None,
                 timestamps=exact_timestamps(len(frames), source.fps),
@@ -221,6 +222,6 @@ def generate_clips(
     provenance = {"generated_from": [str(r) for r in roots], "video_model": str(pipeline_folder),
                   "video_model_sha256": sha256, "multiplier_requested": config.multiplier,
                   "teleop_hours": teleop_frames / fps / 3600}  # fmt: skip
-    plan = ReadPlan(GENERATED_VIDEO, fps, generate_episode_clips, units)
+    plan = ReadPlan(get_embodiment(GENERATED_VIDEO), fps, generate_episode_clips, units)
     written = write_plan(plan, destination, ray=ray, on_item=on_item, provenance=provenance)
     return GenerationReport(written, teleop_frames / fps / 3600, next_seed - config.seed, sha256)

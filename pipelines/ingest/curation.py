@@ -6,13 +6,13 @@ from dataclasses import replace
 
 import numpy as np
 
-from schemas.embodiment import ControlMode, get_embodiment
+from schemas.embodiment import ControlMode, Embodiment
 from schemas.episode import Episode, exact_timestamps
 
 __all__ = ["trim_idle"]
 
 
-def trim_idle(episode: Episode, threshold: float = 0.01, keep: int = 1) -> Episode:
+def trim_idle(episode: Episode, embodiment: Embodiment, threshold: float = 0.01, keep: int = 1) -> Episode:
     """Drop idle lead-in and lead-out frames (robot not moving), which teach a policy to freeze.
 
     With delta end-effector control the operator's command says whether the robot is driven: a frame
@@ -20,7 +20,6 @@ def trim_idle(episode: Episode, threshold: float = 0.01, keep: int = 1) -> Episo
     the state changes by more than ``threshold`` to the next frame; right after a reset an arm settles by
     a few 1e-3, below it. ``keep`` idle frames stay on each side. Trimmed counts go to ``notes["trimmed_idle"]``.
     """
-    embodiment = get_embodiment(episode.embodiment)
     if embodiment.control_mode == ControlMode.EEF_DELTA and episode.action is not None:
         driven = [i for i in range(embodiment.action_dim) if i not in embodiment.binary_action_dims()]
         moving = np.abs(episode.action[:, driven]).max(axis=1) > threshold

@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from pipelines.lerobot.encoded import EncodedEpisode
+from pipelines.lerobot.video import VideoDecodeError, video_stream
 from schemas.episode import Episode, RejectedEpisode, exact_timestamps
 
 __all__ = [
@@ -81,7 +82,7 @@ def read_video(path: Path, fps: int, size: tuple[int, int]) -> np.ndarray:
             frames.append(held_array)
 
     with av.open(str(path)) as container:
-        stream = container.streams.video[0]
+        stream = video_stream(container, path)
         for frame in container.decode(stream):
             if frame.pts is None:
                 continue
@@ -152,7 +153,7 @@ def video_file_clips(path: Path | str, config: HumanVideoConfig) -> list[Episode
     path = Path(path)
     try:
         video = read_video(path, config.fps, config.size)
-    except (av.error.FFmpegError, ValueError, OSError) as error:
+    except (av.error.FFmpegError, ValueError, OSError, VideoDecodeError) as error:
         return [RejectedEpisode(f"{path.stem}/*", f"file {path}", f"unreadable video ({error})")]
     instruction, instruction_source = _instruction(path)
     clip_frames = max(1, int(round(config.clip_seconds * config.fps)))

@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipelines.ingest.rlds import RLDSBuilder, RLDSEpisode, RLDSRecord
+from pipelines.ingest.rlds import RLDSBuilder, RLDSEpisode, RLDSError, RLDSRecord
 from pipelines.ingest.runner import ReadPlan, write_plan
 from pipelines.parallel import RayConfig
-from schemas.embodiment import get_embodiment
+from schemas.embodiment import CameraMismatchError, Embodiment, get_embodiment
 from schemas.episode import Episode, EpisodeError, RejectedEpisode, exact_timestamps
+from schemas.errors import error_reason
 
 __all__ = [
     "STANDARDISATIONS",
@@ -37,6 +38,7 @@ __all__ = [
     "binarize_gripper",
     "ingest_oxe",
     "oxe_plan",
+    "read_by_embodiment",
     "read_standardised",
     "relative_to_absolute_gripper",
     "standardise",
@@ -262,18 +264,83 @@ def read_standardised(folder: str, dataset: str, record: RLDSRecord) -> Episode 
         return RejectedEpisode(error.episode, error.field, error.reason)
 
 
-def oxe_plan(folder: Path | str, *, split: str = "train", dataset: str | None = None) -> ReadPlan:
+INSTRUCTION_KEYS = ("language_instruction", "observation/natural_language_instruction", "natural_language_instruction",
+                    "observation/instruction", "instruction")  # fmt: skip
+RLDS_STATE_KEY = "observation/state"  # where a state group without source_key is read from
+RLDS_ACTION_KEY = "action"
+
+
+def rlds_cameras(builder: RLDSBuilder, embodiment: Embodiment) -> dict[str, str]:
+    """Step image key -> embodiment camera (by its name without ``observation/``, or an alias)."""
+    keys = [key.removeprefix("steps/") for key, spec in builder.specs.items() if spec.per_step and spec.kind == "image"]
+    try:
+        return embodiment.match_cameras({key: (key.removeprefix("observation/"),) for key in keys})
+    except CameraMismatchError as error:
+        raise RLDSError(f"{builder.folder / 'features.json'}: {error}") from None
+
+
+def read_by_embodiment(
+    folder: str, embodiment: Embodiment, cameras: dict[str, str], record: RLDSRecord, instruction: str | None = None
+) -> Episode | RejectedEpisode:
+    """One record of any RLDS dataset as ``embodiment``: its groups read the step keys they name (``source_key``;
+    default ``observation/state`` and ``action``), ``cameras`` maps step image keys to cameras. ``instruction``
+    is used when no step carries one."""
+    episode = _builder(folder).read(record)
+    if isinstance(episode, RejectedEpisode):
+        return episode
+    steps = episode.steps
+    try:
+        texts = [key for key in (*INSTRUCTION_KEYS, *sorted(steps)) if key in steps and _is_text(steps[key])]
+        text = next((t for key in texts if (t := _first_text(steps, key))), instruction or "")
+        state = embodiment.gather("state", steps, RLDS_STATE_KEY) if embodiment.has_state else None
+        action = embodiment.gather("action", steps, RLDS_ACTION_KEY)
+    except (KeyError, ValueError) as error:
+        return RejectedEpisode(episode.episode_id, f"file {record.path}", error_reason(error))
+    return Episode(
+        episode_id=episode.episode_id,
+        embodiment=embodiment.name,
+        fps=embodiment.fps,
+        instruction=text,
+        frames={camera: np.asarray(steps[key]) for key, camera in cameras.items()},
+        state=None if state is None else state.astype(np.float32),
+        action=action.astype(np.float32),
+        timestamps=exact_timestamps(episode.length, embodiment.fps),
+        notes={"source": episode.source, "rlds_dataset": _builder(folder).name},
+    )
+
+
+def _is_text(values: object) -> bool:
+    return isinstance(values, list) and bool(values) and isinstance(values[0], str)
+
+
+def oxe_plan(
+    folder: Path | str,
+    *,
+    split: str = "train",
+    dataset: str | None = None,
+    embodiment: Embodiment | None = None,
+    instruction: str | None = None,
+) -> ReadPlan:
     """Read plan of one split of an RLDS builder folder: records are read here, decoded per episode as tasks.
 
-    ``dataset`` picks the standardisation; by default the builder's own name does.
+    A known Open X-Embodiment dataset (``dataset``, by default the builder's own name) is standardised as its
+    registered embodiment; any other, or one given another ``embodiment``, is read by that embodiment's groups.
     """
     builder = _builder(str(Path(folder).resolve()))
     name = dataset or builder.name
-    if name not in STANDARDISATIONS:
-        raise KeyError(f"no standardisation for OXE dataset {name!r}; known: {', '.join(sorted(STANDARDISATIONS))}")
-    embodiment = get_embodiment(STANDARDISATIONS[name].embodiment)
-    units = ((str(builder.folder), name, record) for record in builder.records(split))
-    return ReadPlan(embodiment, embodiment.fps, read_standardised, units)
+    known = STANDARDISATIONS.get(name)
+    if known is not None and (embodiment is None or embodiment.name == known.embodiment):
+        embodiment = get_embodiment(known.embodiment)
+        units = ((str(builder.folder), name, record) for record in builder.records(split))
+        return ReadPlan(embodiment, embodiment.fps, read_standardised, units)
+    if embodiment is None:
+        raise RLDSError(
+            f"{builder.folder}: {name!r} is not a known Open X-Embodiment dataset ({', '.join(sorted(STANDARDISATIONS))}); "
+            "pass --embodiment NAME, or --embodiment auto to infer one from its features.json"
+        )
+    cameras = rlds_cameras(builder, embodiment)
+    units = ((str(builder.folder), embodiment, cameras, record, instruction) for record in builder.records(split))
+    return ReadPlan(embodiment, embodiment.fps, read_by_embodiment, units)
 
 
 def ingest_oxe(

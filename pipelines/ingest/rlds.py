@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,13 +26,15 @@ from PIL import Image
 from pipelines.ingest.tf_example import ExampleDecodeError, decode_example
 from pipelines.ingest.tfrecord import TFRecordError, read_records
 from schemas.episode import RejectedEpisode
+from schemas.errors import InputError, error_reason
+from schemas.pyramid import safe_relative_path
 
 __all__ = ["FeatureSpec", "RLDSBuilder", "RLDSEpisode", "RLDSError", "RLDSRecord"]
 
 StepValue = np.ndarray | list[str] | list[bytes]
 
 
-class RLDSError(RuntimeError):
+class RLDSError(InputError, RuntimeError):
     """The builder folder itself is unusable; names the file."""
 
 
@@ -110,18 +113,27 @@ class RLDSBuilder:
     def __init__(self, folder: Path | str):
         self.folder = Path(folder)
         self.info = self._load_json("dataset_info.json")
-        self.name: str = self.info["name"]
-        self.specs = parse_features(self._load_json("features.json"))
-        self.splits = {s["name"]: [int(n) for n in s.get("shardLengths", [])] for s in self.info.get("splits", [])}
+        try:
+            self.name: str = safe_relative_path(str(self.info["name"]), str(self.folder))
+            self.splits = {str(s["name"]): [int(n) for n in s.get("shardLengths", [])] for s in self.info.get("splits", [])}
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise RLDSError(f"{self.folder / 'dataset_info.json'}: malformed ({error_reason(error)})") from None
+        try:
+            self.specs = parse_features(self._load_json("features.json"))
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise RLDSError(f"{self.folder / 'features.json'}: malformed ({error_reason(error)})") from None
 
     def _load_json(self, name: str) -> dict[str, Any]:
         path = self.folder / name
         if not path.is_file():
             raise RLDSError(f"{path}: missing; not an RLDS builder folder")
         try:
-            return json.loads(path.read_text())
-        except json.JSONDecodeError as error:
+            document = json.loads(path.read_text())
+        except ValueError as error:  # invalid JSON or UTF-8
             raise RLDSError(f"{path}: not valid JSON ({error})") from error
+        if not isinstance(document, dict):
+            raise RLDSError(f"{path}: holds a {type(document).__name__}, not a JSON object")
+        return document
 
     def shard_paths(self, split: str) -> list[Path]:
         if split not in self.splits:
@@ -157,7 +169,7 @@ class RLDSBuilder:
             return RejectedEpisode(record.episode_id, f"file {record.path}", record.error)
         try:
             return self.decode(record.data, record.episode_id, f"{record.path}#{record.index}")
-        except (ExampleDecodeError, ValueError, OSError) as error:
+        except (ExampleDecodeError, ValueError, OSError, KeyError, TypeError, IndexError, struct.error) as error:
             return RejectedEpisode(record.episode_id, f"file {record.path}", f"record {record.index}: {error}")
 
     def episodes(self, split: str = "train") -> Iterator[RLDSEpisode | RejectedEpisode]:

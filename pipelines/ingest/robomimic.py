@@ -2,21 +2,23 @@
 
 Layout::
 
-    data/                      attrs: env_args (JSON: env_name, ...), total
+    data/                      attrs: env_args (JSON: env_name, env_kwargs.control_freq, ...), total
       demo_<i>/                attrs: num_samples, instruction (ours), seed, success
         actions (N, A)         states (N, S) flattened simulator states
-        obs/<camera>_image (N, H, W, 3) uint8, obs/<key> for the embodiment's PROPRIO_KEYS (robot0_eef_pos, ...)
+        obs/<camera>_image (N, H, W, 3) uint8, obs/<key> (N, D) low-dimensional observations (robot0_eef_pos, ...)
         datagen_info/eef_pose (N, 4, 4), target_pose (N, 4, 4), gripper_action (N, 1) (two arms: (N, 2, 4, 4),
                      (N, 2); a hand's command is one value), object_poses/<object> (N, 4, 4),
                      subtask_term_signals/<name> (N,)
 
-Reading keeps ``datagen_info`` and the simulator states as episode extras (``datagen.*``, ``sim.state``):
-the simulation generator needs them.
+The embodiment says which obs keys make the state (each state group's ``source_key``) and which image obs
+are its cameras (``<camera>_image``, or an alias). Reading keeps ``datagen_info`` and the simulator states as
+episode extras (``datagen.*``, ``sim.state``): the simulation generator needs them.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,32 +27,31 @@ from typing import Any
 import h5py
 import numpy as np
 
-from schemas.embodiment import Embodiment, get_embodiment
+from schemas.embodiment import Embodiment
 from schemas.episode import Episode, RejectedEpisode, exact_timestamps
+from schemas.errors import InputError, error_reason
 
 __all__ = [
-    "PROPRIO_KEYS",
+    "ACTIONS_KEY",
+    "IMAGE_SUFFIX",
     "RobomimicDemo",
+    "RobomimicError",
+    "image_obs_keys",
     "read_robomimic",
     "read_robomimic_demo",
+    "robomimic_cameras",
     "robomimic_demo_names",
+    "robomimic_fps",
     "write_robomimic",
 ]
 
+ACTIONS_KEY = "actions"
+IMAGE_SUFFIX = "_image"  # robomimic's name for a camera's frames: obs/<camera>_image
+ROBOSUITE_CONTROL_FREQ = 20  # robosuite's default control_freq, when a file does not record its own
 
 
-def _panda_keys(robots: int) -> tuple[str, ...]:
-    keys = ("joint_pos", "eef_pos", "eef_quat", "gripper_qpos")
-    return tuple(f"robot{robot}_{key}" for robot in range(robots) for key in keys)
-
-
-# robosuite's proprioceptive obs keys per embodiment, in the order of its state vector
-PROPRIO_KEYS = {
-    "robosuite_panda": _panda_keys(1),
-    "robosuite_bimanual_panda": _panda_keys(2),
-    "robosuite_gr1": ("robot0_joint_pos", *(f"robot0_{side}_{key}" for side in ("right", "left")
-                                              for key in ("eef_pos", "eef_quat", "gripper_qpos"))),
-}  # fmt: skip
+class RobomimicError(InputError):
+    """A robomimic file that cannot be read as a whole; names the file."""
 
 
 @dataclass
@@ -82,7 +83,8 @@ def write_robomimic(path: Path | str, env_name: str, demos: list[RobomimicDemo],
 
 
 def _demo_names(data: h5py.Group) -> list[str]:
-    return sorted(data, key=lambda name: int(name.split("_")[-1]))
+    """``demo_<i>`` groups in numeric order (robomimic's own order), any other groups after them by name."""
+    return sorted(data, key=lambda name: (0, int(name[5:]), "") if re.fullmatch(r"demo_\d+", name) else (1, 0, name))
 
 
 def _datagen_extras(group: h5py.Group, prefix: str = "datagen") -> dict[str, np.ndarray]:
@@ -97,64 +99,102 @@ def robomimic_demo_names(path: Path | str) -> list[str]:
     """The demos of a robomimic file in order; a missing or foreign file is a clear error."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: robomimic file is missing")
-    with h5py.File(path, "r") as file:
-        if "data" not in file:
-            raise ValueError(f"{path}: no 'data' group; not a robomimic file")
-        return _demo_names(file["data"])
+        raise RobomimicError(f"{path}: robomimic file is missing")
+    try:
+        with h5py.File(path, "r") as file:
+            if "data" not in file or not isinstance(file["data"], h5py.Group):
+                raise RobomimicError(f"{path}: no 'data' group; not a robomimic file")
+            return _demo_names(file["data"])
+    except (OSError, RuntimeError, KeyError, ValueError) as error:  # what h5py raises for a damaged file
+        if isinstance(error, RobomimicError):
+            raise
+        raise RobomimicError(f"{path}: not a readable HDF5 file ({error})") from None
+
+
+def robomimic_fps(path: Path | str, default: int = ROBOSUITE_CONTROL_FREQ) -> int:
+    """The control frequency a robomimic file records in ``env_args`` (robosuite's ``control_freq``); ``default``
+    where it records none, or none that can be read."""
+    try:
+        with h5py.File(path, "r") as file:
+            env_args = json.loads(file["data"].attrs.get("env_args", "{}"))
+        fps = int(env_args.get("env_kwargs", {}).get("control_freq", default))
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError, AttributeError):
+        return default
+    return fps if fps > 0 else default
+
+
+def image_obs_keys(obs: h5py.Group) -> list[str]:
+    """The obs keys holding camera frames: (N, H, W, 3) uint8."""
+    return [key for key, item in obs.items() if isinstance(item, h5py.Dataset) and item.dtype == np.uint8
+            and item.ndim == 4 and item.shape[-1] == 3]  # fmt: skip
+
+
+def robomimic_cameras(embodiment: Embodiment, image_keys: list[str]) -> dict[str, str]:
+    """Embodiment camera -> obs key, matching ``<camera>_image`` or an alias."""
+    matched = embodiment.match_cameras({key: (key.removesuffix(IMAGE_SUFFIX),) for key in image_keys})
+    return {camera: key for key, camera in matched.items()}
 
 
 def read_robomimic_demo(
-    path: Path | str, embodiment: str, cameras: dict[str, str], name: str, instruction: str | None = None
+    path: Path | str,
+    embodiment: Embodiment,
+    cameras: dict[str, str] | None,
+    name: str,
+    instruction: str | None = None,
 ) -> Episode | RejectedEpisode:
-    """One demo as an episode, or a ``RejectedEpisode`` naming the file and reason (runs on Ray workers too)."""
+    """One demo as an episode, or a ``RejectedEpisode`` naming the file and reason (runs on Ray workers too).
+
+    ``cameras`` maps each embodiment camera to its obs key; None matches them by name (``robomimic_cameras``).
+    """
     path = Path(path)
-    spec = get_embodiment(embodiment)
-    with h5py.File(path, "r") as file:
-        env_args = json.loads(file["data"].attrs.get("env_args", "{}"))
-        fps = int(env_args.get("env_kwargs", {}).get("control_freq", spec.fps))
-        episode_id = f"{path.stem}/{name}"
-        try:
-            return _read_demo(file["data"][name], episode_id, spec, cameras, instruction, fps)
-        except (KeyError, ValueError) as error:
-            return RejectedEpisode(episode_id, f"file {path}", str(error).strip("'\""))
+    episode_id = f"{path.stem}/{name}"
+    try:
+        fps = robomimic_fps(path, embodiment.fps)
+        with h5py.File(path, "r") as file:
+            return _read_demo(file["data"][name], episode_id, embodiment, cameras, instruction, fps)
+    except (KeyError, ValueError, OSError, TypeError, AttributeError, IndexError, RuntimeError) as error:  # h5py's too
+        return RejectedEpisode(episode_id, f"file {path}", error_reason(error))
 
 
 def read_robomimic(
-    path: Path | str, embodiment: Embodiment, cameras: dict[str, str], instruction: str | None = None
+    path: Path | str, embodiment: Embodiment, cameras: dict[str, str] | None = None, instruction: str | None = None
 ) -> Iterator[Episode | RejectedEpisode]:
     """Every demo of a robomimic HDF5 file as an episode; a broken demo comes as ``RejectedEpisode``.
 
     Args:
-        cameras: embodiment camera -> obs key (e.g. ``{"agentview": "agentview_image"}``).
+        cameras: embodiment camera -> obs key (e.g. ``{"agentview": "agentview_image"}``); None: by name.
         instruction: used when a demo carries no ``instruction`` attribute; without either the demo is rejected
             (never silently given a default).
     """
     for name in robomimic_demo_names(path):
-        yield read_robomimic_demo(path, embodiment.name, cameras, name, instruction)
+        yield read_robomimic_demo(path, embodiment, cameras, name, instruction)
 
 
 def _read_demo(
     demo: h5py.Group,
     episode_id: str,
     embodiment: Embodiment,
-    cameras: dict[str, str],
+    cameras: dict[str, str] | None,
     instruction: str | None,
     fps: int,
 ) -> Episode:
-    actions = demo["actions"][()].astype(np.float32)
+    actions = demo[ACTIONS_KEY][()].astype(np.float32)
     length = len(actions)
-    if embodiment.name not in PROPRIO_KEYS:
-        raise ValueError(f"no robomimic state keys for embodiment {embodiment.name!r}; have {sorted(PROPRIO_KEYS)}")
-    state_keys = PROPRIO_KEYS[embodiment.name]
-    missing = [key for key in (*state_keys, *cameras.values()) if key not in demo["obs"]]
+    obs = demo["obs"]
+    cameras = cameras if cameras is not None else robomimic_cameras(embodiment, image_obs_keys(obs))
+    if any(group.source_key is None for group in embodiment.state_groups):
+        raise KeyError(f"embodiment {embodiment.name!r}: each state group needs the obs key it is read from "
+                       "(source_key) to read robomimic files")  # fmt: skip
+    state_keys = embodiment.state_keys()
+    missing = [key for key in (*state_keys, *cameras.values()) if key not in obs]
     if missing:
         raise KeyError(f"{demo.name}: obs keys missing: {missing}")
     text = demo.attrs.get("instruction", instruction)
     extras = {"sim.state": demo["states"][()].astype(np.float32)} if "states" in demo else {}
     if "datagen_info" in demo:
         extras.update(_datagen_extras(demo["datagen_info"]))
-    for key, value in extras.items():
+    columns = {ACTIONS_KEY: actions, **{key: obs[key][()] for key in state_keys}}
+    for key, value in {**extras, **columns}.items():
         if len(value) != length:
             raise ValueError(f"{demo.name}: {key} has {len(value)} steps, actions have {length}")
     return Episode(
@@ -162,9 +202,9 @@ def _read_demo(
         embodiment=embodiment.name,
         fps=fps,
         instruction=str(text) if text is not None else "",
-        frames={camera: demo["obs"][key][()] for camera, key in cameras.items()},
-        state=np.concatenate([demo["obs"][key][()] for key in state_keys], axis=1).astype(np.float32),
-        action=actions,
+        frames={camera: obs[key][()] for camera, key in cameras.items()},
+        state=embodiment.gather("state", columns, ACTIONS_KEY).astype(np.float32) if embodiment.has_state else None,
+        action=embodiment.gather("action", columns, ACTIONS_KEY),
         timestamps=exact_timestamps(length, fps),
         extras=extras,
         notes={

@@ -10,9 +10,9 @@ work (decoding, statistics, encoding) scales with the workers.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipelines.ingest.curation import trim_idle
 from pipelines.lerobot.encoded import EncodedEpisode, encode_episode
@@ -42,6 +42,9 @@ class ReadPlan:
         trim_idle: trim idle lead-in/lead-out of every episode where it is read.
         select: a step over all items in order where they meet, in this process (e.g. dropping
             near-duplicates across files).
+        notes: what reading does to the source as a whole (features left out, files dropped), kept in the
+            written dataset's provenance.
+        protect: the source's own paths, which the written dataset must not replace or lie inside.
     """
 
     embodiment: Embodiment
@@ -50,12 +53,14 @@ class ReadPlan:
     units: Iterable[tuple]
     trim_idle: bool = False
     select: Callable[[Iterable[Item]], Iterator[Item]] | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+    protect: tuple[Path, ...] = ()
 
 
-def _read_unit(read: ReadTask, args: tuple, trim: bool) -> list[Episode | RejectedEpisode]:
+def _read_unit(read: ReadTask, args: tuple, trim: bool, embodiment: Embodiment) -> list[Episode | RejectedEpisode]:
     result = read(*args)
     items = result if isinstance(result, list) else [result]
-    return [trim_idle(item) if trim and isinstance(item, Episode) else item for item in items]
+    return [trim_idle(item, embodiment) if trim and isinstance(item, Episode) else item for item in items]
 
 
 def _read_and_encode(
@@ -63,7 +68,7 @@ def _read_and_encode(
 ) -> list[EncodedEpisode | RejectedEpisode]:
     """One unit read and encoded where it runs; an episode breaking the contract comes back rejected."""
     encoded: list[EncodedEpisode | RejectedEpisode] = []
-    for item in _read_unit(read, args, trim):
+    for item in _read_unit(read, args, trim, embodiment):
         if isinstance(item, Episode):
             try:
                 item = encode_episode(item, embodiment, fps, codec)
@@ -76,7 +81,7 @@ def _read_and_encode(
 def _items(plan: ReadPlan, ray: RayConfig | None, codec: VideoCodec) -> Iterator[Item]:
     if ray is None:
         for args in plan.units:
-            yield from _read_unit(plan.read, args, plan.trim_idle)
+            yield from _read_unit(plan.read, args, plan.trim_idle, plan.embodiment)
         return
     arguments = ((plan.read, args, plan.trim_idle, plan.embodiment, plan.fps, codec) for args in plan.units)
     for items in ray_map(_read_and_encode, arguments, ray):
@@ -100,4 +105,6 @@ def write_plan(
     items = _items(plan, ray, config.video)
     if plan.select is not None:
         items = plan.select(items)
-    return write_dataset(destination, plan.embodiment, plan.fps, items, config, on_item, provenance)
+    provenance = {**(provenance or {}), **({"source_notes": plan.notes} if plan.notes else {})}
+    return write_dataset(destination, plan.embodiment, plan.fps, items, config, on_item, provenance,
+                         protect=plan.protect)  # fmt: skip

@@ -8,6 +8,7 @@ A bad length checksum or a truncated record breaks the framing of everything aft
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,8 +42,10 @@ def masked_crc32c(data: bytes) -> int:
 
 
 def read_records(path: Path | str) -> Iterator[Record]:
-    """Yield every record, verifying both checksums."""
+    """Yield every record, verifying both checksums. A declared length is checked against the bytes the file
+    has left before anything is allocated for it."""
     with open(path, "rb") as stream:
+        size = os.fstat(stream.fileno()).st_size
         index, offset = 0, 0
         while header := stream.read(12):
             if len(header) < 12:
@@ -50,6 +53,9 @@ def read_records(path: Path | str) -> Iterator[Record]:
             length, length_crc = struct.unpack("<QI", header)
             if masked_crc32c(header[:8]) != length_crc:
                 raise TFRecordError(path, index, offset, "length checksum mismatch (corrupt framing)")
+            if length + 4 > size - offset - 12:
+                raise TFRecordError(path, index, offset, f"record declares {length} bytes, the file has "
+                                    f"{max(0, size - offset - 16)} left (truncated or corrupt)")  # fmt: skip
             data = stream.read(length)
             footer = stream.read(4)
             if len(data) < length or len(footer) < 4:

@@ -15,7 +15,7 @@ from pipelines.lerobot.video import VideoCodec, encode_mp4
 from schemas.embodiment import Embodiment
 from schemas.episode import Episode, EpisodeError, validate_episode
 
-__all__ = ["EncodedEpisode", "check_episode", "encode_episode"]
+__all__ = ["EncodedEpisode", "check_episode", "encode_episode", "even_frames"]
 
 
 @dataclass
@@ -39,18 +39,25 @@ class EncodedEpisode:
     videos: dict[str, bytes | np.ndarray]
 
 
-def check_episode(episode: Episode, embodiment: Embodiment, fps: int, codec: VideoCodec) -> None:
+def check_episode(episode: Episode, embodiment: Embodiment, fps: int) -> None:
     """The rules every episode of a dataset must meet on its own; raises ``EpisodeError``."""
     validate_episode(episode, embodiment)
     if episode.fps != fps:
         raise EpisodeError(episode.episode_id, "fps", f"is {episode.fps}, dataset is {fps}")
-    for camera, video in episode.frames.items():
-        if codec.pix_fmt == "yuv420p" and (video.shape[1] % 2 or video.shape[2] % 2):
-            raise EpisodeError(
-                episode.episode_id,
-                f"frames[{camera}]",
-                f"{video.shape[1]}x{video.shape[2]}: yuv420p video needs even sizes",
-            )
+
+
+def even_frames(episode: Episode, codec: VideoCodec) -> Episode:
+    """``episode`` with every camera of odd height or width cut by its last row or column, which yuv420p video
+    needs (a camera of 97x129 pixels becomes 96x128); the cut is recorded in its notes."""
+    if codec.pix_fmt != "yuv420p":
+        return episode
+    odd = {camera: video.shape[1:3] for camera, video in episode.frames.items() if video.shape[1] % 2 or video.shape[2] % 2}
+    if not odd:
+        return episode
+    frames = {camera: np.ascontiguousarray(video[:, : video.shape[1] // 2 * 2, : video.shape[2] // 2 * 2])
+              for camera, video in episode.frames.items()}  # fmt: skip
+    cropped = {camera: f"{h}x{w} -> {h // 2 * 2}x{w // 2 * 2}" for camera, (h, w) in odd.items()}
+    return replace(episode, frames=frames, notes={**episode.notes, "cropped_to_even": cropped})
 
 
 def encode_episode(
@@ -60,7 +67,8 @@ def encode_episode(
 
     ``encode_videos=False`` keeps the raw frames for the writer's encoder threads (in-process writing).
     """
-    check_episode(episode, embodiment, fps, codec)
+    check_episode(episode, embodiment, fps)
+    episode = even_frames(episode, codec)
     return EncodedEpisode(
         episode=replace(episode, frames={}),
         frame_shapes={camera: tuple(video.shape[1:]) for camera, video in episode.frames.items()},

@@ -25,16 +25,17 @@ from pipelines.lerobot.video import remux_segment
 __all__ = ["export_groot"]
 
 
-def export_groot(source: Path | str, destination: Path | str) -> Path:
+def export_groot(source: Path | str, destination: Path | str, *, overwrite: bool = False) -> Path:
     """Write ``source`` (v3.0) as a GR00T v2.1 dataset at ``destination``; returns the destination.
 
-    The export is built in a staging folder and renamed into place, so a crash never leaves a
-    half-written export at ``destination``.
+    The export is built in a staging folder and renamed into place, so a crash never leaves a half-written
+    export at ``destination``. An earlier export there is replaced; a destination overlapping ``source``, or a
+    folder pyramid did not write (unless ``overwrite``), is refused.
     """
     dataset = LeRobotSource(source)
     if not isinstance(dataset.layout, V3Layout):
         raise ValueError(f"{source}: GR00T export reads v3.0 datasets, this one is {dataset.version}")
-    with atomic_directory(Path(destination)) as staging:
+    with atomic_directory(Path(destination), replace=True, protect=[Path(source)], overwrite=overwrite) as staging:
         _write_v21(dataset, staging)
     return Path(destination)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["QUANTILES", "exact_column_stats", "image_stats", "vector_stats"]
+__all__ = ["QUANTILES", "aggregate_stats", "exact_column_stats", "image_stats", "vector_stats"]
 
 QUANTILES = (0.01, 0.10, 0.50, 0.90, 0.99)  # lerobot's DEFAULT_QUANTILES
 
@@ -82,3 +82,27 @@ def exact_column_stats(values: np.ndarray) -> dict[str, list[float]]:
         "q01": np.quantile(values, 0.01, axis=0).tolist(),
         "q99": np.quantile(values, 0.99, axis=0).tolist(),
     }
+
+
+def aggregate_stats(episodes: list[dict[str, dict[str, np.ndarray]]]) -> dict[str, dict[str, np.ndarray]]:
+    """A dataset's stats from its episodes' (``meta/stats.json``), combined as lerobot combines them: min of the
+    minima, max of the maxima, count-weighted mean, pooled std, count-weighted quantiles."""
+    combined = {}
+    for feature in {name for stats in episodes for name in stats}:
+        parts = [stats[feature] for stats in episodes if feature in stats]
+        means = np.stack([p["mean"] for p in parts])
+        counts = np.stack([p["count"] for p in parts])
+        total = counts.sum(axis=0)
+        weights = counts.reshape(counts.shape + (1,) * (means.ndim - counts.ndim))
+        mean = (means * weights).sum(axis=0) / total
+        variance = ((np.stack([p["std"] for p in parts]) ** 2 + (means - mean) ** 2) * weights).sum(axis=0) / total
+        combined[feature] = {
+            "min": np.min(np.stack([p["min"] for p in parts]), axis=0),
+            "max": np.max(np.stack([p["max"] for p in parts]), axis=0),
+            "mean": mean,
+            "std": np.sqrt(variance),
+            "count": total,
+            **{q: (np.stack([p[q] for p in parts]) * weights).sum(axis=0) / total
+               for q in _quantile_names() if all(q in p for p in parts)},
+        }  # fmt: skip
+    return combined

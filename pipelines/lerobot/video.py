@@ -34,6 +34,8 @@ __all__ = [
     "packet_times",
     "remux_segment",
     "segment_mp4",
+    "video_info",
+    "video_stream",
     "write_mp4",
 ]
 
@@ -205,7 +207,7 @@ class CameraEncoder(threading.Thread):
         codec parameters (checked: same extradata, i.e. the same SPS/PPS).
         """
         with av.open(io.BytesIO(mp4)) as source:
-            stream = source.streams.video[0]
+            stream = video_stream(source, "an episode's encoded video")
             packets = [packet for packet in source.demux(stream) if packet.pts is not None]
             if self._would_overflow(len(packets)):
                 self._close_file()
@@ -230,12 +232,36 @@ class CameraEncoder(threading.Thread):
         self.segments.append(VideoSegment(self._chunk, self._file, start / self.fps, self._frames_in_file / self.fps))
 
 
+def video_stream(container: av.container.Container, where: object) -> av.video.stream.VideoStream:
+    """The first video stream of ``container``; a file with none (audio only, a broken mp4) is a
+    ``VideoDecodeError`` naming ``where``."""
+    if not container.streams.video:
+        raise VideoDecodeError(f"{where}: has no video stream")
+    return container.streams.video[0]
+
+
+def video_info(path: Path) -> dict[str, object]:
+    """The ``video.*`` description of an mp4 that lerobot keeps in ``info.json`` (as its ``get_video_info``)."""
+    with av.open(str(path)) as container:
+        stream = video_stream(container, path)
+        return {
+            "video.height": stream.height,
+            "video.width": stream.width,
+            "video.codec": stream.codec.canonical_name,
+            "video.pix_fmt": stream.pix_fmt,
+            "video.fps": int(stream.base_rate),
+            "video.channels": len(av.VideoFormat(stream.pix_fmt).components),
+            "has_audio": bool(container.streams.audio),
+            "is_depth_map": False,
+        }
+
+
 def decode_segment(path: Path, from_timestamp: float, length: int | None) -> np.ndarray:
     """Decode ``length`` frames (all remaining when None) starting at ``from_timestamp`` as (T, H, W, 3) uint8."""
     frames: list[np.ndarray] = []
     try:
         with av.open(str(path)) as container:
-            stream = container.streams.video[0]
+            stream = video_stream(container, path)
             if from_timestamp > 0:
                 container.seek(int(from_timestamp / stream.time_base), stream=stream, backward=True)
             for frame in container.decode(stream):
@@ -258,7 +284,7 @@ def packet_times(path: Path) -> np.ndarray:
     """Presentation time in seconds of every video packet (one per frame), sorted; no decoding."""
     try:
         with av.open(str(path)) as container:
-            stream = container.streams.video[0]
+            stream = video_stream(container, path)
             times = [float(p.pts * stream.time_base) for p in container.demux(stream) if p.pts is not None]
     except (av.error.FFmpegError, OSError) as error:
         raise VideoDecodeError(f"{path}: cannot read video packets ({error})") from error
@@ -280,7 +306,7 @@ def segment_mp4(source: Path, from_timestamp: float, to_timestamp: float) -> byt
     buffer = io.BytesIO()
     try:
         with av.open(str(source)) as src, av.open(buffer, mode="w", format="mp4") as dst:
-            in_stream = src.streams.video[0]
+            in_stream = video_stream(src, source)
             out_stream = dst.add_stream_from_template(in_stream)
             offset = round(from_timestamp / in_stream.time_base)
             if from_timestamp > 0:

@@ -25,24 +25,24 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from lerobot.datasets.compute_stats import aggregate_stats
-from lerobot.datasets.feature_utils import get_hf_features_from_features
-from lerobot.datasets.io_utils import write_stats
-from lerobot.datasets.utils import DatasetInfo, flatten_dict
-from lerobot.datasets.video_utils import get_video_info
 
 from pipelines.atomic import atomic_directory
 from pipelines.lerobot import layout
 from pipelines.lerobot.encoded import EncodedEpisode, encode_episode
-from pipelines.lerobot.features import dataset_features, extra_dtype
-from pipelines.lerobot.stats import vector_stats
-from pipelines.lerobot.video import CameraEncoder, VideoCodec
+from pipelines.lerobot.features import arrow_schema, dataset_features, extra_dtype
+from pipelines.lerobot.stats import aggregate_stats, vector_stats
+from pipelines.lerobot.video import CameraEncoder, VideoCodec, video_info
 from schemas.embodiment import Embodiment
 from schemas.episode import Episode, EpisodeError, RejectedEpisode
+from schemas.errors import InputError
 
-__all__ = ["LeRobotWriter", "RejectedEpisode", "WriteReport", "WriterConfig", "read_report", "write_dataset"]
+__all__ = ["LeRobotWriter", "NoEpisodeError", "RejectedEpisode", "WriteReport", "WriterConfig", "read_report", "write_dataset"]
 
 PYRAMID_FORMAT = "pyramid-lerobot/1"
+
+
+class NoEpisodeError(InputError, ValueError):
+    """Every item of a source was quarantined: there is no dataset to write; the message lists why."""
 
 
 @dataclass(frozen=True)
@@ -192,7 +192,7 @@ class LeRobotWriter:
         if not self._episode_rows:
             self._abort()
             reasons = "; ".join(f"{r.episode_id}: {r.field}: {r.reason}" for r in self._rejected) or "none given"
-            raise ValueError(f"{self.root}: no valid episode to write (rejected: {reasons})")
+            raise NoEpisodeError(f"{self.root}: no valid episode to write (rejected: {reasons})")
         self._parquet.close()
         segments = {camera: encoder.close() for camera, encoder in self._encoders.items()}
         for row in self._episode_rows:
@@ -252,9 +252,7 @@ class LeRobotWriter:
     def _start(self, encoded: EncodedEpisode) -> None:
         self._features = dataset_features(self.embodiment, encoded.frame_shapes, encoded.episode.extras)
         self._extra_shapes = {name: list(column.shape[1:]) for name, column in encoded.episode.extras.items()}
-        self._schema = get_hf_features_from_features(
-            {k: {**v, "shape": tuple(v["shape"])} for k, v in self._features.items()}
-        ).arrow_schema
+        self._schema = arrow_schema(self._features)
         self.root.mkdir(parents=True, exist_ok=True)
         for camera in self.embodiment.cameras:
             self._encoders[camera] = CameraEncoder(
@@ -311,7 +309,8 @@ class LeRobotWriter:
 
     def _write_metadata(self) -> None:
         episodes = [
-            {**row, **{k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in flatten_dict({"stats": stats}).items()},
+            {**row, **{f"stats/{feature}/{name}": value.tolist() for feature, values in stats.items()
+                       for name, value in values.items()},
              "meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0}
             for row, stats in zip(self._episode_rows, self._episode_stats, strict=True)
         ]  # fmt: skip
@@ -323,22 +322,24 @@ class LeRobotWriter:
         for camera in self.embodiment.cameras:
             key = layout.camera_key(camera)
             first_video = self.root / layout.VIDEO_PATH.format(video_key=key, chunk_index=0, file_index=0)
-            self._features[key]["info"] = {**get_video_info(first_video), **self.config.video.info()}
-        info = DatasetInfo(
-            codebase_version=layout.CODEBASE_VERSION_V3,
-            fps=self.fps,
-            features=self._features,
-            total_episodes=len(self._episode_rows),
-            total_frames=self._total_frames,
-            total_tasks=len(self._tasks),
-            chunks_size=layout.CHUNKS_SIZE,
-            data_files_size_in_mb=self.config.data_file_size_mb,
-            video_files_size_in_mb=self.config.video_file_size_mb,
-            robot_type=self.embodiment.robot_type,
-            splits={"train": f"0:{len(self._episode_rows)}"},
-        )
-        _write_json(self.root / layout.INFO_PATH, info.to_dict())
-        write_stats(aggregate_stats(self._episode_stats), self.root)
+            self._features[key]["info"] = {**video_info(first_video), **self.config.video.info()}
+        info = {  # lerobot's DatasetInfo, field for field
+            "codebase_version": layout.CODEBASE_VERSION_V3,
+            "fps": self.fps,
+            "features": self._features,
+            "total_episodes": len(self._episode_rows),
+            "total_frames": self._total_frames,
+            "total_tasks": len(self._tasks),
+            "chunks_size": layout.CHUNKS_SIZE,
+            "data_files_size_in_mb": self.config.data_file_size_mb,
+            "video_files_size_in_mb": self.config.video_file_size_mb,
+            "data_path": layout.DATA_PATH,
+            "video_path": layout.VIDEO_PATH,
+            "robot_type": self.embodiment.robot_type,
+            "splits": {"train": f"0:{len(self._episode_rows)}"},
+        }
+        _write_json(self.root / layout.INFO_PATH, info)
+        _write_json(self.root / layout.STATS_PATH, aggregate_stats(self._episode_stats))
         _write_json(self.root / layout.MODALITY_PATH, self.embodiment.to_modality())
         _write_json(
             self.root / layout.PYRAMID_META_PATH,
@@ -346,6 +347,7 @@ class LeRobotWriter:
                 "format": PYRAMID_FORMAT,
                 "embodiment": self.embodiment.name,
                 "embodiment_tag": self.embodiment.tag,
+                "embodiment_document": self.embodiment.to_document(),  # readable where its file is not
                 "extras": self._extra_shapes,
                 "video_codec": asdict(self.config.video),
                 "episodes": self._pyramid_episodes,
@@ -373,8 +375,12 @@ def write_dataset(
     config: WriterConfig | None = None,
     on_item: Callable[[int], None] | None = None,
     provenance: dict[str, Any] | None = None,
+    *,
+    protect: Iterable[Path] = (),
+    overwrite: bool = False,
 ) -> WriteReport:
-    """Write a source's episodes to ``destination``, replacing it atomically.
+    """Write a source's episodes to ``destination``, replacing it atomically (a folder pyramid wrote: see
+    ``atomic_directory`` for ``protect``, the sources it must not touch, and ``overwrite``).
 
     ``items`` yields episodes (raw or encoded by ``encode_episode`` with ``config.video``), or
     ``RejectedEpisode`` for what a reader could not read; both kinds of bad
@@ -382,7 +388,7 @@ def write_dataset(
     ``on_item(n)`` is called after each item, for progress.
     """
     config = config or WriterConfig(continue_on_invalid=True)
-    with atomic_directory(Path(destination), replace=True) as staging:
+    with atomic_directory(Path(destination), replace=True, protect=protect, overwrite=overwrite) as staging:
         writer = LeRobotWriter(staging, embodiment, fps, config, provenance)
         with writer:
             for count, item in enumerate(items, start=1):

@@ -150,7 +150,7 @@ def _write_manifest(
         code_version=code_version(),
         mixture_policy=policy,
         datasets=entries,
-        files={},
+        files=files,
     )
     (folder / CHART).write_bytes(pyramid_chart_png(draft))
     files = {

@@ -8,14 +8,20 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch.utils.data import Dataset, WeightedRandomSampler
 
+from pipelines.lerobot.reader import carried_embodiment
 from pipelines.release.manifest import load_manifest
+from schemas.errors import InputError
 from schemas.pyramid import ReleaseManifest
 
 if TYPE_CHECKING:
     import datasets
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-__all__ = ["MixtureDataset", "PulledRelease"]
+__all__ = ["MixtureDataset", "PulledRelease", "UnverifiedFileError"]
+
+
+class UnverifiedFileError(InputError):
+    """A pulled release holds a file its manifest does not list."""
 
 
 class MixtureDataset(Dataset):
@@ -64,6 +70,18 @@ class PulledRelease:
         if manifest is None:
             raise FileNotFoundError(f"{self.folder}: no manifest.json; not a (completely) pulled release")
         self.manifest: ReleaseManifest = manifest
+        for entry in manifest.datasets:
+            self._check_listed(entry.path)
+            carried_embodiment(self.folder / entry.path)  # a user's embodiment travels in its datasets
+
+    def _check_listed(self, dataset_path: str) -> None:
+        """Only verified files are served: a file in a dataset's folder that the manifest does not list (one
+        added after the pull) makes the release refuse to open."""
+        folder = self.folder / dataset_path
+        for path in folder.rglob("*"):
+            if path.is_file() and path.relative_to(self.folder).as_posix() not in self.manifest.files:
+                raise UnverifiedFileError(f"{path}: not in {self.folder / 'manifest.json'}'s file list; pull the "
+                                          "release again into an empty folder")  # fmt: skip
 
     @property
     def dataset_names(self) -> list[str]:
@@ -82,12 +100,14 @@ class PulledRelease:
         weights = {entry.dataset: entry.mixture_weight for entry in self.manifest.datasets}
         return MixtureDataset(self.lerobot_datasets(**kwargs), weights)
 
-    def export_groot(self, destination: Path | str) -> dict[str, Path]:
+    def export_groot(self, destination: Path | str, *, overwrite: bool = False) -> dict[str, Path]:
         """Every dataset in GR00T's LeRobot v2.1 layout (``meta/modality.json`` included), one folder each."""
+        from pipelines.atomic import check_destination
         from pipelines.lerobot.groot_export import export_groot
 
+        check_destination(Path(destination), [self.folder], overwrite=True)  # its folders are checked one by one
         return {
-            entry.dataset: export_groot(self.folder / entry.path, Path(destination) / entry.dataset)
+            entry.dataset: export_groot(self.folder / entry.path, Path(destination) / entry.dataset, overwrite=overwrite)
             for entry in self.manifest.datasets
         }
 

@@ -11,6 +11,10 @@ object store its files are uploaded first and ``manifest.json`` last, so readers
 versions with a manifest, never see half a release. A publisher killed midway leaves only hidden
 staging folders or unlisted objects; publishing again completes the release. Two publishers never
 collide: different content means different versions, the same content the same bytes.
+
+A store is shared, so its neighbours are untrusted: a corrupt or foreign entry under ``releases/`` affects only
+itself (``unreadable`` names it), ``latest`` only moves forward in build time unless asked, temporary names are
+unique per process, and every object-store call has a timeout and a bounded retry.
 """
 
 from __future__ import annotations
@@ -18,28 +22,69 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
+from pydantic import ValidationError
 
+from pipelines.atomic import atomic_write_text
 from pipelines.fingerprint import sha256_file
 from pipelines.release.manifest import MANIFEST, load_manifest
+from schemas.errors import InputError
 from schemas.pyramid import Layer, ReleaseManifest, safe_relative_path
 
-__all__ = ["ChecksumError", "ReleaseDiff", "ReleaseStore", "pull_release"]
+__all__ = ["ChecksumError", "ReleaseDiff", "ReleaseStore", "StoreUnreachableError", "UnknownReleaseError", "pull_release"]
+
+T = TypeVar("T")
 
 RELEASES_DIR = "releases"
 LATEST = "latest"
+TIMEOUT_S = 20  # connect and read timeout of every object-store call
+ATTEMPTS = 3  # tries of a store call that timed out, waiting 1 s, 2 s, ... between them
 _CRASH_ENV = "PYRAMID_PUBLISH_CRASH_AT"  # test instrumentation: kill -9 the publisher at a named point
 
 
 class ChecksumError(RuntimeError):
     """A pulled file does not match its manifest checksum; names the file."""
+
+
+class UnknownReleaseError(InputError, KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _with_timeouts(uri: str, options: dict | None) -> dict:
+    """``options`` for ``uri``'s filesystem with a connect and read timeout where the caller set none (S3 for now),
+    and no retries of its own (``ReleaseStore._io`` retries): a frozen server fails in about ``ATTEMPTS`` x
+    ``TIMEOUT_S`` instead of hanging."""
+    options = dict(options or {})
+    if uri.startswith(("s3://", "s3a://")):
+        config = options.setdefault("config_kwargs", {})
+        config.setdefault("connect_timeout", TIMEOUT_S)
+        config.setdefault("read_timeout", TIMEOUT_S)
+        config.setdefault("retries", {"total_max_attempts": 1})  # retried by ReleaseStore._io, the same for every store
+    return options
+
+
+def _transient_errors() -> tuple[type[BaseException], ...]:
+    """Errors of a store that may answer on a second try: timeouts and dropped connections."""
+    try:
+        from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, HTTPClientError
+    except ImportError:  # no S3 support installed
+        return TimeoutError, ConnectionError
+    return TimeoutError, ConnectionError, HTTPClientError, EndpointConnectionError, ConnectionClosedError
+
+
+class StoreUnreachableError(InputError):
+    """The store did not answer, try after try; names it."""
 
 
 def _crash_point(point: str) -> None:
@@ -71,58 +116,98 @@ class ReleaseStore:
 
     def __init__(self, uri: str | Path, storage_options: dict | None = None):
         self.uri = str(uri)
-        self.fs, self.root = fsspec.core.url_to_fs(self.uri, **(storage_options or {}))
+        self.fs, self.root = fsspec.core.url_to_fs(self.uri, **_with_timeouts(self.uri, storage_options))
+        if hasattr(self.fs, "retries"):  # s3fs retries each call 5 times, nested: ``_io`` is the one retry here
+            self.fs.retries = 1
         self.root = self.root.rstrip("/")
         self.local = isinstance(self.fs, LocalFileSystem)
+        self.unreadable: dict[str, str] = {}  # entries under releases/ that are not readable releases, and why
 
     def _path(self, *parts: str) -> str:
         return "/".join([self.root, *parts])
 
+    def _io(self, what: str, action: Callable[[], T]) -> T:
+        """``action`` (one call to the store), tried up to ``ATTEMPTS`` times with a growing pause while the store
+        times out or drops the connection; then a ``StoreUnreachableError`` naming it."""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return action()
+            except _transient_errors() as error:
+                if attempt == ATTEMPTS:
+                    raise StoreUnreachableError(
+                        f"{self.uri}: {what} failed {ATTEMPTS} times ({type(error).__name__}: {error}); check that "
+                        "the store is up and reachable"
+                    ) from error
+                time.sleep(attempt)
+        raise AssertionError("unreachable")
+
     # -- reading -----------------------------------------------------------------------------------
 
     def versions(self) -> list[str]:
-        """Published versions (those with a manifest), oldest build first."""
+        """Published versions (those with a readable manifest), oldest build first; entries that are not (a
+        stray file, a corrupt manifest) are left out and named in ``unreadable``."""
         try:
-            entries = self.fs.ls(self._path(RELEASES_DIR), detail=False)
+            entries = self._io("listing releases", partial(self.fs.ls, self._path(RELEASES_DIR), detail=False))
         except FileNotFoundError:
             return []
-        created = {}
+        created, self.unreadable = {}, {}
         for name in (entry.rstrip("/").rsplit("/", 1)[-1] for entry in entries):
             if name.startswith("."):
                 continue  # a publisher's staging folder
             try:
-                document = json.loads(self.fs.cat_file(self._path(RELEASES_DIR, name, MANIFEST)))
+                raw = self._io(f"reading release {name}", partial(self.fs.cat_file, self._path(RELEASES_DIR, name, MANIFEST)))
+                manifest = ReleaseManifest.model_validate_json(raw)
             except FileNotFoundError:
                 continue  # files of a release still uploading (or abandoned): not a release
-            created[name] = document["created"]
+            except ValidationError as error:  # a foreign or tampered manifest
+                first = error.errors()[0]
+                self.unreadable[name] = f"manifest {'.'.join(map(str, first['loc']))}: {first['msg']}"
+                continue
+            except (OSError, ValueError) as error:  # a stray file, a corrupt manifest
+                self.unreadable[name] = f"{type(error).__name__}: {str(error).splitlines()[0]}"
+                continue
+            if manifest.version != name:
+                self.unreadable[name] = f"its manifest is of release {manifest.version}"
+                continue
+            created[name] = manifest.created
         return sorted(created, key=lambda name: (created[name], name))
 
     def latest(self) -> str | None:
         try:
-            return json.loads(self.fs.cat_file(self._path(LATEST)))["version"]
+            return json.loads(self._io("reading latest", partial(self.fs.cat_file, self._path(LATEST))))["version"]
         except FileNotFoundError:
             return None
+        except (OSError, ValueError, KeyError, TypeError):  # a corrupt pointer: the newest release stands in
+            versions = self.versions()
+            return versions[-1] if versions else None
 
     def resolve(self, version: str) -> str:
         resolved = self.latest() if version == "latest" else version
-        if resolved is None or resolved not in self.versions():
-            raise KeyError(f"{self.uri}: no release {version!r} (published: {', '.join(self.versions()) or 'none'})")
+        versions = self.versions()
+        if resolved in self.unreadable:
+            raise UnknownReleaseError(f"{self.uri}: release {resolved!r} is unreadable ({self.unreadable[resolved]})")
+        if resolved is None or resolved not in versions:
+            raise UnknownReleaseError(f"{self.uri}: no release {version!r} (published: {', '.join(versions) or 'none'})")
         return resolved
 
     def manifest(self, version: str) -> ReleaseManifest:
         version = self.resolve(version)
-        return ReleaseManifest.model_validate_json(self.fs.cat_file(self._path(RELEASES_DIR, version, MANIFEST)))
+        raw = self._io(f"reading release {version}", partial(self.fs.cat_file, self._path(RELEASES_DIR, version, MANIFEST)))
+        return ReleaseManifest.model_validate_json(raw)
 
     def file_path(self, version: str, relative: str) -> str:
         return self._path(RELEASES_DIR, version, safe_relative_path(relative))
 
     # -- publishing --------------------------------------------------------------------------------
 
-    def publish(self, folder: Path, *, log: Callable[[str], None] = lambda message: None) -> str:
+    def publish(
+        self, folder: Path, *, log: Callable[[str], None] = lambda message: None, move_latest_back: bool = False
+    ) -> str:
         """Publish the release candidate in ``folder`` (as built by ``build_pyramid``); returns its version.
 
         Refused when any dataset failed a check or a file does not match the manifest. Publishing a
-        version that already exists is a no-op, so a rerun after a crash simply completes.
+        version that already exists is a no-op, so a rerun after a crash simply completes. ``latest`` moves to
+        it only when it was built after the current latest, unless ``move_latest_back``.
         """
         folder = Path(folder)
         manifest = load_manifest(folder)
@@ -142,9 +227,20 @@ class ReleaseStore:
             else:
                 self._publish_object_store(folder, manifest)
         _crash_point("before_latest")
-        self._write_latest(manifest.version)
+        current = self.latest()
+        if current is None or move_latest_back or self._built_after(manifest, current):
+            self._write_latest(manifest.version)
+        else:
+            log(f"latest stays {current}, built after {manifest.version} (--move-latest-back moves it)")
         log(f"published {manifest.version} to {self.uri}")
         return manifest.version
+
+    def _built_after(self, manifest: ReleaseManifest, version: str) -> bool:
+        try:
+            current = self.manifest(version)
+        except UnknownReleaseError:
+            return True  # latest names nothing readable: any release is better
+        return (manifest.created, manifest.version) >= (current.created, current.version)
 
     def _publish_local(self, folder: Path, manifest: ReleaseManifest) -> None:
         releases = Path(self._path(RELEASES_DIR))
@@ -181,13 +277,15 @@ class ReleaseStore:
 
     def _publish_object_store(self, folder: Path, manifest: ReleaseManifest) -> None:
         def upload(relative: str) -> None:
-            self.fs.put_file(str(folder / relative), self.file_path(manifest.version, relative))
+            target = self.file_path(manifest.version, relative)
+            self._io(f"uploading {target}", partial(self.fs.put_file, str(folder / relative), target))
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             for count, _ in enumerate(pool.map(upload, manifest.files), start=1):
                 _crash_point(f"file:{count}")
         _crash_point("before_rename")
-        self.fs.put_file(str(folder / MANIFEST), self._path(RELEASES_DIR, manifest.version, MANIFEST))
+        target = self._path(RELEASES_DIR, manifest.version, MANIFEST)
+        self._io(f"uploading {target}", partial(self.fs.put_file, str(folder / MANIFEST), target))
 
     def _write_latest(self, version: str) -> None:
         document = json.dumps({"version": version}).encode()
@@ -197,7 +295,8 @@ class ReleaseStore:
             temporary.write_bytes(document)
             os.replace(temporary, target)
         else:
-            self.fs.pipe_file(self._path(LATEST), document)  # a single PUT replaces the object atomically
+            # a single PUT replaces the object atomically
+            self._io("writing latest", partial(self.fs.pipe_file, self._path(LATEST), document))
 
     # -- retention and comparison ----------------------------------------------------------------
 
@@ -233,7 +332,8 @@ class ReleaseStore:
     def _episode_ids(self, manifest: ReleaseManifest) -> dict[str, set[str]]:
         ids = {}
         for entry in manifest.datasets:
-            meta = json.loads(self.fs.cat_file(self.file_path(manifest.version, f"{entry.path}/meta/pyramid.json")))
+            path = self.file_path(manifest.version, f"{entry.path}/meta/pyramid.json")
+            meta = json.loads(self._io(f"reading {path}", partial(self.fs.cat_file, path)))
             ids[entry.dataset] = {episode["episode_id"] for episode in meta["episodes"]}
         return ids
 
@@ -275,16 +375,17 @@ def pull_release(
         if local.is_file() and local.stat().st_size == entry.size and sha256_file(local) == entry.sha256:
             return  # already pulled (resuming)
         local.parent.mkdir(parents=True, exist_ok=True)
-        partial = local.with_name(f".{local.name}.part")
-        store.fs.get_file(store.file_path(manifest.version, relative), str(partial))
-        actual = sha256_file(partial)
+        part = local.with_name(f".{local.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part")  # two pulls never share
+        source = store.file_path(manifest.version, relative)
+        store._io(f"downloading {source}", partial(store.fs.get_file, source, str(part)))
+        actual = sha256_file(part)
         if actual != entry.sha256:
-            partial.unlink()
+            part.unlink()
             raise ChecksumError(
                 f"{store.file_path(manifest.version, relative)}: sha256 {actual[:12]}... does not match the "
                 f"manifest's {entry.sha256[:12]}...; refusing release {manifest.version}"
             )
-        os.replace(partial, local)
+        os.replace(part, local)
         if on_file is not None:
             on_file(relative)
 
@@ -292,5 +393,5 @@ def pull_release(
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(fetch, sorted(selected)))
     pulled = manifest.model_copy(update={"datasets": wanted, "files": selected})
-    (target / MANIFEST).write_text(pulled.model_dump_json(indent=2) + "\n")
+    atomic_write_text(target / MANIFEST, pulled.model_dump_json(indent=2) + "\n")
     return target

@@ -12,7 +12,7 @@ from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from idm.label import label_idm_actions, load_idm, save_idm
 from idm.model import IDMConfig
 from idm.train import evaluate_idm, idm_labels, train_idm
-from pipelines.frame_pairs import read_training_clips
+from pipelines.frame_pairs import read_training_clips, resize_frames
 from pipelines.labelled import video_datasets
 from pipelines.lerobot.writer import write_dataset
 from pipelines.parallel import RayConfig
@@ -79,15 +79,26 @@ def test_labelling_on_ray_quarantines_short_clips_and_keeps_the_rest(trained, la
     assert load_idm(tmp_path / "idm")[2] == sha256
 
 
-def test_clips_of_another_image_shape_are_refused_with_their_size(trained, tmp_path):
+def test_wide_clips_are_centre_cropped_and_labelled(trained, tmp_path):
     save_idm(tmp_path / "idm", trained.model, trained.normaliser)
     wide = [build_episode(i, length=20, embodiment="human_video", size=IMAGE_SIZE) for i in range(2)]
-    for episode in wide:
-        episode.frames = {"primary": np.zeros((20, IMAGE_SIZE, 2 * IMAGE_SIZE, 3), np.uint8)}
+    for episode in wide:  # a 2:1 camera whose middle half is the square clip the model was trained on
+        episode.frames = {"primary": np.concatenate([np.zeros_like(episode.frames["primary"][:, :, : IMAGE_SIZE // 2]),
+                                                     episode.frames["primary"],
+                                                     np.zeros_like(episode.frames["primary"][:, :, : IMAGE_SIZE // 2])], axis=2)}  # fmt: skip
     root = _human_video(tmp_path / "clips", wide)
-    with pytest.raises(ValueError, match="synthetic/0000: camera primary: .*frames are 64x32, the label models take square 32x32"):
-        label_idm_actions(root, tmp_path / "labelled", tmp_path / "idm")
-    assert not (tmp_path / "labelled").exists()
+    report = label_idm_actions(root, tmp_path / "labelled", tmp_path / "idm")
+    assert (report.episodes, len(report.rejected)) == (2, 0)
+
+
+def test_resize_frames_keeps_the_centre_square_of_a_wide_or_tall_camera():
+    frames = np.zeros((1, 4, 8, 3), np.uint8)
+    frames[:, :, 2:6] = 200  # the centre 4x4 square of a 8x4 frame
+    np.testing.assert_array_equal(resize_frames(frames, 4, "wide"), np.full((1, 4, 4, 3), 200, np.uint8))
+    tall = frames.transpose(0, 2, 1, 3)
+    assert (resize_frames(tall, 2, "tall") == 200).all()
+    with pytest.raises(ValueError, match="gray: frames have shape"):
+        resize_frames(np.zeros((1, 4, 4), np.uint8), 4, "gray")
 
 
 def test_low_confidence_clips_are_quarantined_with_their_figure(trained, label_home, tmp_path):

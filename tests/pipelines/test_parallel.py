@@ -96,6 +96,19 @@ def test_ray_call_runs_one_task_holding_the_workers_cpus():
     assert ray_call(process_and_threads, (), None)[0] == os.getpid()  # no Ray: in this process
 
 
+@pytest.mark.usefixtures("local_ray")
+def test_a_local_ray_listens_for_token_holders_only():
+    """Ray's servers listen on every interface: the local Ray pyramid starts refuses a driver without its token."""
+    address = ray.get_runtime_context().gcs_address
+    assert os.environ["RAY_AUTH_MODE"] == "token"
+    join = "import sys, ray; ray.init(address=sys.argv[1], log_to_driver=False); print(ray.cluster_resources()['CPU'])"
+    for token in ("the right one", "a guess"):
+        env = {**os.environ, "RAY_AUTH_TOKEN": os.environ["RAY_AUTH_TOKEN"] if token == "the right one" else "0" * 64}
+        joined = subprocess.run([sys.executable, "-c", join, address], capture_output=True, text=True, env=env,
+                                timeout=180, check=False)  # fmt: skip
+        assert (joined.returncode == 0) is (token == "the right one"), joined.stderr[-1000:]
+
+
 @pytest.fixture
 def ray_cluster():
     """A Ray head started as a user starts one (`ray start --head`), in the foreground (`--block`) and its own

@@ -120,3 +120,80 @@ def test_malformed_requests_get_an_error_reply_and_the_server_keeps_serving(clie
         client.send_raw(MALFORMED[case])
     assert str(error.value)
     assert client.ping()["status"] == "ok"
+
+
+def raw_request(port: int, frames: list[bytes]) -> dict:
+    """A request as a foreign client may send it: any number of frames on a plain REQ socket."""
+    import zmq
+
+    from policy.server import decode
+
+    socket = zmq.Context.instance().socket(zmq.REQ)
+    socket.setsockopt(zmq.RCVTIMEO, 30_000)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.connect(f"tcp://127.0.0.1:{port}")
+    try:
+        socket.send_multipart(frames)
+        return decode(socket.recv())
+    finally:
+        socket.close()
+
+
+@pytest.fixture(scope="module")
+def guarded(policy):
+    """A server with small limits and a token, as one exposed beyond a workstation would run."""
+    server = PolicyServer(policy, port=0, max_message_bytes=2**20, max_batch=2, token="s3cret")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.stop()
+    thread.join(timeout=5)
+
+
+def test_multipart_and_empty_frames_get_an_error_reply_and_the_server_keeps_serving(client, policy):
+    port = int(client.address.rsplit(":", 1)[1])
+    ping = encode({"endpoint": "ping"})
+    for frames in ([ping, ping], [ping, b""], [b""], [b"", b"", b""]):
+        reply = raw_request(port, frames)
+        assert reply["ok"] is False and reply["error"], frames
+        assert client.ping()["status"] == "ok"
+
+
+def test_a_slow_client_does_not_stall_the_others(client):
+    """A peer that opens a TCP connection, sends half a ZeroMQ greeting and goes quiet."""
+    import socket
+
+    port = int(client.address.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)) as slow:
+        slow.sendall(b"\xff\x00\x00")
+        for _ in range(3):
+            assert client.ping()["status"] == "ok"
+
+
+def test_an_oversize_batch_and_a_missing_token_are_refused_and_the_server_keeps_serving(guarded):
+    from policy.server import PolicyClient
+
+    with_token = PolicyClient(port=guarded.port, timeout_ms=30_000, token="s3cret")
+    without = PolicyClient(port=guarded.port, timeout_ms=30_000)
+    wrong = PolicyClient(port=guarded.port, timeout_ms=30_000, token="guess")
+    try:
+        for anonymous in (without, wrong):
+            with pytest.raises(PolicyServerError, match="needs the right token"):
+                anonymous.ping()
+        with pytest.raises(PolicyServerError, match="a batch of 3 observations exceeds this server's limit of 2"):
+            with_token.get_action("robosuite_panda", observation(batch=3))
+        assert with_token.get_action("robosuite_panda", observation(batch=2))["gripper"].shape == (2, 16, 1)
+        assert with_token.ping()["status"] == "ok"
+    finally:
+        for one in (with_token, without, wrong):
+            one.close()
+
+
+def test_binding_beyond_loopback_needs_an_explicit_flag(policy):
+    from schemas.errors import InputError
+
+    with pytest.raises(InputError, match="serving on 0.0.0.0 lets anyone who reaches it drive the robot"):
+        PolicyServer(policy, host="0.0.0.0", port=0)
+    server = PolicyServer(policy, host="0.0.0.0", port=0, allow_remote=True, token="t")
+    server.stop()
+    server.socket.close(linger=0)

@@ -77,7 +77,7 @@ def test_pseudo_embodiment_keeps_the_actions_of_one_camera_without_state():
 
 
 def test_unknown_embodiment_error_lists_the_registry():
-    with pytest.raises(UnknownEmbodimentError, match="registered: .*robosuite_panda"):
+    with pytest.raises(UnknownEmbodimentError, match="known: .*robosuite_panda.*pyramid embodiments infer"):
         get_embodiment("no_such_robot")
 
 

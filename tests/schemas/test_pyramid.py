@@ -38,3 +38,33 @@ def test_manifest_entry_refuses_negative_counts_and_unknown_fields():
         entry(frames=-1)
     with pytest.raises(ValidationError):
         ManifestEntry.model_validate({**entry().model_dump(), "colour": "red"})
+
+
+HOSTILE = ["../../../X", "..", ".", "", "/etc/passwd", "a/../../b", "a\\..\\b", "~/x", "C:\\x", "a//b", "a/./b",
+           "datasets/../../x", "\x00", " ", "-rf"]  # fmt: skip
+
+
+def strings(count: int, seed: int = 0) -> list[str]:
+    """The hostile names above and ``count`` random ones from the characters that build paths."""
+    import random
+
+    rng = random.Random(seed)
+    alphabet = [".", "/", "\\", "a", "~", " ", "-", "_", "\x00", ":", "..", "b"]
+    return [*HOSTILE, *("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8))) for _ in range(count))]
+
+
+@pytest.mark.parametrize("field", ["dataset", "path"])
+def test_no_manifest_name_or_path_resolves_outside_the_release_or_destination(field, tmp_path):
+    """Property: whatever a manifest says, a dataset's name under an export destination and its path under the
+    release folder either fail validation or resolve inside."""
+    root = (tmp_path / "root").resolve()
+    accepted = 0
+    for value in strings(3000):
+        try:
+            validated = entry(**{field: value})
+        except ValidationError:
+            continue
+        accepted += 1
+        resolved = (root / getattr(validated, field)).resolve()
+        assert resolved == root or root in resolved.parents, (field, value)
+    assert accepted > 10  # the property was exercised on names that pass, not only on refusals

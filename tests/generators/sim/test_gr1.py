@@ -11,7 +11,6 @@ from generators.scripted_teleop import ExpertConfig, record_teleop_set
 from generators.sim.generate import generate_demos
 from generators.sim.mimicgen import load_source_demos, replay_actions
 from pipelines.config import SourceConfig
-from pipelines.ingest.robomimic import PROPRIO_KEYS
 from pipelines.ingest.sources import ingest_source
 from schemas.embodiment import get_embodiment
 
@@ -41,7 +40,7 @@ def test_the_gr1_env_matches_its_embodiment():
         obs = env.reset()
         embodiment = get_embodiment("robosuite_gr1")
         assert env.action_dim == embodiment.action_dim == 24
-        assert sum(obs[key].size for key in PROPRIO_KEYS["robosuite_gr1"]) == embodiment.state_dim == 50
+        assert sum(obs[key].size for key in embodiment.state_keys()) == embodiment.state_dim == 50
         arms = [env.robots[0].composite_controller.part_controllers[side] for side in ("right", "left")]
         assert all((arm.kp == GR1.kp).all() for arm in arms) and GR1.kp == 300
     finally:

@@ -166,11 +166,11 @@ def _jpeg(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def random_steps(name: str, length: int, seed: int) -> dict[str, Any]:
-    """Plausible per-step values for every published key of ``name``."""
+def random_steps(name: str, length: int, seed: int, steps: dict[str, tuple] | None = None) -> dict[str, Any]:
+    """Plausible per-step values for every published key of ``name`` (or of ``steps``, a dataset of one's own)."""
     rng = np.random.default_rng(seed)
     values: dict[str, Any] = {}
-    for key, spec in PUBLISHED_STEPS[name].items():
+    for key, spec in (steps or PUBLISHED_STEPS[name]).items():
         if spec[0] == "image":
             base = np.linspace(0, 255, spec[1][1], dtype=np.float32)[None, :, None]
             values[key] = [np.broadcast_to(base + 10 * t, spec[1]).clip(0, 255).astype(np.uint8) for t in range(length)]
@@ -187,11 +187,12 @@ def random_steps(name: str, length: int, seed: int) -> dict[str, Any]:
     return values
 
 
-def write_builder(root: Path, name: str, episodes: list[dict[str, Any]]) -> Path:
-    """A builder folder ``root/name/1.0.0`` holding ``episodes`` (per-step values keyed as in PUBLISHED_STEPS)."""
+def write_builder(root: Path, name: str, episodes: list[dict[str, Any]], steps: dict[str, tuple] | None = None) -> Path:
+    """A builder folder ``root/name/1.0.0`` holding ``episodes`` (per-step values keyed as in PUBLISHED_STEPS, or
+    as in ``steps``)."""
     folder = root / name / "1.0.0"
     folder.mkdir(parents=True)
-    steps = PUBLISHED_STEPS[name]
+    steps = steps or PUBLISHED_STEPS[name]
     (folder / "features.json").write_text(json.dumps(features_document(steps)))
     info = {"name": name, "version": "1.0.0", "fileFormat": "tfrecord",
             "splits": [{"name": "train", "shardLengths": [str(len(episodes))], "filepathTemplate": "{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}"}]}  # fmt: skip

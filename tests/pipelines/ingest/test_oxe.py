@@ -1,5 +1,6 @@
 """Open X-Embodiment ingest: the real Bridge shard, and each standardised dataset's quirks."""
 
+import struct
 import zlib
 
 import numpy as np
@@ -7,6 +8,7 @@ from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
 from pipelines.ingest.oxe import STANDARDISATIONS, binarize_gripper, ingest_oxe, relative_to_absolute_gripper
 from pipelines.ingest.rlds import RLDSBuilder, RLDSEpisode
+from pipelines.ingest.tfrecord import masked_crc32c
 from tests.conftest import BRIDGE_SHARD
 from tests.pipelines.ingest.rlds_builders import PUBLISHED_STEPS, random_steps, write_builder
 
@@ -48,6 +50,16 @@ def test_truncated_shard_keeps_the_episodes_before_the_cut(tmp_path, bridge_copy
     report = ingest_oxe(folder, tmp_path / "out")
     assert 0 < report.episodes < 25 and len(report.rejected) == 1
     assert "truncated" in report.rejected[0].reason and "rest of shard unreadable" in report.rejected[0].reason
+
+
+def test_a_record_declaring_a_huge_length_costs_only_the_rest_of_its_shard(tmp_path, bridge_copy):
+    folder, shard = bridge_copy
+    length = struct.pack("<Q", 2**62)
+    with open(shard, "ab") as stream:  # after the 25 good records: a framing-valid header of an impossible size
+        stream.write(length + struct.pack("<I", masked_crc32c(length)) + b"\0" * 64)
+    report = ingest_oxe(folder, tmp_path / "out")
+    assert report.episodes == 25 and len(report.rejected) == 1
+    assert "declares 4611686018427387904 bytes" in report.rejected[0].reason
 
 
 def test_bridge_gripper_binarisation_carries_the_next_decided_state():

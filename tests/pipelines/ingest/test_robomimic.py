@@ -5,7 +5,7 @@ import pytest
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
 from pipelines.config import SourceConfig
-from pipelines.ingest.robomimic import RobomimicDemo, read_robomimic, write_robomimic
+from pipelines.ingest.robomimic import RobomimicDemo, RobomimicError, read_robomimic, write_robomimic
 from pipelines.ingest.sources import ingest_source
 from schemas.embodiment import get_embodiment
 from schemas.episode import RejectedEpisode
@@ -85,5 +85,5 @@ def test_a_demo_without_instruction_is_quarantined_not_given_a_default(tmp_path)
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="missing.hdf5: robomimic file is missing"):
+    with pytest.raises(RobomimicError, match="missing.hdf5: robomimic file is missing"):
         list(read_robomimic(tmp_path / "missing.hdf5", PANDA, CAMERAS))

@@ -49,7 +49,7 @@ def test_truncated_record_is_reported(tmp_path):
     path = tmp_path / "r.tfrecord"
     write_records(path, [b"first", b"second" * 100])
     path.write_bytes(path.read_bytes()[:-50])
-    with pytest.raises(TFRecordError, match="record 1 .*truncated record"):
+    with pytest.raises(TFRecordError, match="record 1 .*truncated"):
         list(read_records(path))
 
 
@@ -64,3 +64,15 @@ def test_example_codec_round_trips_every_list_kind():
     np.testing.assert_array_equal(decoded["steps/action"], features["steps/action"])
     np.testing.assert_array_equal(decoded["big"], features["big"])
     assert decoded["text"] == features["text"] and decoded["steps/is_first"].dtype == np.int64
+
+
+def test_a_huge_declared_length_is_refused_before_anything_is_allocated(tmp_path):
+    path = tmp_path / "r.tfrecord"
+    write_records(path, [b"first", b"second"])
+    length = struct.pack("<Q", 2**62)  # a valid length checksum over an impossible length
+    with open(path, "ab") as stream:
+        stream.write(length + struct.pack("<I", masked_crc32c(length)) + b"tail")
+    records = read_records(path)
+    assert [next(records).data, next(records).data] == [b"first", b"second"]
+    with pytest.raises(TFRecordError, match=r"record 2 at byte 43: record declares 4611686018427387904 bytes, the file has 0 left"):
+        next(records)

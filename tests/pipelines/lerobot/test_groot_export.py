@@ -6,6 +6,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from pipelines.atomic import DestinationError
 from pipelines.lerobot import layout
 from pipelines.lerobot.groot_export import export_groot
 from pipelines.lerobot.reader import LeRobotSource
@@ -61,11 +62,16 @@ def test_export_has_the_gr00t_layout_and_exact_stats(tmp_path, written):
     np.testing.assert_allclose(stats["action"]["std"], actions.std(axis=0), rtol=1e-12)
 
 
-def test_export_refuses_an_existing_destination_and_v2_input(tmp_path, written):
+def test_export_replaces_its_own_output_and_refuses_anyone_elses_and_v2_input(tmp_path, written):
     source, _ = written
     (tmp_path / "taken").mkdir()
-    with pytest.raises(FileExistsError):
+    (tmp_path / "taken" / "notes.txt").write_text("someone's")
+    with pytest.raises(DestinationError, match="pyramid did not write it"):
         export_groot(source, tmp_path / "taken")
-    export_groot(source, tmp_path / "groot")
+    assert (tmp_path / "taken" / "notes.txt").read_text() == "someone's"
+    with pytest.raises(DestinationError, match="overlaps"):
+        export_groot(source, source / "groot")
+    first = export_groot(source, tmp_path / "groot")
+    assert export_groot(source, tmp_path / "groot") == first  # an earlier export is replaced
     with pytest.raises(ValueError, match="reads v3.0 datasets"):
         export_groot(tmp_path / "groot", tmp_path / "again")

@@ -79,7 +79,7 @@ def test_dataset_written_by_lerobot_itself_reads_with_an_explicit_embodiment(tmp
         dataset.add_frame(frame)
     dataset.save_episode()
     dataset.finalize()
-    with pytest.raises(DatasetReadError, match="pass embodiment="):
+    with pytest.raises(DatasetReadError, match="pass --embodiment NAME, or --embodiment auto"):
         LeRobotSource(tmp_path / "ref")
     read = LeRobotSource(tmp_path / "ref", panda).read_episode(0)
     np.testing.assert_array_equal(read.action, episode.action)
@@ -131,7 +131,7 @@ def test_nan_actions_and_wrong_dims_are_quarantined_with_the_field_named(broken_
     reasons = {r.episode_id: r.reason for r in report.rejected}
     assert report.episodes == 3
     assert "field 'action'" in reasons["gr00t/000004"] and "non-finite" in reasons["gr00t/000004"]
-    assert "field 'state'" in reasons["gr00t/000000"] and "(416, 44)" in reasons["gr00t/000000"]
+    assert "'observation.state' has 40 values per frame" in reasons["gr00t/000000"]
 
 
 def test_non_uniform_timestamps_are_refused_not_silently_retimed(broken_copy):
@@ -148,3 +148,91 @@ def test_row_count_disagreeing_with_metadata_is_refused(broken_copy):
     pq.write_table(pq.read_table(path).slice(0, 100), path)
     with pytest.raises(EpisodeReadError, match="100 rows, episode metadata says 470"):
         LeRobotSource(broken_copy).read_episode(2)
+
+
+def test_image_cameras_stored_as_files_beside_a_v2_dataset_read_as_frames(make_episode, tmp_path):
+    """lerobot v2.x keeps an ``image`` camera's frames as PNG files; the parquet row names the file."""
+    import io
+
+    import pyarrow as pa
+    from PIL import Image
+
+    from pipelines.lerobot.groot_export import export_groot
+    from pipelines.lerobot.writer import write_dataset
+
+    episodes = [make_episode(i, length=6, size=32) for i in range(2)]
+    write_dataset(tmp_path / "v3", get_embodiment("robosuite_panda"), 20, episodes)
+    root = export_groot(tmp_path / "v3", tmp_path / "v2")
+    key = layout.camera_key("robot0_eye_in_hand")
+    info = json.loads((root / layout.INFO_PATH).read_text())
+    info["features"][key] = {"dtype": "image", "shape": [32, 32, 3], "names": ["height", "width", "channels"]}
+    (root / layout.INFO_PATH).write_text(json.dumps(info))
+    shutil.rmtree(root / "videos" / "chunk-000" / key)
+    for index, episode in enumerate(episodes):
+        data = root / layout.V2_DATA_PATH.format(episode_chunk=0, episode_index=index)
+        paths = []
+        for t, frame in enumerate(episode.frames["robot0_eye_in_hand"]):
+            relative = f"images/{key}/episode_{index:06d}/frame_{t:06d}.png"
+            (root / relative).parent.mkdir(parents=True, exist_ok=True)
+            buffer = io.BytesIO()
+            Image.fromarray(frame).save(buffer, format="PNG")
+            (root / relative).write_bytes(buffer.getvalue())
+            paths.append({"bytes": None, "path": relative})
+        table = pq.read_table(data)
+        pq.write_table(table.append_column(key, pa.array(paths, pa.struct([("bytes", pa.binary()), ("path", pa.string())]))), data)
+    source = LeRobotSource(root)
+    assert source.image_keys == [key] and source.cameras[key] == "robot0_eye_in_hand"
+    np.testing.assert_array_equal(source.read_episode(1).frames["robot0_eye_in_hand"], episodes[1].frames["robot0_eye_in_hand"])
+
+    outside = tmp_path / "outside.png"
+    outside.write_bytes(b"not an image")
+    table = pq.read_table(root / layout.V2_DATA_PATH.format(episode_chunk=0, episode_index=0))
+    column = pa.array([{"bytes": None, "path": "../../outside.png"}] * 6, table.schema.field(key).type)
+    pq.write_table(table.set_column(table.schema.get_field_index(key), key, column),
+                   root / layout.V2_DATA_PATH.format(episode_chunk=0, episode_index=0))  # fmt: skip
+    with pytest.raises(EpisodeReadError, match="escapes"):  # a path in a dataset never leaves it
+        LeRobotSource(root).read_episode(0)
+
+
+def audio_only_mp4(path) -> None:
+    import av
+
+    with av.open(str(path), mode="w", format="mp4") as container:
+        stream = container.add_stream("aac", rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 8000
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+
+
+def test_a_ragged_row_an_empty_episode_and_a_video_without_frames_each_cost_one_episode(broken_copy, tmp_path):
+    import pyarrow as pa
+
+    ragged = broken_copy / "data/chunk-000/episode_000001.parquet"
+    table = pq.read_table(ragged)
+    rows = table.column("action").to_pylist()
+    rows[7] = rows[7][:-1]  # one action row of 43 values
+    pq.write_table(table.set_column(table.schema.get_field_index("action"), "action", pa.array(rows)), ragged)
+    empty = broken_copy / "data/chunk-000/episode_000003.parquet"
+    pq.write_table(pq.read_table(empty).slice(0, 0), empty)
+    episodes = [json.loads(line) for line in (broken_copy / "meta/episodes.jsonl").read_text().splitlines()]
+    episodes[3]["length"] = 0
+    (broken_copy / "meta/episodes.jsonl").write_text("".join(json.dumps(e) + "\n" for e in episodes))
+    audio_only_mp4(broken_copy / "videos/chunk-000/observation.images.ego_view/episode_000002.mp4")
+
+    report = convert_lerobot(broken_copy, tmp_path / "out")
+    reasons = {r.episode_id: (r.field, r.reason) for r in report.rejected}
+    assert report.episodes == 2 and set(reasons) == {"gr00t/000001", "gr00t/000002", "gr00t/000003"}
+    assert "episode_000001.parquet" in reasons["gr00t/000001"][0] and "different lengths" in reasons["gr00t/000001"][1]
+    assert "episode_000002.mp4" in reasons["gr00t/000002"][0] and "no video stream" in reasons["gr00t/000002"][1]
+    assert "episode_000003.parquet" in reasons["gr00t/000003"][0] and "empty" in reasons["gr00t/000003"][1]
+
+
+@pytest.mark.parametrize("template", ["data_path", "video_path"])
+def test_a_path_template_leading_out_of_the_dataset_is_refused(broken_copy, template):
+    info = json.loads((broken_copy / "meta/info.json").read_text())
+    info[template] = "../../../outside/" + info[template]
+    (broken_copy / "meta/info.json").write_text(json.dumps(info))
+    with pytest.raises((DatasetReadError, EpisodeReadError), match="escapes"):
+        dataset = LeRobotSource(broken_copy)
+        dataset.read_episode(0)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from lerobot.datasets.compute_stats import aggregate_stats, get_feature_stats
 
+from pipelines.lerobot.stats import aggregate_stats as our_aggregate
 from pipelines.lerobot.stats import image_stats, vector_stats
 from tests.conftest import scene_frames
 
@@ -49,3 +50,10 @@ def test_lerobot_aggregates_our_stats():
     ]
     merged = aggregate_stats(episodes)
     assert merged["action"]["count"].tolist() == [60] and merged["cam"]["mean"].shape == (3, 1, 1)
+    ours = our_aggregate(episodes)  # the writer combines episodes without importing lerobot: the same numbers
+    assert set(ours) == set(merged)
+    for feature, stats in merged.items():
+        assert set(ours[feature]) == set(stats)
+        for key, value in stats.items():
+            np.testing.assert_allclose(ours[feature][key], value, rtol=1e-12)
+            assert ours[feature][key].shape == value.shape

@@ -13,8 +13,14 @@ import torch
 from pipelines.lerobot.reader import LeRobotSource
 from pipelines.release.build import build_pyramid
 from pipelines.release.manifest import load_manifest
-from pipelines.release.open import PulledRelease
-from pipelines.release.store import ChecksumError, ReleaseStore, pull_release
+from pipelines.release.open import PulledRelease, UnverifiedFileError
+from pipelines.release.store import (
+    ChecksumError,
+    ReleaseStore,
+    StoreUnreachableError,
+    UnknownReleaseError,
+    pull_release,
+)
 from tests.conftest import REPO_ROOT, build_episode
 from tests.pipelines.release.conftest import add_stack_episode, write_home
 
@@ -77,7 +83,7 @@ def test_a_manifest_path_escaping_the_release_is_refused(home, tmp_path):
     document = json.loads(manifest_path.read_text())
     document["files"]["../../outside.txt"] = document["files"].pop("pyramid.png")
     manifest_path.write_text(json.dumps(document))
-    with pytest.raises(ValueError, match="escapes the release root"):
+    with pytest.raises(UnknownReleaseError, match=f"release '{version}' is unreadable .*escapes the release root"):
         pull_release(tmp_path / "store", version, tmp_path / "pulled")
     assert not (tmp_path / "outside.txt").exists()
 
@@ -163,3 +169,78 @@ def test_groot_export_of_a_pulled_release_reads_back_with_the_v2_reader(home, tm
         original = LeRobotSource(release.folder / f"datasets/{name}")
         first, again = next(iter(original)), next(iter(source))
         np.testing.assert_array_equal(first.action, again.action)
+
+
+# -- a store's neighbours are untrusted --------------------------------------------------------------------------
+
+
+def test_a_corrupt_manifest_or_a_stray_entry_affects_only_itself(home, tmp_path):
+    store = ReleaseStore(tmp_path / "store")
+    version = store.publish(home / "pyramid")
+    releases = tmp_path / "store" / "releases"
+    (releases / "README").write_text("a stray file beside the releases")
+    (releases / "20000101-000000000000").mkdir()
+    (releases / "20000101-000000000000" / "manifest.json").write_text("{corrupt")
+    assert store.versions() == [version]
+    assert set(store.unreadable) == {"README", "20000101-000000000000"}
+    assert PulledRelease(pull_release(tmp_path / "store", "latest", tmp_path / "pulled")).dataset_names
+    with pytest.raises(UnknownReleaseError, match="release '20000101-000000000000' is unreadable"):
+        pull_release(tmp_path / "store", "20000101-000000000000", tmp_path / "other")
+    add_stack_episode(home)
+    build_pyramid(home)
+    assert store.publish(home / "pyramid") != version  # the stray entries do not block a publish
+    assert len(store.versions()) == 2
+
+
+def test_latest_moves_only_forward_in_build_time_unless_asked(home, tmp_path):
+    store = ReleaseStore(tmp_path / "store")
+    older = store.publish(home / "pyramid")
+    newer_home = tmp_path / "newer"
+    write_home(newer_home, build_episode, extra_stack_episodes=1)
+    build_pyramid(newer_home)
+    newer = store.publish(newer_home / "pyramid")
+    assert store.latest() == newer
+    assert store.publish(home / "pyramid") == older and store.latest() == newer  # republishing an older build
+    store.publish(home / "pyramid", move_latest_back=True)
+    assert store.latest() == older
+
+
+def test_two_pulls_into_one_destination_at_once_both_complete(home, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    version = ReleaseStore(tmp_path / "store").publish(home / "pyramid")
+    with ThreadPoolExecutor(2) as pool:
+        pulled = list(pool.map(lambda _: pull_release(tmp_path / "store", version, tmp_path / "pulled", workers=4), range(2)))
+    assert pulled[0] == pulled[1] and PulledRelease(pulled[0]).dataset_names
+    assert not list((tmp_path / "pulled").rglob("*.part"))
+
+
+def test_a_file_added_to_a_pulled_release_is_refused(home, tmp_path):
+    version = ReleaseStore(tmp_path / "store").publish(home / "pyramid")
+    folder = pull_release(tmp_path / "store", version, tmp_path / "pulled")
+    (folder / "datasets" / "oxe__widowx" / "data" / "extra.parquet").write_bytes(b"unverified")
+    with pytest.raises(UnverifiedFileError, match="extra.parquet: not in .*manifest.json's file list"):
+        PulledRelease(folder)
+
+
+def test_a_frozen_object_store_fails_a_pull_within_its_timeouts(tmp_path, monkeypatch):
+    """A server that accepts connections and never answers (a store frozen mid-pull)."""
+    import socket
+    import threading
+    import time
+
+    import pipelines.release.store as store_module
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held = []
+    threading.Thread(target=lambda: [held.append(server.accept()) for _ in iter(int, 1)], daemon=True).start()
+    monkeypatch.setattr(store_module, "TIMEOUT_S", 1)
+    options = {"key": "x", "secret": "y", "skip_instance_cache": True,
+               "client_kwargs": {"endpoint_url": f"http://127.0.0.1:{server.getsockname()[1]}"}}  # fmt: skip
+    started = time.monotonic()
+    with pytest.raises(StoreUnreachableError, match="failed 3 times .*check that the store is up and reachable"):
+        pull_release("s3://frozen/releases", "latest", tmp_path / "pulled", storage_options=options)
+    assert time.monotonic() - started < 60
+    server.close()

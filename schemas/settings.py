@@ -1,0 +1,64 @@
+"""Every environment variable pyramid reads, read here and nowhere else.
+
+The values are read when asked for, not at import, so a process (a test, a Ray worker) sees the environment
+it runs in.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = [
+    "DEFAULT_HOME",
+    "DEFAULT_SOURCES_FILE",
+    "REPO_ROOT",
+    "dagster_home",
+    "embodiment_path",
+    "pyramid_home",
+    "ray_address",
+    "serve_token",
+    "sources_file",
+    "store_uri",
+]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_HOME = REPO_ROOT / ".pyramid"
+DEFAULT_SOURCES_FILE = REPO_ROOT / "sources.yaml"
+
+
+def pyramid_home() -> Path:
+    """``PYRAMID_HOME``: where datasets, models, releases and the user's embodiments and sources live."""
+    return Path(os.environ.get("PYRAMID_HOME") or DEFAULT_HOME)
+
+
+def dagster_home() -> Path:
+    """``DAGSTER_HOME``: the Dagster instance's folder (default ``<home>/dagster``, as ``make setup`` makes it)."""
+    return Path(os.environ.get("DAGSTER_HOME") or pyramid_home() / "dagster")
+
+
+def sources_file() -> Path:
+    """``PYRAMID_SOURCES``: the declared sources file (default: the repository's ``sources.yaml``)."""
+    return Path(os.environ.get("PYRAMID_SOURCES") or DEFAULT_SOURCES_FILE)
+
+
+def store_uri() -> str | None:
+    """``PYRAMID_STORE``: the release store URI (None: ``<home>/store``)."""
+    return os.environ.get("PYRAMID_STORE") or None
+
+
+def ray_address() -> str | None:
+    """``RAY_ADDRESS``: a running Ray cluster to use (None: a local Ray)."""
+    return os.environ.get("RAY_ADDRESS") or None
+
+
+def embodiment_path() -> tuple[Path, ...]:
+    """Where user embodiment files are looked up: ``<home>/embodiments``, then each entry of
+    ``PYRAMID_EMBODIMENT_PATH`` (folders or files, separated by ``:``)."""
+    extra = [Path(entry) for entry in os.environ.get("PYRAMID_EMBODIMENT_PATH", "").split(os.pathsep) if entry]
+    return (pyramid_home() / "embodiments", *extra)
+
+
+def serve_token() -> str | None:
+    """``PYRAMID_SERVE_TOKEN``: the shared token ``pyramid serve`` requires in every request (None: no token)."""
+    return os.environ.get("PYRAMID_SERVE_TOKEN") or None
