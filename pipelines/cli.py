@@ -349,6 +349,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
             embodiments=args.embodiments,
             workers=args.workers,
             on_file=lambda relative: bar.update(1),
+            overwrite=args.overwrite,
         )
     console.print(f"pulled and verified {folder}")
     return 0
@@ -527,6 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", nargs="+", help="only these layers (real_robot, synthetic, human_web)")
     p.add_argument("--embodiments", nargs="+", help="only these embodiments")
     p.add_argument("--workers", type=int, default=8, help="parallel downloads")
+    p.add_argument("--overwrite", action="store_true", help="pull into a DEST/<version> pyramid did not write")
     p.set_defaults(run=cmd_pull)
 
     p = sub.add_parser("train", help="train the reference policy on a published release (resumes an unfinished run)")

@@ -35,7 +35,7 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 from pydantic import ValidationError
 
-from pipelines.atomic import atomic_write_text
+from pipelines.atomic import MARKER, atomic_write_text, check_destination
 from pipelines.fingerprint import sha256_file
 from pipelines.release.manifest import MANIFEST, load_manifest
 from schemas.errors import InputError
@@ -348,8 +348,10 @@ def pull_release(
     workers: int = 8,
     storage_options: dict | None = None,
     on_file: Callable[[str], None] | None = None,
+    overwrite: bool = False,
 ) -> Path:
-    """Download a release (optionally only some layers/embodiments) to ``destination/<version>``.
+    """Download a release (optionally only some layers/embodiments) to ``destination/<version>``; a folder there
+    that pyramid did not write, or one overlapping a local store, is refused (``overwrite`` allows the first).
 
     Resumable: files already there with the right checksum are kept. Parallel: ``workers`` downloads at
     once. Every file is verified against the manifest before it is moved into place; a mismatch raises
@@ -367,7 +369,9 @@ def pull_release(
     prefixes = tuple(entry.path + "/" for entry in wanted)
     selected = {p: e for p, e in manifest.files.items() if p.startswith(prefixes) or "/" not in p}
     target = Path(destination) / manifest.version
+    check_destination(target, [Path(store.root)] if store.local else [], overwrite=overwrite)
     target.mkdir(parents=True, exist_ok=True)
+    (target / MARKER).touch()  # pyramid's, even half pulled: a later pull resumes into it
 
     def fetch(relative: str) -> None:
         entry = selected[relative]

@@ -244,3 +244,32 @@ def test_a_frozen_object_store_fails_a_pull_within_its_timeouts(tmp_path, monkey
         pull_release("s3://frozen/releases", "latest", tmp_path / "pulled", storage_options=options)
     assert time.monotonic() - started < 60
     server.close()
+
+
+@pytest.mark.parametrize(
+    "field, value", [("dataset", "../../../X"), ("path", "/etc"), ("path", "../../elsewhere")]
+)
+def test_a_pulled_manifest_naming_a_place_outside_the_release_is_refused(home, tmp_path, field, value):
+    from pipelines.release.manifest import ManifestError
+
+    version = ReleaseStore(tmp_path / "store").publish(home / "pyramid")
+    folder = pull_release(tmp_path / "store", version, tmp_path / "pulled")
+    document = json.loads((folder / "manifest.json").read_text())
+    document["datasets"][0][field] = value  # what a tampered or hostile manifest says
+    (folder / "manifest.json").write_text(json.dumps(document))
+    with pytest.raises(ManifestError, match=f"manifest.json: field datasets.0.{field}: "):
+        PulledRelease(folder).export_groot(tmp_path / "export")
+    assert not (tmp_path / "X").exists() and not (tmp_path / "export").exists()
+
+
+def test_a_pull_never_writes_into_its_store_or_over_someone_elses_folder(home, tmp_path):
+    from pipelines.atomic import DestinationError
+
+    version = ReleaseStore(tmp_path / "store").publish(home / "pyramid")
+    with pytest.raises(DestinationError, match="overlaps"):
+        pull_release(tmp_path / "store", version, tmp_path / "store" / "releases")
+    (tmp_path / "pulled" / version).mkdir(parents=True)
+    (tmp_path / "pulled" / version / "notes.txt").write_text("someone's")
+    with pytest.raises(DestinationError, match="pyramid did not write it"):
+        pull_release(tmp_path / "store", version, tmp_path / "pulled")
+    assert pull_release(tmp_path / "store", version, tmp_path / "pulled", overwrite=True).is_dir()
