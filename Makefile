@@ -18,11 +18,12 @@ export HF_DATASETS_OFFLINE := 1
 export MUJOCO_GL ?= osmesa
 export PYOPENGL_PLATFORM ?= osmesa
 
-.PHONY: help setup system-deps demo test ui bench clean
+.PHONY: help setup system-deps demo test test-fast lint ui bench clean
 
 help:
 	@echo "make demo   - set everything up and build the pyramid on the embedded default data"
-	@echo "make test   - set everything up and run the test suite"
+	@echo "make test   - set everything up, lint, and run the whole test suite"
+	@echo "make test-fast - lint and run the tests not marked slow (the edit-test loop)"
 	@echo "make ui     - serve the Dagster UI (http://127.0.0.1:3000)"
 	@echo "make bench  - run the benchmarks in benchmarks/"
 	@echo "make setup  - only create .venv from requirements.lock (idempotent)"
@@ -58,9 +59,16 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 demo: setup
 	$(VPY) -m assets.demo
 
-test: setup
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint
 	$(VENV)/bin/dagster definitions validate
 	$(VENV)/bin/pytest
+
+test-fast: lint
+	$(VENV)/bin/pytest -m "not slow"
 
 ui: setup
 	$(VENV)/bin/dagster dev --host 127.0.0.1 --port 3000

@@ -13,7 +13,7 @@ from assets.sim import sim_datasets
 from assets.sources import source_partitions
 from schemas import settings
 
-home = PyramidHome(path=str(settings.pyramid_home()), sources_file=str(settings.sources_file()))
+home = PyramidHome(path=str(settings.pyramid_home().root), sources_file=str(settings.sources_file()))
 store = ReleaseStoreResource(uri=settings.store_uri())
 
 defs = Definitions(

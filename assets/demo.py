@@ -32,8 +32,16 @@ from schemas.pyramid import SourceKind
 def materialize(console: Console, selection: str, partition: str | None = None) -> None:
     """One materialisation through the real Dagster CLI (so it shows in the UI's run history)."""
     console.rule(f"{selection} [{partition}]" if partition else selection)
-    command = [str(Path(sys.executable).with_name("dagster")), "asset", "materialize", "-m", "assets.definitions",
-               "--select", selection, *(["--partition", partition] if partition else [])]  # fmt: skip
+    command = [
+        str(Path(sys.executable).with_name("dagster")),
+        "asset",
+        "materialize",
+        "-m",
+        "assets.definitions",
+        "--select",
+        selection,
+        *(["--partition", partition] if partition else []),
+    ]
     subprocess.run(command, check=True)
 
 
@@ -59,15 +67,15 @@ def main() -> int:
     materialize(console, "generated_clips")
     materialize(console, "neural_trajectories")
     materialize(console, "pyramid,release", NIGHTLY.get_last_partition_key())
-    manifest = load_manifest(home.home / "pyramid")
+    manifest = load_manifest(home.home.pyramid)
     console.print(manifest_table(manifest))
-    console.print(f"pyramid chart: {home.home / 'pyramid' / CHART}")
+    console.print(f"pyramid chart: {home.home.pyramid / CHART}")
     uri = store.uri_for(home)
     console.print(f"published {manifest.version} to {uri}; a trainer pulls it with: pyramid pull {uri} --dest DIR")
-    verify_release(console, uri, home.home / "pulled")
+    verify_release(console, uri, home.home.pulled)
     materialize(console, "reference_policy")
     materialize(console, "layer_value")
-    console.print(f"policy runs and the layer-value table: {home.home / 'policies' / manifest.version}")
+    console.print(f"policy runs and the layer-value table: {home.home.policies / manifest.version}")
     return 0
 
 

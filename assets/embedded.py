@@ -6,6 +6,7 @@ from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataVa
 from pydantic import Field
 
 from assets.resources import PyramidHome, RayResource
+from pipelines.fingerprint import code_version
 
 EMBEDDED_TASKS = StaticPartitionsDefinition(["Lift", "Stack", "PickPlaceCan", "TwoArmLift", "GR1TwoArmLift"])
 
@@ -18,10 +19,15 @@ class EmbeddedTeleopConfig(Config):
 def embedded_teleop_path(home: PyramidHome, task: str) -> Path:
     from generators.robosuite_env import ROBOSUITE_TASKS  # robosuite/mujoco load only when run
 
-    return Path(home.path) / "raw" / "teleop" / f"{ROBOSUITE_TASKS[task].dataset_name}.hdf5"
+    return home.home.raw / "teleop" / f"{ROBOSUITE_TASKS[task].dataset_name}.hdf5"
 
 
-@asset(partitions_def=EMBEDDED_TASKS, group_name="embedded_defaults", code_version="3", kinds={"robosuite", "hdf5"})
+@asset(
+    partitions_def=EMBEDDED_TASKS,
+    group_name="embedded_defaults",
+    code_version=code_version("generators.scripted_teleop"),
+    kinds={"robosuite", "hdf5"},
+)
 def embedded_teleop_demos(
     context: AssetExecutionContext, config: EmbeddedTeleopConfig, home: PyramidHome, ray: RayResource
 ) -> MaterializeResult:
@@ -32,8 +38,9 @@ def embedded_teleop_demos(
     task = context.partition_key
     path = embedded_teleop_path(home, task)
     path.parent.mkdir(parents=True, exist_ok=True)
-    report = record_teleop_set(task, config.demos_per_task, path, ExpertConfig(image_size=config.image_size),
-                               ray=ray.config())  # fmt: skip
+    report = record_teleop_set(
+        task, config.demos_per_task, path, ExpertConfig(image_size=config.image_size), ray=ray.config()
+    )
     context.log.info(f"{task}: {report.demos} demos in {report.attempts} attempts")
     return MaterializeResult(
         metadata={
@@ -51,10 +58,12 @@ class EmbeddedHumanVideoConfig(Config):
 
 
 def embedded_human_video_folder(home: PyramidHome) -> Path:
-    return Path(home.path) / "raw" / "human_video" / "robosuite_standin"
+    return home.home.raw / "human_video" / "robosuite_standin"
 
 
-@asset(group_name="embedded_defaults", code_version="1", kinds={"robosuite", "mp4"})
+@asset(
+    group_name="embedded_defaults", code_version=code_version("generators.scripted_teleop"), kinds={"robosuite", "mp4"}
+)
 def embedded_human_videos(
     context: AssetExecutionContext, config: EmbeddedHumanVideoConfig, home: PyramidHome, ray: RayResource
 ) -> MaterializeResult:

@@ -26,6 +26,7 @@ from dagster import (
 from assets.embedded import embedded_human_videos, embedded_teleop_demos
 from assets.resources import PyramidHome, RayResource
 from pipelines.config import SourceConfig
+from pipelines.fingerprint import code_version
 from schemas.pyramid import SourceKind
 
 if TYPE_CHECKING:
@@ -62,8 +63,9 @@ def ingest_and_check(
         if done % 10 == 0:
             context.log.info(f"{source.name}: {done} episodes read")
 
-    report = ingest_source(source, destination, log_progress, ray.config(), reuse_unchanged=True,
-                           embodiments_dir=embodiments_dir)  # fmt: skip
+    report = ingest_source(
+        source, destination, log_progress, ray.config(), reuse_unchanged=True, embodiments_dir=embodiments_dir
+    )
     done = "unchanged since the last run, kept" if report.reused else "written"
     context.log.info(f"{source.name}: {report.episodes} episodes {done}, {len(report.rejected)} quarantined")
     return dataset_result(report, metadata)
@@ -129,15 +131,16 @@ def _source_asset(
         deps=deps,
         partitions_def=SOURCE_PARTITIONS[kind],
         group_name="ingest",
-        code_version="1",
+        code_version=code_version("pipelines.ingest.sources", "pipelines.quality"),
         kinds={"lerobot"},
         automation_condition=NIGHTLY_INGEST,  # every partition, nightly; unchanged sources are kept, not redone
         check_specs=[quality_check_spec(name)],
     )
     def source_asset(context: AssetExecutionContext, home: PyramidHome, ray: RayResource) -> MaterializeResult:
         source = home.sources().get(kind, context.partition_key)
-        return ingest_and_check(context, source, home.dataset_dir(kind, source.name), ray,
-                                embodiments_dir=home.embodiments_dir)  # fmt: skip
+        return ingest_and_check(
+            context, source, home.home.dataset(kind, source.name), ray, embodiments_dir=home.home.embodiments
+        )
 
     return source_asset
 

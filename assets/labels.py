@@ -34,6 +34,7 @@ from assets.ingest import (
 )
 from assets.resources import PyramidHome, RayResource
 from assets.sim import sim_datasets
+from pipelines.fingerprint import code_version
 from schemas.pyramid import SourceKind
 
 IDM_EMBODIMENTS = StaticPartitionsDefinition(["robosuite_panda"])
@@ -42,11 +43,11 @@ ALL_VIDEO = [AssetDep(a, partition_mapping=AllPartitionMapping()) for a in (*SOU
 
 
 def latent_action_checkpoint(home: PyramidHome) -> Path:
-    return home.home / "models" / "latent_actions"
+    return home.home.models / "latent_actions"
 
 
 def idm_checkpoint(home: PyramidHome, embodiment: str) -> Path:
-    return home.home / "models" / "idm" / embodiment
+    return home.home.models / "idm" / embodiment
 
 
 class TrainingConfig(Config):
@@ -61,24 +62,36 @@ class TrainingConfig(Config):
     def training(self):
         from pipelines.training import TrainConfig
 
-        return TrainConfig(steps=self.steps, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                           seed=self.seed, device=self.device)  # fmt: skip
+        return TrainConfig(
+            steps=self.steps,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            seed=self.seed,
+            device=self.device,
+        )
 
 
 class LatentActionModelConfig(TrainingConfig):
-    steps: int = Field(default=4000, description="optimiser steps (held-out probe R2 0.59 at 2k, 0.67 at 4k on demo data)")
+    steps: int = Field(
+        default=4000, description="optimiser steps (held-out probe R2 0.59 at 2k, 0.67 at 4k on demo data)"
+    )
     frame_gap: int = Field(default=8, description="H: steps between the two frames of a pair (0.4 s at 20 Hz)")
     dim: int = Field(default=64, description="transformer width")
     depth: int = Field(default=2, description="encoder and decoder blocks")
-    action_weight: float = Field(default=0.01, description="weight of the loss grounding the latent in the true "
-                                 "actions of the clips that have them (0: LAPA's unsupervised latent)")
+    action_weight: float = Field(
+        default=0.01,
+        description="weight of the loss grounding the latent in the true "
+        "actions of the clips that have them (0: LAPA's unsupervised latent)",
+    )
     probe_embodiment: str = Field(default="robosuite_panda", description="whose true actions the linear probe predicts")
     probe_r2_floor: float = Field(default=0.6, description="label_quality check: held-out linear-probe R2 at least")
     perplexity_floor: float = Field(default=2.0, description="label_quality check: codebook perplexity at least")
 
 
 class IDMModelConfig(TrainingConfig):
-    steps: int = Field(default=8000, description="optimiser steps (held-out R2 still rose from 4k to 8k on the demo data)")
+    steps: int = Field(
+        default=8000, description="optimiser steps (held-out R2 still rose from 4k to 8k on the demo data)"
+    )
     frame_gap: int = Field(default=4, description="H: steps between the two frames, the length of a predicted chunk")
     ensemble: int = Field(default=4, description="prediction heads whose spread gives the confidence")
     r2_floor: float = Field(default=0.9, description="label_quality check: held-out R2 over all action dims at least")
@@ -93,9 +106,14 @@ def _r2_table(names: list[str], values: list[float]) -> MetadataValue:
     group_name="label",
     deps=ALL_VIDEO,
     kinds={"pytorch", "safetensors"},
-    code_version="2",
-    check_specs=[AssetCheckSpec(LABEL_QUALITY, asset="latent_action_model",
-                                description="held-out probe R2 and codebook perplexity at or above their floors")],  # fmt: skip
+    code_version=code_version("latent_actions.train"),
+    check_specs=[
+        AssetCheckSpec(
+            LABEL_QUALITY,
+            asset="latent_action_model",
+            description="held-out probe R2 and codebook perplexity at or above their floors",
+        )
+    ],
 )
 def latent_action_model(
     context: AssetExecutionContext, config: LatentActionModelConfig, home: PyramidHome, ray: RayResource
@@ -109,22 +127,40 @@ def latent_action_model(
     from schemas.embodiment import get_embodiment
 
     roots = [str(s.root) for s in video_datasets(home.home)]
-    model_config = LatentActionConfig(image_size=config.image_size, frame_gap=config.frame_gap, dim=config.dim,
-                                      depth=config.depth, action_weight=config.action_weight)  # fmt: skip
+    model_config = LatentActionConfig(
+        image_size=config.image_size,
+        frame_gap=config.frame_gap,
+        dim=config.dim,
+        depth=config.depth,
+        action_weight=config.action_weight,
+    )
     context.log.info(f"training on {len(roots)} datasets: {roots}")
-    trained = ray.call(context, train_latent_action_model,
-                       (roots, model_config, config.training(), config.probe_embodiment, config.holdout))  # fmt: skip
+    trained = ray.call(
+        context,
+        train_latent_action_model,
+        (roots, model_config, config.training(), config.probe_embodiment, config.holdout),
+    )
     evaluation = trained.evaluation
     sha256 = save_latent_action_model(latent_action_checkpoint(home), trained.model, evaluation.to_dict())
     names = get_embodiment(config.probe_embodiment).action_dim_names()
-    plot = label_quality_png(f"latent actions: linear probe to {config.probe_embodiment} actions", trained.history,
-                             dict(zip(names, evaluation.probe_r2_per_dim, strict=True)), config.probe_r2_floor)  # fmt: skip
+    plot = label_quality_png(
+        f"latent actions: linear probe to {config.probe_embodiment} actions",
+        trained.history,
+        dict(zip(names, evaluation.probe_r2_per_dim, strict=True)),
+        config.probe_r2_floor,
+    )
     passed = evaluation.probe_r2 >= config.probe_r2_floor and evaluation.perplexity >= config.perplexity_floor
     check = AssetCheckResult(
-        check_name=LABEL_QUALITY, passed=passed, severity=AssetCheckSeverity.WARN,
-        metadata={"probe_r2": evaluation.probe_r2, "probe_r2_floor": config.probe_r2_floor,
-                  "perplexity": evaluation.perplexity, "perplexity_floor": config.perplexity_floor},
-    )  # fmt: skip
+        check_name=LABEL_QUALITY,
+        passed=passed,
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "probe_r2": evaluation.probe_r2,
+            "probe_r2_floor": config.probe_r2_floor,
+            "perplexity": evaluation.perplexity,
+            "perplexity_floor": config.perplexity_floor,
+        },
+    )
     return MaterializeResult(
         metadata={
             "checkpoint": MetadataValue.path(str(latent_action_checkpoint(home))),
@@ -151,10 +187,12 @@ def latent_action_model(
     deps=ALL_VIDEO,
     partitions_def=IDM_EMBODIMENTS,
     kinds={"pytorch", "safetensors"},
-    code_version="1",
+    code_version=code_version("idm.train"),
     check_specs=[AssetCheckSpec(LABEL_QUALITY, asset="idm_model", description="held-out R2 at or above its floor")],
 )
-def idm_model(context: AssetExecutionContext, config: IDMModelConfig, home: PyramidHome, ray: RayResource) -> MaterializeResult:
+def idm_model(
+    context: AssetExecutionContext, config: IDMModelConfig, home: PyramidHome, ray: RayResource
+) -> MaterializeResult:
     """Inverse dynamics model of one embodiment, trained on its teleop and sim episodes, scored on held-out ones."""
     from idm.label import save_idm
     from idm.model import IDMConfig
@@ -166,21 +204,33 @@ def idm_model(context: AssetExecutionContext, config: IDMModelConfig, home: Pyra
     embodiment = get_embodiment(context.partition_key)
     roots = [str(s.root) for s in video_datasets(home.home, embodiment.name)]
     if not roots:
-        raise ValueError(f"no {embodiment.name} datasets in {home.home / 'datasets'} to train its IDM on")
-    model_config = IDMConfig(embodiment=embodiment.name, camera=embodiment.cameras[0], action_dim=embodiment.action_dim,
-                             image_size=config.image_size, frame_gap=config.frame_gap, ensemble=config.ensemble)  # fmt: skip
+        raise ValueError(f"no {embodiment.name} datasets in {home.home.datasets} to train its IDM on")
+    model_config = IDMConfig(
+        embodiment=embodiment.name,
+        camera=embodiment.cameras[0],
+        action_dim=embodiment.action_dim,
+        image_size=config.image_size,
+        frame_gap=config.frame_gap,
+        ensemble=config.ensemble,
+    )
     context.log.info(f"training on {roots}")
     trained = ray.call(context, train_idm, (roots, model_config, config.training(), config.holdout))
     evaluation = trained.evaluation
     folder = idm_checkpoint(home, embodiment.name)
     sha256 = save_idm(folder, trained.model, trained.normaliser, evaluation.to_dict())
     names = embodiment.action_dim_names()
-    plot = label_quality_png(f"IDM {embodiment.name}: labels of held-out episodes", trained.history,
-                             dict(zip(names, evaluation.r2_per_dim, strict=True)), config.r2_floor)  # fmt: skip
+    plot = label_quality_png(
+        f"IDM {embodiment.name}: labels of held-out episodes",
+        trained.history,
+        dict(zip(names, evaluation.r2_per_dim, strict=True)),
+        config.r2_floor,
+    )
     check = AssetCheckResult(
-        check_name=LABEL_QUALITY, passed=evaluation.r2 >= config.r2_floor, severity=AssetCheckSeverity.WARN,
+        check_name=LABEL_QUALITY,
+        passed=evaluation.r2 >= config.r2_floor,
+        severity=AssetCheckSeverity.WARN,
         metadata={"r2": evaluation.r2, "r2_floor": config.r2_floor},
-    )  # fmt: skip
+    )
     return MaterializeResult(
         metadata={
             "checkpoint": MetadataValue.path(str(folder)),
@@ -209,7 +259,7 @@ class IDMLabelConfig(Config):
     deps=[latent_action_model, human_video_datasets],
     partitions_def=SOURCE_PARTITIONS[SourceKind.HUMAN_VIDEO],
     kinds={"lerobot"},
-    code_version="1",
+    code_version=code_version("latent_actions.label"),
     check_specs=[quality_check_spec("latent_action_labels")],
 )
 def latent_action_labels(context: AssetExecutionContext, home: PyramidHome, ray: RayResource) -> MaterializeResult:
@@ -217,8 +267,8 @@ def latent_action_labels(context: AssetExecutionContext, home: PyramidHome, ray:
     from latent_actions.label import label_latent_actions
 
     name = context.partition_key
-    root = home.dataset_dir(SourceKind.HUMAN_VIDEO, name)
-    destination = home.dataset_dir(SourceKind.HUMAN_VIDEO, f"{name}_latent_actions")
+    root = home.home.dataset(SourceKind.HUMAN_VIDEO, name)
+    destination = home.home.dataset(SourceKind.HUMAN_VIDEO, f"{name}_latent_actions")
     report = label_latent_actions(root, destination, latent_action_checkpoint(home), ray=ray.config())
     context.log.info(f"{name}: {report.episodes} clips labelled, {len(report.rejected)} quarantined")
     return dataset_result(report, {"labelled_from": MetadataValue.path(str(root))})
@@ -229,7 +279,7 @@ def latent_action_labels(context: AssetExecutionContext, home: PyramidHome, ray:
     deps=[AssetDep(idm_model, partition_mapping=AllPartitionMapping()), human_video_datasets],
     partitions_def=SOURCE_PARTITIONS[SourceKind.HUMAN_VIDEO],
     kinds={"lerobot"},
-    code_version="1",
+    code_version=code_version("idm.label"),
     check_specs=[quality_check_spec("idm_labels")],
 )
 def idm_labels(
@@ -239,9 +289,14 @@ def idm_labels(
     from idm.label import label_idm_actions
 
     name = context.partition_key
-    root = home.dataset_dir(SourceKind.HUMAN_VIDEO, name)
-    destination = home.dataset_dir(SourceKind.HUMAN_VIDEO, f"{name}_idm_{config.embodiment}")
-    report = label_idm_actions(root, destination, idm_checkpoint(home, config.embodiment),
-                               min_confidence=config.min_confidence, ray=ray.config())  # fmt: skip
+    root = home.home.dataset(SourceKind.HUMAN_VIDEO, name)
+    destination = home.home.dataset(SourceKind.HUMAN_VIDEO, f"{name}_idm_{config.embodiment}")
+    report = label_idm_actions(
+        root,
+        destination,
+        idm_checkpoint(home, config.embodiment),
+        min_confidence=config.min_confidence,
+        ray=ray.config(),
+    )
     context.log.info(f"{name}: {report.episodes} clips labelled, {len(report.rejected)} quarantined")
     return dataset_result(report, {"labelled_from": MetadataValue.path(str(root))})

@@ -26,6 +26,7 @@ from pydantic import Field
 from assets.ingest import SOURCE_ASSETS, dataset_result, image_markdown, quality_check_spec
 from assets.labels import TrainingConfig, idm_checkpoint, idm_model, latent_action_checkpoint, latent_action_model
 from assets.resources import PyramidHome, RayResource
+from pipelines.fingerprint import code_version
 from schemas.pyramid import SourceKind
 
 BEATS_COPY_BASELINE = "beats_copy_baseline"
@@ -33,12 +34,12 @@ MULTIPLIER_REACHED = "multiplier_reached"
 
 
 def video_model_folder(home: PyramidHome, embodiment: str) -> Path:
-    return home.home / "models" / "video" / embodiment
+    return home.home.models / "video" / embodiment
 
 
 def generated_clips_folder(home: PyramidHome, embodiment: str) -> Path:
     """Outside ``datasets/``: unlabelled clips are not part of the pyramid, their labelled copy is."""
-    return home.home / "generated" / "video" / embodiment
+    return home.home.generated / "video" / embodiment
 
 
 class VideoModelTrainingConfig(TrainingConfig):
@@ -54,17 +55,19 @@ class VideoModelTrainingConfig(TrainingConfig):
     def model(self):
         from generators.video.model import VideoModelConfig
 
-        return VideoModelConfig(image_size=self.image_size, frames=self.frames, patch_size=self.patch_size, dim=self.dim,
-                           layers=self.layers)  # fmt: skip
+        return VideoModelConfig(
+            image_size=self.image_size, frames=self.frames, patch_size=self.patch_size, dim=self.dim, layers=self.layers
+        )
 
 
 def _teleop_roots(home: PyramidHome, embodiment: str) -> list[str]:
     from pipelines.summary import summarise_home
 
-    roots = [str(s.root) for s in summarise_home(home.home)
-             if s.source == SourceKind.TELEOP and s.embodiment == embodiment]  # fmt: skip
+    roots = [
+        str(s.root) for s in summarise_home(home.home) if s.source == SourceKind.TELEOP and s.embodiment == embodiment
+    ]
     if not roots:
-        raise ValueError(f"no {embodiment} teleop datasets in {home.home / 'datasets'} to learn video from")
+        raise ValueError(f"no {embodiment} teleop datasets in {home.home.datasets} to learn video from")
     return roots
 
 
@@ -72,11 +75,18 @@ def _teleop_roots(home: PyramidHome, embodiment: str) -> list[str]:
     group_name="neural",
     deps=[AssetDep(SOURCE_ASSETS[SourceKind.TELEOP], partition_mapping=AllPartitionMapping())],
     kinds={"pytorch", "diffusers"},
-    code_version="1",
-    check_specs=[AssetCheckSpec(BEATS_COPY_BASELINE, asset="video_model",
-                                description="held-out prediction error below copying the first frame")],  # fmt: skip
+    code_version=code_version("generators.video.train"),
+    check_specs=[
+        AssetCheckSpec(
+            BEATS_COPY_BASELINE,
+            asset="video_model",
+            description="held-out prediction error below copying the first frame",
+        )
+    ],
 )
-def video_model(context: AssetExecutionContext, config: VideoModelTrainingConfig, home: PyramidHome, ray: RayResource) -> MaterializeResult:
+def video_model(
+    context: AssetExecutionContext, config: VideoModelTrainingConfig, home: PyramidHome, ray: RayResource
+) -> MaterializeResult:
     """The in-house image-to-video model (diffusers Latte transformer + flow matching), scored on held-out teleop."""
     from generators.video.generate import GenerationConfig
     from generators.video.model import save_video_pipeline
@@ -86,18 +96,30 @@ def video_model(context: AssetExecutionContext, config: VideoModelTrainingConfig
     roots = _teleop_roots(home, config.embodiment)
     context.log.info(f"training on {roots}")
     generation = GenerationConfig(steps=config.sampling_steps, seed=config.seed, device=config.device)
-    trained = ray.call(context, train_video_model, (roots, config.model(), config.training(), generation, config.holdout))
+    trained = ray.call(
+        context, train_video_model, (roots, config.model(), config.training(), generation, config.holdout)
+    )
     evaluation = trained.evaluation
     folder = video_model_folder(home, config.embodiment)
     sha256 = save_video_pipeline(folder, trained.pipeline, evaluation.to_dict())
-    scores = {"predicted": evaluation.psnr_db, "sampled": evaluation.sample_psnr_db,
-              "copy first frame": evaluation.copy_first_frame_psnr_db}  # fmt: skip
-    plot = label_quality_png("video model: held-out continuations", trained.history, scores,
-                             evaluation.copy_first_frame_psnr_db, score="PSNR (dB) against the real frames")  # fmt: skip
+    scores = {
+        "predicted": evaluation.psnr_db,
+        "sampled": evaluation.sample_psnr_db,
+        "copy first frame": evaluation.copy_first_frame_psnr_db,
+    }
+    plot = label_quality_png(
+        "video model: held-out continuations",
+        trained.history,
+        scores,
+        evaluation.copy_first_frame_psnr_db,
+        score="PSNR (dB) against the real frames",
+    )
     check = AssetCheckResult(
-        check_name=BEATS_COPY_BASELINE, passed=evaluation.beats_copy_baseline, severity=AssetCheckSeverity.WARN,
+        check_name=BEATS_COPY_BASELINE,
+        passed=evaluation.beats_copy_baseline,
+        severity=AssetCheckSeverity.WARN,
         metadata={"mse": evaluation.mse, "copy_first_frame_mse": evaluation.copy_first_frame_mse},
-    )  # fmt: skip
+    )
     return MaterializeResult(
         metadata={
             "pipeline": MetadataValue.path(str(folder)),
@@ -121,8 +143,11 @@ def video_model(context: AssetExecutionContext, config: VideoModelTrainingConfig
 
 class GenerationAssetConfig(Config):
     embodiment: str = Field(default="robosuite_panda", description="whose teleop first frames seed the clips")
-    video_model: str = Field(default="", description="a local diffusers image-to-video pipeline folder; "
-                             "empty: the in-house model of the video_model asset")  # fmt: skip
+    video_model: str = Field(
+        default="",
+        description="a local diffusers image-to-video pipeline folder; "
+        "empty: the in-house model of the video_model asset",
+    )
     multiplier: float = Field(default=10.0, description="generated hours / teleop hours to reach after filtering")
     oversample: float = Field(default=1.25, description="extra clips generated for the share the filters reject")
     windows: int = Field(default=4, description="model windows chained per clip")
@@ -137,17 +162,25 @@ class GenerationAssetConfig(Config):
     def generation(self):
         from generators.video.generate import GenerationConfig
 
-        return GenerationConfig(multiplier=self.multiplier, oversample=self.oversample, windows=self.windows,
-                                steps=self.sampling_steps, guidance_scale=self.guidance_scale,
-                                batch_size=self.generation_batch, image_size=self.image_size, frames=self.frames,
-                                seed=self.seed, device=self.device)  # fmt: skip
+        return GenerationConfig(
+            multiplier=self.multiplier,
+            oversample=self.oversample,
+            windows=self.windows,
+            steps=self.sampling_steps,
+            guidance_scale=self.guidance_scale,
+            batch_size=self.generation_batch,
+            image_size=self.image_size,
+            frames=self.frames,
+            seed=self.seed,
+            device=self.device,
+        )
 
 
 @asset(
     group_name="neural",
     deps=[video_model],
     kinds={"diffusers", "lerobot"},
-    code_version="1",
+    code_version=code_version("generators.video.generate"),
 )
 def generated_clips(
     context: AssetExecutionContext, config: GenerationAssetConfig, home: PyramidHome, ray: RayResource
@@ -160,16 +193,25 @@ def generated_clips(
     folder = config.video_model or str(video_model_folder(home, config.embodiment))
     roots = _teleop_roots(home, config.embodiment)
     context.log.info(f"generating from the first frames of {roots} with {folder}")
+
     def log_progress(done: int) -> None:
         if done % 100 == 0:
             context.log.info(f"{done} clips written")
 
-    report = generate_clips(roots, generated_clips_folder(home, config.embodiment), folder, config.generation(),
-                            ray=ray.config(), on_item=log_progress)  # fmt: skip
+    report = generate_clips(
+        roots,
+        generated_clips_folder(home, config.embodiment),
+        folder,
+        config.generation(),
+        ray=ray.config(),
+        on_item=log_progress,
+    )
     written = report.written
     source = LeRobotSource(written.root)
-    samples = {episode.instruction: next(iter(episode.frames.values()))
-               for episode in map(source.read_episode, source.episode_indices[:4])}  # fmt: skip
+    samples = {
+        episode.instruction: next(iter(episode.frames.values()))
+        for episode in map(source.read_episode, source.episode_indices[:4])
+    }
     reasons = "\n".join(f"- `{r.episode_id}` ({r.field}): {r.reason}" for r in written.rejected) or "none"
     context.log.info(f"{written.episodes} clips, {written.hours:.4f} h from {report.teleop_hours:.4f} h of teleop")
     return MaterializeResult(
@@ -192,19 +234,28 @@ def generated_clips(
 class NeuralFilterConfig(Config):
     embodiment: str = Field(default="robosuite_panda", description="whose IDM labels the clips")
     min_first_frame_psnr_db: float = Field(default=30.0, description="generated vs teleop first frame, at least")
-    min_motion: float = Field(default=1.0, description="mean absolute change over the IDM's frame gap (0-255), at least")
-    min_idm_confidence: float = Field(default=0.85, description="mean IDM confidence over the clip, at least "
-                                      "(the demo IDM gives real Panda teleop 0.867 or more)")  # fmt: skip
+    min_motion: float = Field(
+        default=1.0, description="mean absolute change over the IDM's frame gap (0-255), at least"
+    )
+    min_idm_confidence: float = Field(
+        default=0.85,
+        description="mean IDM confidence over the clip, at least (the demo IDM gives real Panda teleop 0.867 or more)",
+    )
 
 
 @asset(
     group_name="neural",
     deps=[generated_clips, AssetDep(idm_model, partition_mapping=AllPartitionMapping()), latent_action_model],
     kinds={"lerobot"},
-    code_version="1",
-    check_specs=[quality_check_spec("neural_trajectories"),
-                 AssetCheckSpec(MULTIPLIER_REACHED, asset="neural_trajectories",
-                                description="kept neural hours / teleop hours at or above the multiplier asked for")],  # fmt: skip
+    code_version=code_version("generators.video.neural"),
+    check_specs=[
+        quality_check_spec("neural_trajectories"),
+        AssetCheckSpec(
+            MULTIPLIER_REACHED,
+            asset="neural_trajectories",
+            description="kept neural hours / teleop hours at or above the multiplier asked for",
+        ),
+    ],
 )
 def neural_trajectories(
     context: AssetExecutionContext, config: NeuralFilterConfig, home: PyramidHome, ray: RayResource
@@ -218,22 +269,42 @@ def neural_trajectories(
 
     clips = generated_clips_folder(home, config.embodiment)
     filters = NeuralFilters(config.min_first_frame_psnr_db, config.min_motion, config.min_idm_confidence)
-    report = label_neural_trajectories(clips, home.dataset_dir(SourceKind.NEURAL, config.embodiment),
-                                       idm_checkpoint(home, config.embodiment), latent_action_checkpoint(home), filters,
-                                       ray=ray.config())  # fmt: skip
+    report = label_neural_trajectories(
+        clips,
+        home.home.dataset(SourceKind.NEURAL, config.embodiment),
+        idm_checkpoint(home, config.embodiment),
+        latent_action_checkpoint(home),
+        filters,
+        ray=ray.config(),
+    )
     generation = json.loads((clips / layout.PYRAMID_META_PATH).read_text())["provenance"]
     asked, multiplier = generation["multiplier_requested"], report.hours / generation["teleop_hours"]
     rejections = Counter(r.field for r in report.rejected)
-    context.log.info(f"{report.episodes} kept, rejected {dict(rejections)}; multiplier {multiplier:.2f} (asked {asked})")
-    result = dataset_result(report, {
-        "labelled_from": MetadataValue.path(str(clips)),
-        "teleop_hours": MetadataValue.float(round(generation["teleop_hours"], 5)),
-        "multiplier": MetadataValue.float(round(multiplier, 2)),
-        "multiplier_requested": asked,
-        "rejections": MetadataValue.json(dict(rejections)),
-    })  # fmt: skip
-    why = "" if multiplier >= asked else (f"filters kept {report.episodes} of {report.episodes + len(report.rejected)} "
-                                          f"clips ({dict(rejections)}); raise oversample or relax the filters")  # fmt: skip
-    check = AssetCheckResult(check_name=MULTIPLIER_REACHED, passed=multiplier >= asked, severity=AssetCheckSeverity.WARN,
-                             metadata={"multiplier": multiplier, "asked": asked, "why_not": why})  # fmt: skip
+    context.log.info(
+        f"{report.episodes} kept, rejected {dict(rejections)}; multiplier {multiplier:.2f} (asked {asked})"
+    )
+    result = dataset_result(
+        report,
+        {
+            "labelled_from": MetadataValue.path(str(clips)),
+            "teleop_hours": MetadataValue.float(round(generation["teleop_hours"], 5)),
+            "multiplier": MetadataValue.float(round(multiplier, 2)),
+            "multiplier_requested": asked,
+            "rejections": MetadataValue.json(dict(rejections)),
+        },
+    )
+    why = (
+        ""
+        if multiplier >= asked
+        else (
+            f"filters kept {report.episodes} of {report.episodes + len(report.rejected)} "
+            f"clips ({dict(rejections)}); raise oversample or relax the filters"
+        )
+    )
+    check = AssetCheckResult(
+        check_name=MULTIPLIER_REACHED,
+        passed=multiplier >= asked,
+        severity=AssetCheckSeverity.WARN,
+        metadata={"multiplier": multiplier, "asked": asked, "why_not": why},
+    )
     return MaterializeResult(metadata=result.metadata, check_results=[*result.check_results, check])

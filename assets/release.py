@@ -27,6 +27,7 @@ from assets.labels import idm_labels, latent_action_labels
 from assets.neural import neural_trajectories
 from assets.resources import PyramidHome, ReleaseStoreResource
 from assets.sim import sim_datasets
+from pipelines.fingerprint import code_version
 
 NIGHTLY_HOUR = 2  # UTC; ingest refreshes an hour earlier (see assets.ingest)
 NIGHTLY = DailyPartitionsDefinition(start_date="2026-11-01", timezone="UTC")
@@ -36,12 +37,14 @@ CHECKS = "dataset_checks"
 @asset(
     group_name="pyramid",
     deps=[
-        *(AssetDep(upstream, partition_mapping=AllPartitionMapping())
-          for upstream in (*SOURCE_ASSETS.values(), sim_datasets, latent_action_labels, idm_labels)),
+        *(
+            AssetDep(upstream, partition_mapping=AllPartitionMapping())
+            for upstream in (*SOURCE_ASSETS.values(), sim_datasets, latent_action_labels, idm_labels)
+        ),
         neural_trajectories,
     ],
     kinds={"lerobot"},
-    code_version="1",
+    code_version=code_version("pipelines.release.build"),
     check_specs=[
         AssetCheckSpec(CHECKS, asset="pyramid", blocking=True, description="every merged dataset passed its GX suite")
     ],
@@ -86,7 +89,7 @@ def pyramid(context: AssetExecutionContext, home: PyramidHome) -> MaterializeRes
     deps=[pyramid],
     partitions_def=NIGHTLY,
     kinds={"fsspec"},
-    code_version="1",
+    code_version=code_version("pipelines.release.store", "pipelines.release.open"),
     description="The pyramid published as an immutable, versioned release (one per nightly build)",
 )
 def release(context: AssetExecutionContext, home: PyramidHome, store: ReleaseStoreResource) -> MaterializeResult:
@@ -95,9 +98,9 @@ def release(context: AssetExecutionContext, home: PyramidHome, store: ReleaseSto
 
     releases = ReleaseStore(store.uri_for(home))
     already = set(releases.versions())
-    version = releases.publish(home.home / "pyramid", log=context.log.info)
+    version = releases.publish(home.home.pyramid, log=context.log.info)
     deleted = releases.apply_retention(store.keep) if store.keep else []
-    manifest = load_manifest(home.home / "pyramid")
+    manifest = load_manifest(home.home.pyramid)
     return MaterializeResult(
         metadata={
             "version": version,

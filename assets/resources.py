@@ -9,7 +9,7 @@ from pydantic import Field
 
 from pipelines.config import SourcesConfig, source_origins
 from pipelines.parallel import RayConfig, ray_call
-from schemas.pyramid import SourceKind
+from schemas.home import Home
 
 __all__ = ["PyramidHome", "RayResource", "ReleaseStoreResource"]
 
@@ -24,25 +24,14 @@ class PyramidHome(ConfigurableResource):
         """Sources declared in the sources file, in the home's source list (``pyramid ingest``, ``pyramid sources
         add``) and dropped into ``<home>/drop``; the first declaration of a name wins."""
         found: dict[str, list] = {kind: [] for kind in SourcesConfig.model_fields}
-        for kind, source, _ in source_origins(Path(self.sources_file), Path(self.path)):
+        for kind, source, _ in source_origins(Path(self.sources_file), self.home):
             found[kind.value].append(source)
         return SourcesConfig(**found)
 
     @property
-    def embodiments_dir(self) -> Path:
-        """Where this home's own embodiment files live (``embodiment: auto`` writes there)."""
-        return Path(self.path) / "embodiments"
-
-    @property
-    def home(self) -> Path:
-        return Path(self.path)
-
-    @property
-    def drop_dir(self) -> Path:
-        return Path(self.path) / "drop"
-
-    def dataset_dir(self, kind: SourceKind, name: str) -> Path:
-        return Path(self.path) / "datasets" / kind.value / name
+    def home(self) -> Home:
+        """This home's folders (``schemas.home.Home``)."""
+        return Home(Path(self.path))
 
 
 class RayResource(ConfigurableResource):
@@ -62,8 +51,11 @@ class RayResource(ConfigurableResource):
 
 def progress_line(entry: dict[str, Any]) -> str:
     """``step 50: loss 0.0123, lr 0.001`` from a training history entry."""
-    figures = ", ".join(f"{name} {value:.4g}" if isinstance(value, float) else f"{name} {value}"
-                        for name, value in entry.items() if name != "step")  # fmt: skip
+    figures = ", ".join(
+        f"{name} {value:.4g}" if isinstance(value, float) else f"{name} {value}"
+        for name, value in entry.items()
+        if name != "step"
+    )
     return f"step {entry.get('step')}: {figures}"
 
 
@@ -75,4 +67,4 @@ class ReleaseStoreResource(ConfigurableResource):
     keep: int = Field(default=0, ge=0, description="after publishing keep only the N newest releases; 0 keeps all")
 
     def uri_for(self, home: PyramidHome) -> str:
-        return self.uri or str(home.home / "store")
+        return self.uri or str(home.home.store)

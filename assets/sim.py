@@ -7,6 +7,7 @@ from assets.embedded import EMBEDDED_TASKS, embedded_teleop_demos, embedded_tele
 from assets.ingest import ingest_and_check, quality_check_spec
 from assets.resources import PyramidHome, RayResource
 from pipelines.config import SourceConfig
+from pipelines.fingerprint import code_version
 from schemas.pyramid import SourceKind
 
 
@@ -14,7 +15,8 @@ class SimConfig(Config):
     demos_per_task: int = Field(default=80, description="successful generated demos per task (8x the embedded sources)")
     image_size: int = Field(default=84, description="square camera frames (even)")
     selection: str = Field(
-        default="nearest", description="source segment per subtask: random, or nearest (as MimicGen: one of the few closest)"
+        default="nearest",
+        description="source segment per subtask: random, or nearest (as MimicGen: one of the few closest)",
     )
     action_noise: float = Field(default=0.05, description="std of the noise on the delta end-effector command")
 
@@ -23,7 +25,7 @@ class SimConfig(Config):
     partitions_def=EMBEDDED_TASKS,
     deps=[embedded_teleop_demos],
     group_name="simulate",
-    code_version="4",
+    code_version=code_version("generators.sim.generate", "pipelines.ingest.sources", "pipelines.quality"),
     kinds={"robosuite", "lerobot"},
     check_specs=[quality_check_spec("sim_datasets")],
 )
@@ -37,20 +39,27 @@ def sim_datasets(
 
     task = context.partition_key
     name = ROBOSUITE_TASKS[task].dataset_name
-    raw = home.home / "raw" / "sim" / f"{name}.hdf5"
+    raw = home.home.raw / "sim" / f"{name}.hdf5"
     raw.parent.mkdir(parents=True, exist_ok=True)
     report = generate_demos(
-        task, embedded_teleop_path(home, task), config.demos_per_task, raw,
+        task,
+        embedded_teleop_path(home, task),
+        config.demos_per_task,
+        raw,
         config=GenerationConfig(selection=config.selection, action_noise=config.action_noise),
-        image_size=config.image_size, ray=ray.config(),
-        on_attempt=lambda attempts, successes: context.log.info(f"{task}: {successes} of {attempts} attempts succeeded"),
-    )  # fmt: skip
-    source = SourceConfig(name=name, path=raw, format="robomimic", embodiment=ROBOSUITE_TASKS[task].embodiment,
-                          trim_idle=False)
+        image_size=config.image_size,
+        ray=ray.config(),
+        on_attempt=lambda attempts, successes: context.log.info(
+            f"{task}: {successes} of {attempts} attempts succeeded"
+        ),
+    )
+    source = SourceConfig(
+        name=name, path=raw, format="robomimic", embodiment=ROBOSUITE_TASKS[task].embodiment, trim_idle=False
+    )
     return ingest_and_check(
         context,
         source,
-        home.dataset_dir(SourceKind.SIM, name),
+        home.home.dataset(SourceKind.SIM, name),
         ray,
         metadata={
             "attempts": report.attempts,

@@ -61,9 +61,18 @@ def clip_dataset(root: Path, clips: int) -> int:
         demo, success = record_expert_demo("Lift", seed, ExpertConfig(cameras=("frontview",), image_size=96))
         if success:
             frames = demo.obs["frontview_image"]
-            episodes.append(Episode(episode_id=f"lift_front/{seed}", embodiment="human_video", fps=20,
-                                    instruction=demo.instruction, frames={"primary": frames}, state=None,
-                                    action=None, timestamps=exact_timestamps(len(frames), 20)))  # fmt: skip
+            episodes.append(
+                Episode(
+                    episode_id=f"lift_front/{seed}",
+                    embodiment="human_video",
+                    fps=20,
+                    instruction=demo.instruction,
+                    frames={"primary": frames},
+                    state=None,
+                    action=None,
+                    timestamps=exact_timestamps(len(frames), 20),
+                )
+            )
         seed += 1
     return write_dataset(root, get_embodiment("human_video"), 20, episodes).frames
 
@@ -103,8 +112,10 @@ def main() -> None:
     print(f"\n{args.clips} clips, {frames} frames (96x96 video, models read 64x64)")
     print(f"{'model':<16}{'reference f/s':>15}{'Ray x1 f/s':>12}{'Ray x2 f/s':>12}{'x1/reference':>14}{'x2/x1':>8}")
     for name, (reference, pipeline) in results.items():
-        print(f"{name:<16}{reference:>15.0f}{pipeline[1]:>12.0f}{pipeline[2]:>12.0f}"
-              f"{pipeline[1] / reference:>14.2f}{pipeline[2] / pipeline[1]:>8.2f}")  # fmt: skip
+        print(
+            f"{name:<16}{reference:>15.0f}{pipeline[1]:>12.0f}{pipeline[2]:>12.0f}"
+            f"{pipeline[1] / reference:>14.2f}{pipeline[2] / pipeline[1]:>8.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -67,9 +67,17 @@ def write_pyramid(root: Path, episodes: int, frames: int, size: int, codec: str)
         for e in range(episodes):
             data = episode_data(e, frames, size, pool)
             writer.write(
-                Episode(f"bench/{e}", "robosuite_panda", 20, data["task"], data["frames"], data["state"], data["action"],
-                        exact_timestamps(frames, 20))
-            )  # fmt: skip
+                Episode(
+                    f"bench/{e}",
+                    "robosuite_panda",
+                    20,
+                    data["task"],
+                    data["frames"],
+                    data["state"],
+                    data["action"],
+                    exact_timestamps(frames, 20),
+                )
+            )
 
 
 def write_lerobot(root: Path, episodes: int, frames: int, size: int, **options) -> None:
@@ -145,8 +153,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as workdir:
         for number, name in enumerate(VARIANTS):
             root = Path(workdir) / f"variant-{number}"
-            command = [sys.executable, __file__, "--variant", name, "--root", str(root),
-                       "--episodes", str(args.episodes), "--frames", str(args.frames), "--size", str(args.size)]  # fmt: skip
+            command = [
+                sys.executable,
+                __file__,
+                "--variant",
+                name,
+                "--root",
+                str(root),
+                "--episodes",
+                str(args.episodes),
+                "--frames",
+                str(args.frames),
+                "--size",
+                str(args.size),
+            ]
             child = subprocess.run(command, capture_output=True, text=True, check=True)
             measured = json.loads(child.stdout.strip().splitlines()[-1])
             results[name] = (measured["seconds"], measured["peak_mb"], validate(root, total))

@@ -37,7 +37,9 @@ def warm_worker() -> None:
     time.sleep(1)  # hold this CPU so the next warm-up task lands on another worker
 
 
-def pipeline_frames_per_second(teleop: Path, model: Path, workers: int, config: GenerationConfig, workdir: Path) -> float:
+def pipeline_frames_per_second(
+    teleop: Path, model: Path, workers: int, config: GenerationConfig, workdir: Path
+) -> float:
     start_local_ray(workers)
     ray.get([warm_worker.remote() for _ in range(workers)])
     try:
@@ -54,8 +56,9 @@ def reference_frames_per_second(pipeline, first_frames: np.ndarray, config: Gene
     for begin in range(0, clips, config.batch_size):
         count = min(config.batch_size, clips - begin)
         batch = first_frames[np.arange(begin, begin + count) % len(first_frames)]
-        generated = generate_windows(pipeline, batch, ["lift the red cube"] * count, list(range(begin, begin + count)),
-                                     config.windows, config)  # fmt: skip
+        generated = generate_windows(
+            pipeline, batch, ["lift the red cube"] * count, list(range(begin, begin + count)), config.windows, config
+        )
         frames += generated.shape[0] * generated.shape[1]
     return frames / (time.perf_counter() - start)
 
@@ -73,8 +76,10 @@ def main() -> None:
         workdir = Path(scratch)
         record_teleop_set("Lift", args.episodes, workdir / "lift.hdf5", ExpertConfig())
         teleop = workdir / "teleop"
-        ingest_source(SourceConfig(name="lift", path=workdir / "lift.hdf5", format="robomimic",
-                                   embodiment="robosuite_panda"), teleop)  # fmt: skip
+        ingest_source(
+            SourceConfig(name="lift", path=workdir / "lift.hdf5", format="robomimic", embodiment="robosuite_panda"),
+            teleop,
+        )
         save_video_pipeline(workdir / "model", pipeline)
         first_frames = np.stack([c.frames[0] for c in read_clips(teleop, pipeline.image_size)])
         ours = {w: pipeline_frames_per_second(teleop, workdir / "model", w, config, workdir) for w in (1, 2)}

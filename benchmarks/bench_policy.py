@@ -53,9 +53,19 @@ def milliseconds(call: Callable[[], object], repeats: int) -> float:
 def random_policy(folder: Path, config: PolicyConfig) -> ReferencePolicy:
     """A reference-size policy with random weights for robosuite_panda, saved and loaded the usual way."""
     panda = get_embodiment("robosuite_panda")
-    normaliser = Normaliser(-np.ones(panda.state_dim), np.ones(panda.state_dim), -np.ones(panda.action_dim),
-                            np.ones(panda.action_dim), tuple(panda.binary_action_dims()))  # fmt: skip
-    data = ReleaseData("bench", [PolicyDataset("bench", Layer.REAL_ROBOT, panda, 1.0, [], [])], {panda.name: normaliser}, {panda.name: 0})
+    normaliser = Normaliser(
+        -np.ones(panda.state_dim),
+        np.ones(panda.state_dim),
+        -np.ones(panda.action_dim),
+        np.ones(panda.action_dim),
+        tuple(panda.binary_action_dims()),
+    )
+    data = ReleaseData(
+        "bench",
+        [PolicyDataset("bench", Layer.REAL_ROBOT, panda, 1.0, [], [])],
+        {panda.name: normaliser},
+        {panda.name: 0},
+    )
     model = FlowMatchingPolicy(config, language_encoder(config.language_model).dim)
     save_checkpoint(folder / CHECKPOINT_DIR, model, checkpoint_config(config, data, TrainConfig(), None))
     return ReferencePolicy(folder)
@@ -64,11 +74,17 @@ def random_policy(folder: Path, config: PolicyConfig) -> ReferencePolicy:
 def observation(size: int = 84) -> dict:
     rng = np.random.default_rng(0)
     return {
-        "video": {c: rng.integers(0, 256, (1, 1, size, size, 3), dtype=np.uint8) for c in ("agentview", "robot0_eye_in_hand")},
-        "state": {"joint_pos": np.zeros((1, 1, 7), np.float32), "eef_pos": np.zeros((1, 1, 3), np.float32),
-                  "eef_quat": np.zeros((1, 1, 4), np.float32), "gripper_qpos": np.zeros((1, 1, 2), np.float32)},
+        "video": {
+            c: rng.integers(0, 256, (1, 1, size, size, 3), dtype=np.uint8) for c in ("agentview", "robot0_eye_in_hand")
+        },
+        "state": {
+            "joint_pos": np.zeros((1, 1, 7), np.float32),
+            "eef_pos": np.zeros((1, 1, 3), np.float32),
+            "eef_quat": np.zeros((1, 1, 4), np.float32),
+            "gripper_qpos": np.zeros((1, 1, 2), np.float32),
+        },
         "language": {"task": [["lift the red cube"]]},
-    }  # fmt: skip
+    }
 
 
 def main() -> None:
@@ -81,13 +97,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         policy = random_policy(Path(scratch), config)
     model = policy.model
-    print(f"reference size: hidden {config.hidden}, {config.vl_layers} VL + {config.dit_layers} DiT layers, "
-          f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, 1 thread")  # fmt: skip
+    print(
+        f"reference size: hidden {config.hidden}, {config.vl_layers} VL + {config.dit_layers} DiT layers, "
+        f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, 1 thread"
+    )
 
     frames = np.zeros((1, 2, config.image_size, config.image_size, 3), np.uint8)
     tokens, mask = policy.language.tokens(["lift the red cube"])
-    inputs = ModelInputs(torch.from_numpy(frames).permute(0, 1, 4, 2, 3).float(), tokens, mask,
-                         torch.zeros(1, config.max_state_dim), torch.zeros(1, dtype=torch.long))  # fmt: skip
+    inputs = ModelInputs(
+        torch.from_numpy(frames).permute(0, 1, 4, 2, 3).float(),
+        tokens,
+        mask,
+        torch.zeros(1, config.max_state_dim),
+        torch.zeros(1, dtype=torch.long),
+    )
     with torch.inference_mode():
         context, state_token = model.system2(inputs), model.encode_state(inputs)
         embeddings, modulations = model.time_conditioning(torch.arange(config.inference_steps) / config.inference_steps)
@@ -97,14 +120,23 @@ def main() -> None:
             def run() -> None:
                 x = noisy
                 for k in range(config.inference_steps):
-                    x = x + velocity(context, state_token, x, (embeddings[k : k + 1], modulations[k : k + 1]), inputs.slot) / config.inference_steps
+                    x = (
+                        x
+                        + velocity(
+                            context, state_token, x, (embeddings[k : k + 1], modulations[k : k + 1]), inputs.slot
+                        )
+                        / config.inference_steps
+                    )
+
             return run
 
         eager = milliseconds(system1(model.velocity), args.repeats)
         traced = milliseconds(system1(policy.velocity), args.repeats)
         system2 = milliseconds(lambda: model.system2(inputs), args.repeats)
-    print(f"System 1 ({config.inference_steps} steps, {config.chunk}-action chunk, batch 1): eager {eager:.2f} ms, "
-          f"traced {traced:.2f} ms; goal {SYSTEM1_GOAL_MS:.1f} ms -> traced/goal {traced / SYSTEM1_GOAL_MS:.2f}")  # fmt: skip
+    print(
+        f"System 1 ({config.inference_steps} steps, {config.chunk}-action chunk, batch 1): eager {eager:.2f} ms, "
+        f"traced {traced:.2f} ms; goal {SYSTEM1_GOAL_MS:.1f} ms -> traced/goal {traced / SYSTEM1_GOAL_MS:.2f}"
+    )
     print(f"System 2 (2 cameras, instruction tokens cached): {system2:.2f} ms")
 
     in_process = milliseconds(lambda: policy.get_action("robosuite_panda", observation()), args.repeats)
@@ -115,8 +147,10 @@ def main() -> None:
     wire = milliseconds(lambda: client.get_action("robosuite_panda", observation()), args.repeats)
     server.stop()
     client.close()
-    print(f"get_action (2 x 84x84 cameras): in process {in_process:.2f} ms, through the server {wire:.2f} ms; "
-          f"goal {GET_ACTION_GOAL_MS:.0f} ms -> server/goal {wire / GET_ACTION_GOAL_MS:.2f}")  # fmt: skip
+    print(
+        f"get_action (2 x 84x84 cameras): in process {in_process:.2f} ms, through the server {wire:.2f} ms; "
+        f"goal {GET_ACTION_GOAL_MS:.0f} ms -> server/goal {wire / GET_ACTION_GOAL_MS:.2f}"
+    )
 
 
 if __name__ == "__main__":

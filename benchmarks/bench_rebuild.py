@@ -20,10 +20,11 @@ from pipelines.config import DEFAULT_SOURCES_FILE, load_sources
 from pipelines.ingest.sources import ingest_source
 from pipelines.release.build import build_pyramid
 from pipelines.release.store import ReleaseStore
+from schemas.home import Home
 from schemas.pyramid import SourceKind
 
 
-def nightly(home: Path) -> dict[str, float]:
+def nightly(home: Home) -> dict[str, float]:
     """One nightly build; seconds per stage."""
     seconds = {}
     start = time.perf_counter()
@@ -31,13 +32,13 @@ def nightly(home: Path) -> dict[str, float]:
     for kind in SourceKind:
         for source in sources.of_kind(kind):
             if source.path.exists():
-                ingest_source(source, home / "datasets" / kind.value / source.name, reuse_unchanged=True)
+                ingest_source(source, home.dataset(kind, source.name), reuse_unchanged=True)
     seconds["ingest"] = time.perf_counter() - start
     start = time.perf_counter()
     build_pyramid(home)
     seconds["pyramid"] = time.perf_counter() - start
     start = time.perf_counter()
-    ReleaseStore(home / "store").publish(home / "pyramid")
+    ReleaseStore(home.store).publish(home.pyramid)
     seconds["publish"] = time.perf_counter() - start
     return seconds
 
@@ -47,10 +48,11 @@ def main() -> None:
     parser.add_argument("--home", type=Path, help="a pyramid home whose raw/ inputs to use (its outputs are untouched)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir:
-        home = Path(workdir) / "home"
-        home.mkdir()
-        if args.home and (args.home / "raw").is_dir():
-            shutil.copytree(args.home / "raw", home / "raw", copy_function=shutil.copy2)
+        home = Home(Path(workdir) / "home")
+        home.root.mkdir()
+        given = Home(args.home) if args.home else None
+        if given and given.raw.is_dir():
+            shutil.copytree(given.raw, home.raw, copy_function=shutil.copy2)
         full = nightly(home)
         again = nightly(home)
     print(f"{'stage':10s} {'full build':>11s} {'no new data':>12s}")

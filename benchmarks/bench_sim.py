@@ -34,15 +34,23 @@ def warm_worker() -> None:
     time.sleep(1)  # hold this CPU so the next warm-up task lands on another worker
 
 
-def rollouts_per_minute(task: str, sources: Path, attempts: int, workers: int, cameras: tuple[str, ...],
-                        workdir: Path) -> tuple[float, float]:  # fmt: skip
+def rollouts_per_minute(
+    task: str, sources: Path, attempts: int, workers: int, cameras: tuple[str, ...], workdir: Path
+) -> tuple[float, float]:
     """(attempts per minute, mean steps per attempt) of one fixed-size generation run."""
     start_local_ray(workers)
     ray.get([warm_worker.remote() for _ in range(workers)])
     try:
         start = time.perf_counter()
-        report = generate_demos(task, sources, attempts, workdir / f"{workers}_{len(cameras)}.hdf5",
-                                max_attempts=attempts, cameras=cameras, ray=RayConfig(workers=workers))  # fmt: skip
+        report = generate_demos(
+            task,
+            sources,
+            attempts,
+            workdir / f"{workers}_{len(cameras)}.hdf5",
+            max_attempts=attempts,
+            cameras=cameras,
+            ray=RayConfig(workers=workers),
+        )
         seconds = time.perf_counter() - start
     finally:
         ray.shutdown()
@@ -76,8 +84,9 @@ def main() -> None:
         results = {}
         for label, with_cameras in (("no cameras", ()), (f"{len(cameras)} cameras 84x84", cameras)):
             for workers in (1, 2):
-                results[label, workers] = rollouts_per_minute(args.task, sources, args.attempts, workers,
-                                                              with_cameras, workdir)  # fmt: skip
+                results[label, workers] = rollouts_per_minute(
+                    args.task, sources, args.attempts, workers, with_cameras, workdir
+                )
         steps = int(results["no cameras", 1][1])
         reference = reference_rollouts_per_minute(args.task, steps)
     print(f"\n{args.task}: {args.attempts} MimicGen attempts per run, ~{steps} steps per successful rollout")

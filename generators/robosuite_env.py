@@ -27,8 +27,8 @@ __all__ = [
     "ROTATION_SCALE",
     "TWO_PANDAS",
     "FrameRenderer",
-    "Robot",
     "RobosuiteTask",
+    "Robot",
     "arm_poses",
     "body_pose",
     "grasp_signal",
@@ -88,8 +88,15 @@ PANDA = Robot("panda", "robosuite_panda", ("Panda",), ("robot0_",))
 TWO_PANDAS = Robot("panda", "robosuite_bimanual_panda", ("Panda", "Panda"), ("robot0_", "robot1_"))
 # at robosuite's default stiffness (150) GR1's arms sag under the 1.2 kg pot: a fixed-schedule hook grasp
 # lifted it clear in 4 of 10 scenes, in 8 of 10 at 300
-GR1 = Robot("gr1", "robosuite_gr1", ("GR1ArmsOnly",), ("robot0_right_", "robot0_left_"), hand_dims=6, kp=300,
-            orientation_key="eef_quat_site")  # fmt: skip
+GR1 = Robot(
+    "gr1",
+    "robosuite_gr1",
+    ("GR1ArmsOnly",),
+    ("robot0_right_", "robot0_left_"),
+    hand_dims=6,
+    kp=300,
+    orientation_key="eef_quat_site",
+)
 
 
 @dataclass(frozen=True)
@@ -118,13 +125,21 @@ ROBOSUITE_TASKS = {
     task.name: task
     for task in (
         RobosuiteTask("Lift", "Lift", "lift the red cube", {"cube": "cube_main"}),
-        RobosuiteTask("Stack", "Stack", "stack the red cube on the green cube", {"cubeA": "cubeA_main", "cubeB": "cubeB_main"}),
+        RobosuiteTask(
+            "Stack", "Stack", "stack the red cube on the green cube", {"cubeA": "cubeA_main", "cubeB": "cubeB_main"}
+        ),
         RobosuiteTask("PickPlaceCan", "PickPlaceCan", "pick up the can and place it in its bin", {"can": "Can_main"}),
         RobosuiteTask("TwoArmLift", "TwoArmLift", "lift the pot by its two handles", {"pot": "pot_root"}, TWO_PANDAS),
-        RobosuiteTask("GR1TwoArmLift", "TwoArmLift", "lift the pot by its two handles", {"pot": "pot_root"}, GR1,
-                      {"table_full_size": (0.3, 0.8, 0.05)}),
+        RobosuiteTask(
+            "GR1TwoArmLift",
+            "TwoArmLift",
+            "lift the pot by its two handles",
+            {"pot": "pot_root"},
+            GR1,
+            {"table_full_size": (0.3, 0.8, 0.05)},
+        ),
     )
-}  # fmt: skip
+}
 
 
 CONTROL_FREQ = 20  # Hz, as the robosuite embodiments and GR00T's teleop
@@ -145,10 +160,18 @@ def make_env(task: str, seed: int | None = None, control_freq: int = CONTROL_FRE
     else:
         placement = {"robots": robot.robots[0]}
     return robosuite.make(
-        spec.env_name, **placement, **spec.env_args, controller_configs=config, has_renderer=False,
-        has_offscreen_renderer=False, use_camera_obs=False, control_freq=control_freq, horizon=10_000,
-        ignore_done=True, seed=seed,
-    )  # fmt: skip
+        spec.env_name,
+        **placement,
+        **spec.env_args,
+        controller_configs=config,
+        has_renderer=False,
+        has_offscreen_renderer=False,
+        use_camera_obs=False,
+        control_freq=control_freq,
+        horizon=10_000,
+        ignore_done=True,
+        seed=seed,
+    )
 
 
 def pose_matrix(position: np.ndarray, rotation: np.ndarray) -> np.ndarray:

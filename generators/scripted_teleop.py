@@ -96,33 +96,58 @@ def _waypoints(env, task: str, orientations: list[np.ndarray]) -> list[list[Wayp
     lift = np.array([0, 0, 0.15])
     if task == "Lift":
         cube = body_pose(env, "cube_main")[:3, 3]
-        return [[Waypoint(cube + [0, 0, 0.08], OPEN), Waypoint(cube, OPEN, 0.008), Waypoint(cube, CLOSE, hold=8),
-                 Waypoint(cube + lift, CLOSE, 0.02)]]  # fmt: skip
+        return [
+            [
+                Waypoint(cube + [0, 0, 0.08], OPEN),
+                Waypoint(cube, OPEN, 0.008),
+                Waypoint(cube, CLOSE, hold=8),
+                Waypoint(cube + lift, CLOSE, 0.02),
+            ]
+        ]
     if task == "Stack":
         cube_a, cube_b = body_pose(env, "cubeA_main")[:3, 3], body_pose(env, "cubeB_main")[:3, 3]
-        return [[Waypoint(cube_a + [0, 0, 0.08], OPEN), Waypoint(cube_a, OPEN, 0.008), Waypoint(cube_a, CLOSE, hold=8),
-                 Waypoint(cube_a + [0, 0, 0.12], CLOSE, 0.02), Waypoint(cube_b + [0, 0, 0.12], CLOSE, 0.015),
-                 Waypoint(cube_b + [0, 0, 0.055], CLOSE, 0.008), Waypoint(cube_b + [0, 0, 0.055], OPEN, hold=6),
-                 Waypoint(cube_b + [0, 0, 0.15], OPEN, 0.03)]]  # fmt: skip
+        return [
+            [
+                Waypoint(cube_a + [0, 0, 0.08], OPEN),
+                Waypoint(cube_a, OPEN, 0.008),
+                Waypoint(cube_a, CLOSE, hold=8),
+                Waypoint(cube_a + [0, 0, 0.12], CLOSE, 0.02),
+                Waypoint(cube_b + [0, 0, 0.12], CLOSE, 0.015),
+                Waypoint(cube_b + [0, 0, 0.055], CLOSE, 0.008),
+                Waypoint(cube_b + [0, 0, 0.055], OPEN, hold=6),
+                Waypoint(cube_b + [0, 0, 0.15], OPEN, 0.03),
+            ]
+        ]
     if task == "PickPlaceCan":
         can = body_pose(env, "Can_main")[:3, 3]
         bin_center = env.target_bin_placements[env.object_to_id["can"]]
         carry = max(can[2], bin_center[2]) + 0.12
         # a held can sags a few cm under the impedance controller: looser tolerances once grasped
-        return [[Waypoint(can + [0, 0, 0.08], OPEN), Waypoint(can, OPEN, 0.012), Waypoint(can, CLOSE, hold=8),
-                 Waypoint(np.r_[can[:2], carry], CLOSE, 0.03), Waypoint(np.r_[bin_center[:2], carry], CLOSE, 0.03),
-                 Waypoint(np.r_[bin_center[:2], bin_center[2] + 0.1], CLOSE, 0.04),
-                 Waypoint(np.r_[bin_center[:2], bin_center[2] + 0.1], OPEN, 0.04, hold=10),
-                 Waypoint(np.r_[bin_center[:2], carry], OPEN, 0.04)]]  # retreat: robosuite counts it placed once let go  # fmt: skip
+        return [
+            [
+                Waypoint(can + [0, 0, 0.08], OPEN),
+                Waypoint(can, OPEN, 0.012),
+                Waypoint(can, CLOSE, hold=8),
+                Waypoint(np.r_[can[:2], carry], CLOSE, 0.03),
+                Waypoint(np.r_[bin_center[:2], carry], CLOSE, 0.03),
+                Waypoint(np.r_[bin_center[:2], bin_center[2] + 0.1], CLOSE, 0.04),
+                Waypoint(np.r_[bin_center[:2], bin_center[2] + 0.1], OPEN, 0.04, hold=10),
+                Waypoint(np.r_[bin_center[:2], carry], OPEN, 0.04),
+            ]
+        ]  # retreat: robosuite counts it placed once let go
     if task == "TwoArmLift":
         plans = []
         for arm in range(2):
             handle = env.sim.data.site_xpos[getattr(env, f"handle{arm}_site_id")].copy()
             grasp = _handle_grasp(env, arm, orientations[arm])
-            plans.append([Waypoint(handle + [0, 0, 0.08], OPEN, 0.015, orientation=grasp),
-                          Waypoint(handle, OPEN, 0.015, orientation=grasp),
-                          Waypoint(handle, CLOSE, hold=8, orientation=grasp),
-                          Waypoint(handle + [0, 0, 0.2], CLOSE, 0.03, orientation=grasp, together=True)])  # fmt: skip
+            plans.append(
+                [
+                    Waypoint(handle + [0, 0, 0.08], OPEN, 0.015, orientation=grasp),
+                    Waypoint(handle, OPEN, 0.015, orientation=grasp),
+                    Waypoint(handle, CLOSE, hold=8, orientation=grasp),
+                    Waypoint(handle + [0, 0, 0.2], CLOSE, 0.03, orientation=grasp, together=True),
+                ]
+            )
         return plans
     if task == "GR1TwoArmLift":
         return [_gr1_handle_plan(env, arm) for arm in range(2)]
@@ -143,11 +168,13 @@ def _gr1_handle_plan(env, arm: int) -> list[Waypoint]:
     hook = np.stack([np.cross(-fingers, palm), -fingers, palm], axis=1)  # grip-site axes: x, y (up the fingers), z
     grip = handle - hook @ _HOOK_GRIP
     outside = grip - 0.04 * palm
-    return [Waypoint(outside + [0, 0, 0.12], OPEN, 0.02, orientation=hook, angle_tolerance=0.15, patience=120),
-            Waypoint(outside, OPEN, 0.015, orientation=hook, angle_tolerance=0.15, patience=40),
-            Waypoint(grip, OPEN, 0.01, orientation=hook, angle_tolerance=0.15, patience=25),
-            Waypoint(grip, CLOSE, hold=10, orientation=hook, patience=1),
-            Waypoint(grip + [0, 0, 0.3], CLOSE, 0.05, orientation=hook, together=True, patience=100)]  # fmt: skip
+    return [
+        Waypoint(outside + [0, 0, 0.12], OPEN, 0.02, orientation=hook, angle_tolerance=0.15, patience=120),
+        Waypoint(outside, OPEN, 0.015, orientation=hook, angle_tolerance=0.15, patience=40),
+        Waypoint(grip, OPEN, 0.01, orientation=hook, angle_tolerance=0.15, patience=25),
+        Waypoint(grip, CLOSE, hold=10, orientation=hook, patience=1),
+        Waypoint(grip + [0, 0, 0.3], CLOSE, 0.05, orientation=hook, together=True, patience=100),
+    ]
 
 
 def _command(pose: np.ndarray, position: np.ndarray, orientation: np.ndarray, noise: np.ndarray) -> np.ndarray:
@@ -180,7 +207,7 @@ class _ArmExpert:
         self.plan, self.reached, self.tried, self.joined = plan, 0, 0, False
         self.hold = Waypoint(pose[:3, 3].copy(), OPEN, orientation=pose[:3, :3].copy())
 
-    def waiting(self, arms: list["_ArmExpert"]) -> bool:
+    def waiting(self, arms: list[_ArmExpert]) -> bool:
         """At a ``together`` waypoint until every arm has it next; then all of them go."""
         if not self.plan or not self.plan[0].together or self.joined:
             return False
@@ -190,7 +217,7 @@ class _ArmExpert:
             return False
         return True
 
-    def command(self, pose: np.ndarray, arms: list["_ArmExpert"], noise: np.ndarray) -> tuple[np.ndarray, float]:
+    def command(self, pose: np.ndarray, arms: list[_ArmExpert], noise: np.ndarray) -> tuple[np.ndarray, float]:
         """This arm's OSC_POSE input and gripper command from its current ``pose``."""
         if not self.plan or self.waiting(arms):
             return _command(pose, self.hold.position, self.hold.orientation, np.zeros(3)), self.hold.gripper

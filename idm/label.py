@@ -31,9 +31,15 @@ def idm_embodiment(embodiment: str) -> Embodiment:
     return get_embodiment(f"idm_{embodiment}")
 
 
-def save_idm(folder: Path | str, model: InverseDynamicsModel, normaliser: ActionNormaliser,
-             evaluation: dict | None = None) -> str:  # fmt: skip
-    config = {"model": MODEL, **model.config.to_dict(), "normaliser": normaliser.to_dict(), "evaluation": evaluation or {}}
+def save_idm(
+    folder: Path | str, model: InverseDynamicsModel, normaliser: ActionNormaliser, evaluation: dict | None = None
+) -> str:
+    config = {
+        "model": MODEL,
+        **model.config.to_dict(),
+        "normaliser": normaliser.to_dict(),
+        "evaluation": evaluation or {},
+    }
     return save_checkpoint(folder, model, config)
 
 
@@ -64,8 +70,14 @@ def label_episode(root: str, episode_index: int, checkpoint: str, min_confidence
     if confidence < min_confidence:
         return RejectedEpisode(episode.episode_id, "action", f"IDM confidence {confidence:.3f} below {min_confidence}")
     embodiment = idm_embodiment(model.config.embodiment)
-    return labelled_episode(episode, embodiment, embodiment.clip_actions(labels.actions),
-                            {"idm.confidence": labels.confidence}, MODEL, sha256)  # fmt: skip
+    return labelled_episode(
+        episode,
+        embodiment,
+        embodiment.clip_actions(labels.actions),
+        {"idm.confidence": labels.confidence},
+        MODEL,
+        sha256,
+    )
 
 
 def label_idm_actions(

@@ -48,9 +48,15 @@ class InverseDynamicsModel(nn.Module):
         self.config = config
         w = config.width
         self.trunk = nn.Sequential(
-            _conv(9, w), _conv(w, 2 * w), _conv(2 * w, 4 * w), _conv(4 * w, 4 * w),
-            nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(16 * 4 * w, config.hidden), nn.GELU(),
-        )  # fmt: skip
+            _conv(9, w),
+            _conv(w, 2 * w),
+            _conv(2 * w, 4 * w),
+            _conv(4 * w, 4 * w),
+            nn.AdaptiveAvgPool2d(4),
+            nn.Flatten(),
+            nn.Linear(16 * 4 * w, config.hidden),
+            nn.GELU(),
+        )
         self.heads = nn.Linear(config.hidden, config.ensemble * config.frame_gap * config.action_dim)
 
     def forward(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:

@@ -70,7 +70,9 @@ def fit_idm(
         batch = pairs[rng.integers(len(pairs), size=training.batch_size)]
         first = to_tensor(np.stack([clips[c].frames[t] for c, t in batch]))
         second = to_tensor(np.stack([clips[c].frames[t + gap] for c, t in batch]))
-        first, second = random_shift(torch.cat([first, second], dim=1), config.shift, rng).to(training.device).split(3, dim=1)
+        first, second = (
+            random_shift(torch.cat([first, second], dim=1), config.shift, rng).to(training.device).split(3, dim=1)
+        )
         chunk = torch.stack([targets[c][t : t + gap] for c, t in batch]).to(training.device)  # (B, H, A)
         predicted = model(first, second)  # (B, E, H, A)
         errors = F.smooth_l1_loss(predicted, chunk[:, None].expand_as(predicted), reduction="none").mean(dim=(2, 3))
@@ -130,8 +132,10 @@ class IDMEvaluation:
 
 def r2_per_group(true: np.ndarray, predicted: np.ndarray, group_of_frame: np.ndarray) -> dict[str, float]:
     """Overall R2 of each group's frames, pooled (variance-weighted over the group's own frames)."""
-    return {str(group): r2_scores(true[group_of_frame == group], predicted[group_of_frame == group])[0]
-            for group in sorted(set(group_of_frame))}  # fmt: skip
+    return {
+        str(group): r2_scores(true[group_of_frame == group], predicted[group_of_frame == group])[0]
+        for group in sorted(set(group_of_frame))
+    }
 
 
 def evaluate_idm(model: InverseDynamicsModel, normaliser: ActionNormaliser, held_out: list[Clip]) -> IDMEvaluation:

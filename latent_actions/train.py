@@ -200,10 +200,10 @@ def evaluate_latent_actions(
         psnr=psnr(float(squared.mean())),
         copy_psnr=psnr(float(copy_squared.mean())),
         perplexity=perplexity(codes, model.config.codebook_size),
-        codes_used=int(len(np.unique(codes))),
+        codes_used=len(np.unique(codes)),
         probe_r2=overall,
         probe_r2_per_dim=per_dim,
-        held_out_pairs=int(len(codes)),
+        held_out_pairs=len(codes),
     )
 
 

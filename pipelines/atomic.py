@@ -12,7 +12,14 @@ from pathlib import Path
 
 from schemas.errors import InputError
 
-__all__ = ["MARKER", "DestinationError", "atomic_directory", "atomic_write_text", "check_destination", "written_by_pyramid"]
+__all__ = [
+    "MARKER",
+    "DestinationError",
+    "atomic_directory",
+    "atomic_write_text",
+    "check_destination",
+    "written_by_pyramid",
+]
 
 MARKER = ".pyramid"  # an empty file in every folder atomic_directory writes: "pyramid made this, it may replace it"
 _EARLIER_MARKS = ("meta/pyramid.json", "manifest.json")  # folders pyramid wrote before the marker

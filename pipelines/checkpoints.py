@@ -71,7 +71,9 @@ def load_checkpoint(folder: Path | str) -> Checkpoint:
     document = json.loads((folder / CONFIG_FILE).read_text())
     sha256 = _content_hash((folder / WEIGHTS_FILE).read_bytes(), document["config"])
     if sha256 != document["sha256"]:
-        raise ValueError(f"{folder}: checkpoint hash {sha256[:12]} does not match its config's {document['sha256'][:12]}")
+        raise ValueError(
+            f"{folder}: checkpoint hash {sha256[:12]} does not match its config's {document['sha256'][:12]}"
+        )
     return Checkpoint(folder, load_file(folder / WEIGHTS_FILE), document["config"], sha256)
 
 
@@ -79,12 +81,19 @@ def save_trainer_state(folder: Path | str, state: TrainerState) -> None:
     """A run's resumable state beside its checkpoint (replaced atomically): optimiser tensors as safetensors,
     the rest (step, sampler state, optimiser settings, history) as JSON."""
     optimiser = state.optimiser
-    tensors = {f"{param}.{name}": value.detach().cpu().contiguous()
-               for param, values in optimiser["state"].items() for name, value in values.items()}  # fmt: skip
+    tensors = {
+        f"{param}.{name}": value.detach().cpu().contiguous()
+        for param, values in optimiser["state"].items()
+        for name, value in values.items()
+    }
     with atomic_directory(Path(folder), replace=True) as staging:
         save_file(tensors, staging / OPTIMISER_FILE)
-        document = {"step": state.step, "sampler": state.sampler, "history": state.history,
-                    "param_groups": optimiser["param_groups"]}  # fmt: skip
+        document = {
+            "step": state.step,
+            "sampler": state.sampler,
+            "history": state.history,
+            "param_groups": optimiser["param_groups"],
+        }
         (staging / TRAINER_FILE).write_text(json.dumps(document))
 
 

@@ -32,6 +32,7 @@ from schemas.embodiment import (
     reload_embodiments,
 )
 from schemas.errors import InputError
+from schemas.home import Home
 from schemas.pyramid import SourceKind
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ errors = Console(stderr=True)
 EXIT_INTERNAL, EXIT_INPUT, EXIT_QUARANTINED = 1, 3, 4  # and argparse's 2 for bad usage
 
 
-def _home() -> Path:
+def _home() -> Home:
     return settings.pyramid_home()
 
 
@@ -54,8 +55,17 @@ def cmd_embodiments(args: argparse.Namespace) -> int:
     table = Table("name", "tag", "robot", "cameras", "fps", "control", "state", "action", "file", title="Embodiments")
     for e in registered_embodiments().values():
         origin = Path(embodiment_origin(e.name))
-        table.add_row(e.name, e.tag, e.robot_type, ",".join(e.cameras), str(e.fps), e.control_mode.value,
-                      str(e.state_dim), str(e.action_dim), "built-in" if origin.parent == BUILTIN_DIR else str(origin))  # fmt: skip
+        table.add_row(
+            e.name,
+            e.tag,
+            e.robot_type,
+            ",".join(e.cameras),
+            str(e.fps),
+            e.control_mode.value,
+            str(e.state_dim),
+            str(e.action_dim),
+            "built-in" if origin.parent == BUILTIN_DIR else str(origin),
+        )
     console.print(table)
     return 0
 
@@ -76,17 +86,20 @@ def cmd_embodiments_infer(args: argparse.Namespace) -> int:
     data_format, path = _format_and_path(args.source, args.format)
     inferred = infer_embodiment(path, data_format, name=args.name)
     if inferred.known:
-        console.print(f"{path} is embodiment [bold]{inferred.embodiment.name}[/] ({inferred.review[0]}); "
-                      f"ingest it with --embodiment {inferred.embodiment.name}")  # fmt: skip
+        console.print(
+            f"{path} is embodiment [bold]{inferred.embodiment.name}[/] ({inferred.review[0]}); "
+            f"ingest it with --embodiment {inferred.embodiment.name}"
+        )
         return 0
-    folder = Path(args.out) if args.out else _home() / "embodiments"
+    folder = Path(args.out) if args.out else _home().embodiments
     target = folder / f"{inferred.embodiment.name}.yaml"
     if target.exists() and not args.overwrite:
         raise InputError(f"{target}: exists; pass --overwrite to replace it, or --name for another name")
     written = write_embodiment_file(inferred.embodiment, folder, inferred.header(path))
     print(written.read_text(), end="")
-    console.print(f"\nwrote {written}: review it, then `pyramid ingest {args.source} --embodiment "
-                  f"{inferred.embodiment.name}`")  # fmt: skip
+    console.print(
+        f"\nwrote {written}: review it, then `pyramid ingest {args.source} --embodiment {inferred.embodiment.name}`"
+    )
     return 0
 
 
@@ -110,8 +123,14 @@ def _source_from_args(args: argparse.Namespace) -> tuple[SourceKind, SourceConfi
 
     data_format, path = _format_and_path(args.source, args.format)
     name = args.name or safe_name(_dataset_name(data_format, path.resolve()), "source")
-    fields = {"name": name, "path": path.resolve(), "format": data_format, "split": args.split,
-              "embodiment": args.embodiment, "instruction": args.instruction}  # fmt: skip
+    fields = {
+        "name": name,
+        "path": path.resolve(),
+        "format": data_format,
+        "split": args.split,
+        "embodiment": args.embodiment,
+        "instruction": args.instruction,
+    }
     try:
         source = SourceConfig(**{k: v for k, v in fields.items() if v is not None})
     except ValueError as error:  # pydantic: a --name or --embodiment that is not a safe name
@@ -147,11 +166,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     kind, source = _source_from_args(args)
     _declared_elsewhere(kind, source)
-    source, inferred = resolve_embodiment(source, _home() / "embodiments")
+    source, inferred = resolve_embodiment(source, _home().embodiments)
     if inferred is not None:
         where = "known" if inferred.known else f"inferred, written to {embodiment_origin(inferred.embodiment.name)}"
         console.print(f"embodiment [bold]{inferred.embodiment.name}[/] ({where})")
-    destination = _home() / "datasets" / kind.value / source.name
+    destination = _home().dataset(kind, source.name)
     ray = RayConfig(workers=args.workers, address=settings.ray_address()) if args.workers > 0 else None
     with tqdm(desc=f"ingest {source.name}", unit=" episodes", disable=args.quiet_progress) as bar:
         report = ingest_source(source, destination, lambda done: bar.update(done - bar.n), ray, inferred=inferred)
@@ -162,27 +181,36 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     failed = quality.failures()
     console.print(f"quality checks: {len(quality.outcomes) - len(failed)} of {len(quality.outcomes)} passed")
     for outcome in failed[:5]:
-        errors.print(f"[red]check failed[/] {outcome.expectation} on {outcome.column}: {outcome.unexpected} "
-                     f"unexpected, e.g. {outcome.examples[:3]}")  # fmt: skip
+        errors.print(
+            f"[red]check failed[/] {outcome.expectation} on {outcome.column}: {outcome.unexpected} "
+            f"unexpected, e.g. {outcome.examples[:3]}"
+        )
     if failed:
         return EXIT_INPUT
     return _quarantine_status(report, args.allow_quarantine)
 
 
 def _print_written(report: WriteReport, what: str) -> None:
-    console.print(f"wrote {report.episodes} episodes, {report.frames} frames ({report.hours:.3f} h) to {report.root} "
-                  f"({what}); {len(report.rejected)} quarantined", soft_wrap=True)  # fmt: skip
+    console.print(
+        f"wrote {report.episodes} episodes, {report.frames} frames ({report.hours:.3f} h) to {report.root} "
+        f"({what}); {len(report.rejected)} quarantined",
+        soft_wrap=True,
+    )
     for rejected in report.rejected[:10]:
-        errors.print(f"[yellow]quarantined[/] {escape(f'{rejected.episode_id} ({rejected.field}): {rejected.reason}')}",
-                     soft_wrap=True)  # fmt: skip
+        errors.print(
+            f"[yellow]quarantined[/] {escape(f'{rejected.episode_id} ({rejected.field}): {rejected.reason}')}",
+            soft_wrap=True,
+        )
     if len(report.rejected) > 10:
         errors.print(f"... and {len(report.rejected) - 10} more, listed in {report.root / 'meta' / 'pyramid.json'}")
 
 
 def _quarantine_status(report: WriteReport, allowed: bool) -> int:
     if report.rejected and not allowed:
-        errors.print(f"{len(report.rejected)} episodes were quarantined; fix them, or pass --allow-quarantine to "
-                     "accept the dataset without them")  # fmt: skip
+        errors.print(
+            f"{len(report.rejected)} episodes were quarantined; fix them, or pass --allow-quarantine to "
+            "accept the dataset without them"
+        )
         return EXIT_QUARANTINED
     return 0
 
@@ -190,12 +218,16 @@ def _quarantine_status(report: WriteReport, allowed: bool) -> int:
 def cmd_sources(args: argparse.Namespace) -> int:
     from pipelines.config import home_sources_file, source_origins
 
-    labels = {str(settings.sources_file()): "sources file", str(home_sources_file(_home())): "home",
-              str(_home() / "drop"): "drop folder"}  # fmt: skip
+    labels = {
+        str(settings.sources_file()): "sources file",
+        str(home_sources_file(_home())): "home",
+        str(_home().drop): "drop folder",
+    }
     table = Table("name", "kind", "format", "embodiment", "declared in", "path", title="Sources")
     for kind, source, origin in source_origins(settings.sources_file(), _home()):
-        table.add_row(source.name, kind.value, source.format, source.embodiment or "(metadata)", labels[origin],
-                      str(source.path))  # fmt: skip
+        table.add_row(
+            source.name, kind.value, source.format, source.embodiment or "(metadata)", labels[origin], str(source.path)
+        )
     console.print(table)
     console.print(f"sources file: {settings.sources_file()}; home: {home_sources_file(_home())}")
     return 0
@@ -209,12 +241,14 @@ def cmd_sources_add(args: argparse.Namespace) -> int:
 
     kind, source = _source_from_args(args)
     _declared_elsewhere(kind, source)
-    source, _ = resolve_embodiment(source, _home() / "embodiments")
+    source, _ = resolve_embodiment(source, _home().embodiments)
     source_plan(source)  # reads its metadata: a source that cannot be read is refused now, not at its first run
     written = add_home_source(_home(), kind, source, replace=True)
     local_instance().add_dynamic_partitions(SOURCE_PARTITIONS[kind].name, [source.name])
-    console.print(f"added {kind.value} source {source.name!r} to {written}; materialize its partition in Dagster, or "
-                  f"run `pyramid ingest {source.path} --name {source.name}`")  # fmt: skip
+    console.print(
+        f"added {kind.value} source {source.name!r} to {written}; materialize its partition in Dagster, or "
+        f"run `pyramid ingest {source.path} --name {source.name}`"
+    )
     return 0
 
 
@@ -227,8 +261,9 @@ def cmd_sources_remove(args: argparse.Namespace) -> int:
             raise InputError(f"source {args.name!r} is declared in {origin}; remove it there")
     kind, source = remove_home_source(_home(), args.name)
     forget_source(local_instance(), kind, source.name)
-    console.print(f"removed source {source.name!r}; its dataset, if ingested, stays in "
-                  f"{_home() / 'datasets' / kind.value / source.name}")  # fmt: skip
+    console.print(
+        f"removed source {source.name!r}; its dataset, if ingested, stays in {_home().dataset(kind, source.name)}"
+    )
     return 0
 
 
@@ -247,9 +282,13 @@ def cmd_convert(args: argparse.Namespace) -> int:
         from pipelines.ingest.infer import safe_name
         from pipelines.ingest.sources import resolve_embodiment
 
-        source = SourceConfig(name=safe_name(Path(args.source).resolve().name, "source"), path=Path(args.source),
-                              format="lerobot", embodiment=AUTO)  # fmt: skip
-        args.embodiment = resolve_embodiment(source, _home() / "embodiments")[0].embodiment
+        source = SourceConfig(
+            name=safe_name(Path(args.source).resolve().name, "source"),
+            path=Path(args.source),
+            format="lerobot",
+            embodiment=AUTO,
+        )
+        args.embodiment = resolve_embodiment(source, _home().embodiments)[0].embodiment
     embodiment = get_embodiment(args.embodiment) if args.embodiment else None
     with tqdm(desc=f"convert {Path(args.source).name}", unit=" episodes", disable=args.quiet_progress) as bar:
 
@@ -257,8 +296,14 @@ def cmd_convert(args: argparse.Namespace) -> int:
             bar.total = total
             bar.update(done - bar.n)
 
-        report = convert_lerobot(args.source, args.destination, embodiment=embodiment, config=config,
-                                 on_episode=progress, overwrite=args.overwrite)  # fmt: skip
+        report = convert_lerobot(
+            args.source,
+            args.destination,
+            embodiment=embodiment,
+            config=config,
+            on_episode=progress,
+            overwrite=args.overwrite,
+        )
     _print_written(report, "converted")
     return _quarantine_status(report, args.allow_quarantine)
 
@@ -293,8 +338,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     )
     for e in build.manifest.datasets:
         checks = ", ".join(f"{k}: {'ok' if v else 'FAILED'}" for k, v in e.checks.items())
-        table.add_row(e.dataset, e.layer.value, e.embodiment, str(e.episodes), f"{e.hours:.4f}",
-                      f"{e.mixture_weight:.3f}", checks)  # fmt: skip
+        table.add_row(
+            e.dataset, e.layer.value, e.embodiment, str(e.episodes), f"{e.hours:.4f}", f"{e.mixture_weight:.3f}", checks
+        )
     console.print(table)
     return 0
 
@@ -303,7 +349,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from pipelines.release.store import ReleaseStore
 
     store = ReleaseStore(args.store)
-    store.publish(_home() / "pyramid", log=console.print, move_latest_back=args.move_latest_back)
+    store.publish(_home().pyramid, log=console.print, move_latest_back=args.move_latest_back)
     if args.keep:
         for version in store.apply_retention(args.keep):
             console.print(f"retention: deleted {version}")
@@ -364,12 +410,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     from policy.config import PolicyConfig
     from policy.train import train_reference_policy
 
-    release = pull_release(args.store, args.release, _home() / "pulled")
-    out = Path(args.out) if args.out else _home() / "policies" / release.name / "all"
+    release = pull_release(args.store, args.release, _home().pulled)
+    out = Path(args.out) if args.out else _home().policies / release.name / "all"
 
     def phase(steps: int) -> TrainConfig:
-        return TrainConfig(steps=steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                           warmup=min(100, steps // 10), seed=args.seed, device=args.device)  # fmt: skip
+        return TrainConfig(
+            steps=steps,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            warmup=min(100, steps // 10),
+            seed=args.seed,
+            device=args.device,
+        )
 
     with tqdm(total=args.steps + args.post_train_steps, desc=f"train on {release.name}", unit="step") as bar:
         done = {"pretrain": 0, "post_train": 0}
@@ -379,9 +431,16 @@ def cmd_train(args: argparse.Namespace) -> int:
             bar.update(sum(done.values()) - bar.n)
             bar.set_postfix(phase=name, loss=f"{entry['loss']:.4f}")
 
-        runs = train_reference_policy(release, out, PolicyConfig(hidden=args.hidden), phase(args.steps),
-                                      phase(args.post_train_steps) if args.post_train_steps else None,
-                                      set(args.target), log=bar.write, on_log=progress)  # fmt: skip
+        runs = train_reference_policy(
+            release,
+            out,
+            PolicyConfig(hidden=args.hidden),
+            phase(args.steps),
+            phase(args.post_train_steps) if args.post_train_steps else None,
+            set(args.target),
+            log=bar.write,
+            on_log=progress,
+        )
     (out / "loss.png").write_bytes(policy_training_png(f"reference policy on {release.name}", {"loss": runs.history()}))
     console.print(f"policy {runs.served.sha256[:12]} in {runs.served.folder} (loss curve: {out / 'loss.png'})")
     return 0
@@ -391,9 +450,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from policy.inference import ReferencePolicy
     from policy.server import PolicyServer
 
-    server = PolicyServer(ReferencePolicy(args.policy, device=args.device), args.host, args.port,
-                          max_message_bytes=args.max_request_mb * 2**20, max_batch=args.max_batch,
-                          token=settings.serve_token(), allow_remote=args.allow_remote)  # fmt: skip
+    server = PolicyServer(
+        ReferencePolicy(args.policy, device=args.device),
+        args.host,
+        args.port,
+        max_message_bytes=args.max_request_mb * 2**20,
+        max_batch=args.max_batch,
+        token=settings.serve_token(),
+        allow_remote=args.allow_remote,
+    )
     token = "a token (PYRAMID_SERVE_TOKEN)" if server.token else "no token"
     console.print(f"serving {args.policy} on tcp://{args.host}:{server.port}, {token} (Ctrl-C stops)")
     # a service manager's stop (SIGTERM) ends the loop cleanly, even where the parent left SIGTERM blocked
@@ -416,22 +481,35 @@ def cmd_eval(args: argparse.Namespace) -> int:
     table = Table("task", "episodes", "successes", "success rate", title=f"closed loop, policy {policy.sha256[:12]}")
     for task in args.tasks:
         with tqdm(total=args.episodes, desc=task, unit="episode") as bar:
-            result = closed_loop(policy, task, args.episodes, max_steps=args.max_steps, on_episode=lambda i, ok: bar.update(1))
+            result = closed_loop(
+                policy, task, args.episodes, max_steps=args.max_steps, on_episode=lambda i, ok: bar.update(1)
+            )
         table.add_row(task, str(args.episodes), str(sum(result.successes)), f"{result.success_rate:.2f}")
     console.print(table)
     return 0
 
 
 def _add_source_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("source", help="a LeRobot folder, an RLDS builder folder, a robomimic HDF5 file or a folder of videos")
-    p.add_argument("--format", default=AUTO, choices=[AUTO, "lerobot", "rlds", "robomimic", "video_folder"],
-                   help="the source's format (default: detected)")  # fmt: skip
-    p.add_argument("--embodiment", help="embodiment name, or 'auto' to infer one (written to <home>/embodiments); "
-                   "default: from the dataset's metadata")  # fmt: skip
+    p.add_argument(
+        "source", help="a LeRobot folder, an RLDS builder folder, a robomimic HDF5 file or a folder of videos"
+    )
+    p.add_argument(
+        "--format",
+        default=AUTO,
+        choices=[AUTO, "lerobot", "rlds", "robomimic", "video_folder"],
+        help="the source's format (default: detected)",
+    )
+    p.add_argument(
+        "--embodiment",
+        help="embodiment name, or 'auto' to infer one (written to <home>/embodiments); "
+        "default: from the dataset's metadata",
+    )
     p.add_argument("--name", help="source name: its partition and dataset folder (default: from the path)")
-    p.add_argument("--kind", choices=[k.value for k in (SourceKind.TELEOP, SourceKind.OXE, SourceKind.HUMAN_VIDEO)],
-                   help="pyramid layer it feeds (default: teleop for LeRobot/robomimic, oxe for RLDS, "
-                   "human_video for videos)")  # fmt: skip
+    p.add_argument(
+        "--kind",
+        choices=[k.value for k in (SourceKind.TELEOP, SourceKind.OXE, SourceKind.HUMAN_VIDEO)],
+        help="pyramid layer it feeds (default: teleop for LeRobot/robomimic, oxe for RLDS, human_video for videos)",
+    )
     p.add_argument("--split", help="RLDS split (default: train)")
     p.add_argument("--instruction", help="instruction for episodes that carry none")
 
@@ -499,7 +577,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_status)
 
     store_help = "release store URI (any fsspec URI; default $PYRAMID_STORE or <home>/store)"
-    default_store = settings.store_uri() or str(_home() / "store")
+    default_store = settings.store_uri() or str(_home().store)
 
     p = sub.add_parser("build", help="(re)build <home>/pyramid: merge, check, weight and manifest every dataset")
     p.set_defaults(run=cmd_build)
@@ -507,8 +585,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("publish", help="publish <home>/pyramid as an immutable release")
     p.add_argument("--store", default=default_store, help=store_help)
     p.add_argument("--keep", type=int, default=0, help="then keep only the N newest releases (0: keep all)")
-    p.add_argument("--move-latest-back", action="store_true", help="point latest at it even when an existing "
-                   "release was built later")  # fmt: skip
+    p.add_argument(
+        "--move-latest-back",
+        action="store_true",
+        help="point latest at it even when an existing release was built later",
+    )
     p.set_defaults(run=cmd_publish)
 
     p = sub.add_parser("releases", help="list published releases")
@@ -549,13 +630,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policy", required=True, help="a run folder pyramid train printed")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default loopback)")
     p.add_argument("--port", type=int, default=5555)
-    p.add_argument("--allow-remote", action="store_true", help="allow a --host beyond loopback (set a token: "
-                   "PYRAMID_SERVE_TOKEN)")  # fmt: skip
+    p.add_argument(
+        "--allow-remote", action="store_true", help="allow a --host beyond loopback (set a token: PYRAMID_SERVE_TOKEN)"
+    )
     limits = ServerLimits()
-    p.add_argument("--max-batch", type=int, default=limits.max_batch,
-                   help=f"observations per request (default {limits.max_batch})")  # fmt: skip
-    p.add_argument("--max-request-mb", type=int, default=limits.max_request_mb,
-                   help=f"request size limit (default {limits.max_request_mb} MB)")  # fmt: skip
+    p.add_argument(
+        "--max-batch", type=int, default=limits.max_batch, help=f"observations per request (default {limits.max_batch})"
+    )
+    p.add_argument(
+        "--max-request-mb",
+        type=int,
+        default=limits.max_request_mb,
+        help=f"request size limit (default {limits.max_request_mb} MB)",
+    )
     p.add_argument("--device", default="cpu")
     p.set_defaults(run=cmd_serve)
 
@@ -598,8 +685,12 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # anything else is pyramid's fault: say so, briefly
         if args.debug:
             raise
-        errors.print(f"[red]internal error:[/] {type(error).__name__}: {escape(str(error))}\n(run with --debug for the "
-                     "traceback, and please report it)", highlight=False, soft_wrap=True)  # fmt: skip
+        errors.print(
+            f"[red]internal error:[/] {type(error).__name__}: {escape(str(error))}\n(run with --debug for the "
+            "traceback, and please report it)",
+            highlight=False,
+            soft_wrap=True,
+        )
         return EXIT_INTERNAL
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipelines.atomic import atomic_write_text
 from schemas.errors import InputError
+from schemas.home import Home, as_home
 from schemas.pyramid import SourceKind
 from schemas.settings import DEFAULT_HOME, DEFAULT_SOURCES_FILE
 
@@ -37,7 +38,6 @@ __all__ = [
 ]
 
 AUTO = "auto"  # embodiment: inferred from the dataset's own metadata (see pipelines.ingest.infer)
-HOME_SOURCES_FILE = "sources.yaml"
 DataFormat = Literal["lerobot", "rlds", "robomimic", "video_folder"]
 
 
@@ -100,7 +100,9 @@ class SourcesConfig(BaseModel):
 
     def without(self, name: str) -> SourcesConfig:
         """These sources less the one called ``name``."""
-        return SourcesConfig(**{kind: [s for s in getattr(self, kind) if s.name != name] for kind in SourcesConfig.model_fields})
+        return SourcesConfig(
+            **{kind: [s for s in getattr(self, kind) if s.name != name] for kind in SourcesConfig.model_fields}
+        )
 
     def find(self, name: str) -> tuple[SourceKind, SourceConfig] | None:
         """The source called ``name`` and its kind, whatever the kind."""
@@ -111,7 +113,7 @@ class SourcesConfig(BaseModel):
         return None
 
 
-def load_sources(path: Path = DEFAULT_SOURCES_FILE, home: Path = DEFAULT_HOME) -> SourcesConfig:
+def load_sources(path: Path = DEFAULT_SOURCES_FILE, home: Home | Path = DEFAULT_HOME) -> SourcesConfig:
     """Parse the sources file: ``{home}`` in a path is the pyramid home, other relative paths are relative to the file."""
     path = Path(path)
     try:
@@ -126,29 +128,29 @@ def load_sources(path: Path = DEFAULT_SOURCES_FILE, home: Path = DEFAULT_HOME) -
     base = path.resolve().parent
 
     def resolve(source: SourceConfig) -> SourceConfig:
-        expanded = Path(str(source.path).replace("{home}", str(home)))
+        expanded = Path(str(source.path).replace("{home}", str(as_home(home).root)))
         return source.model_copy(update={"path": (base / expanded).resolve()})
 
     resolved = {kind: [resolve(s) for s in getattr(config, kind)] for kind in SourcesConfig.model_fields}
     return SourcesConfig(**resolved)
 
 
-def home_sources_file(home: Path) -> Path:
-    return Path(home) / HOME_SOURCES_FILE
+def home_sources_file(home: Home | Path) -> Path:
+    return as_home(home).sources_file
 
 
-def _home_sources(home: Path) -> SourcesConfig:
+def _home_sources(home: Home | Path) -> SourcesConfig:
     path = home_sources_file(home)
     return load_sources(path, home) if path.is_file() else SourcesConfig()
 
 
-def source_origins(sources_file: Path, home: Path) -> list[tuple[SourceKind, SourceConfig, str]]:
+def source_origins(sources_file: Path, home: Home | Path) -> list[tuple[SourceKind, SourceConfig, str]]:
     """Every source with its kind and where it is declared (a file, or the drop folder); the first declaration
     of a name wins, as in ``PyramidHome.sources``."""
     declared = [
         (load_sources(sources_file, home) if Path(sources_file).is_file() else SourcesConfig(), str(sources_file)),
         (_home_sources(home), str(home_sources_file(home))),
-        (discover_drop_sources(Path(home) / "drop"), str(Path(home) / "drop")),
+        (discover_drop_sources(as_home(home).drop), str(as_home(home).drop)),
     ]
     seen: set[str] = set()
     result = []
@@ -161,7 +163,7 @@ def source_origins(sources_file: Path, home: Path) -> list[tuple[SourceKind, Sou
     return result
 
 
-def add_home_source(home: Path, kind: SourceKind, source: SourceConfig, *, replace: bool = False) -> Path:
+def add_home_source(home: Home | Path, kind: SourceKind, source: SourceConfig, *, replace: bool = False) -> Path:
     """Add ``source`` to the home's source list (atomically), or replace an entry of the same name."""
     current = _home_sources(home)
     if current.find(source.name) is not None and not replace:
@@ -171,7 +173,7 @@ def add_home_source(home: Path, kind: SourceKind, source: SourceConfig, *, repla
     return home_sources_file(home)
 
 
-def remove_home_source(home: Path, name: str) -> tuple[SourceKind, SourceConfig]:
+def remove_home_source(home: Home | Path, name: str) -> tuple[SourceKind, SourceConfig]:
     """Remove the source ``name`` from the home's source list; its datasets stay where they are."""
     current = _home_sources(home)
     found = current.find(name)
@@ -181,7 +183,7 @@ def remove_home_source(home: Path, name: str) -> tuple[SourceKind, SourceConfig]
     return found
 
 
-def _write_home_sources(home: Path, sources: SourcesConfig) -> None:
+def _write_home_sources(home: Home | Path, sources: SourcesConfig) -> None:
     document = sources.model_dump(mode="json", exclude_defaults=True)
     atomic_write_text(home_sources_file(home), yaml.safe_dump(document, sort_keys=False))
 

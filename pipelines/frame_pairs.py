@@ -81,8 +81,15 @@ def read_clip(source: LeRobotSource, episode_index: int, size: int, camera: str 
     where = f"dataset {dataset}, episode {episode.episode_id}"
     if camera not in episode.frames:
         raise ValueError(f"{where}: no camera {camera!r}, has {sorted(episode.frames)}")
-    return Clip(dataset, source.embodiment.name, episode_index, episode.episode_id,
-                resize_frames(episode.frames[camera], size, where), episode.action, episode.instruction)  # fmt: skip
+    return Clip(
+        dataset,
+        source.embodiment.name,
+        episode_index,
+        episode.episode_id,
+        resize_frames(episode.frames[camera], size, where),
+        episode.action,
+        episode.instruction,
+    )
 
 
 def read_clips(root: Path | str, size: int, camera: str | None = None) -> Iterator[Clip]:

@@ -24,6 +24,7 @@ from pipelines.parallel import RayConfig
 from pipelines.summary import DatasetSummary, summarise_home
 from schemas.embodiment import Embodiment
 from schemas.episode import Episode, RejectedEpisode
+from schemas.home import Home
 
 if TYPE_CHECKING:
     from pipelines.lerobot.writer import WriteReport
@@ -37,10 +38,9 @@ def is_labelled(root: Path) -> bool:
     return meta.is_file() and "labelled_from" in json.loads(meta.read_text()).get("provenance", {})
 
 
-def video_datasets(home: Path, embodiment: str | None = None) -> list[DatasetSummary]:
+def video_datasets(home: Home | Path, embodiment: str | None = None) -> list[DatasetSummary]:
     """The pyramid home's own video: every dataset but labelled copies, optionally of one embodiment."""
-    return [s for s in summarise_home(home)
-            if not is_labelled(s.root) and embodiment in (None, s.embodiment)]  # fmt: skip
+    return [s for s in summarise_home(home) if not is_labelled(s.root) and embodiment in (None, s.embodiment)]
 
 
 def episode_clip(root: str, episode_index: int, size: int, gap: int) -> tuple[Episode, Clip] | RejectedEpisode:
@@ -51,8 +51,15 @@ def episode_clip(root: str, episode_index: int, size: int, gap: int) -> tuple[Ep
     camera = next(iter(episode.frames))
     where = f"dataset {Path(root).name}, episode {episode.episode_id}"
     try:
-        clip = Clip(Path(root).name, episode.embodiment, episode_index, episode.episode_id,
-                    resize_frames(episode.frames[camera], size, where), episode.action, episode.instruction)  # fmt: skip
+        clip = Clip(
+            Path(root).name,
+            episode.embodiment,
+            episode_index,
+            episode.episode_id,
+            resize_frames(episode.frames[camera], size, where),
+            episode.action,
+            episode.instruction,
+        )
         check_length(clip, gap)
     except ClipTooShortError as error:
         return RejectedEpisode(episode.episode_id, "frames", str(error))

@@ -8,13 +8,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from pipelines.lerobot.reader import LeRobotSource  # noqa: E402
-from pipelines.lerobot.video import decode_segment  # noqa: E402
-from pipelines.quality import dataset_tables  # noqa: E402
-from schemas.pyramid import Layer, ReleaseManifest  # noqa: E402
+from pipelines.lerobot.reader import LeRobotSource
+from pipelines.lerobot.video import decode_segment
+from pipelines.quality import dataset_tables
+from schemas.pyramid import Layer, ReleaseManifest
 
 __all__ = [
     "action_histogram_png",
@@ -112,8 +112,13 @@ def pyramid_chart_png(manifest: ReleaseManifest) -> bytes:
     return _png(figure)
 
 
-def label_quality_png(title: str, history: list[dict[str, float]], scores: dict[str, float], floor: float,
-                      score: str = "held-out R2 per action dimension") -> bytes:  # fmt: skip
+def label_quality_png(
+    title: str,
+    history: list[dict[str, float]],
+    scores: dict[str, float],
+    floor: float,
+    score: str = "held-out R2 per action dimension",
+) -> bytes:
     """A model at a glance: its training loss curve and its held-out scores (R2 per action dimension, by
     default) against the floor they must hold."""
     figure, (curve, bars) = plt.subplots(1, 2, figsize=(10, 3))

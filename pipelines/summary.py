@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.table import Table
 
 from pipelines.lerobot import layout
+from schemas.home import Home, as_home
 from schemas.pyramid import Layer, ReleaseManifest, SourceKind, layer_of
 
 __all__ = ["DatasetSummary", "manifest_table", "pyramid_table", "summarise_home"]
@@ -26,21 +27,29 @@ class DatasetSummary:
     root: Path
 
 
-def summarise_home(home: Path) -> list[DatasetSummary]:
+def summarise_home(home: Home | Path) -> list[DatasetSummary]:
     summaries = []
     for kind in SourceKind:
-        for info_path in sorted((home / "datasets" / kind.value).glob(f"*/{layout.INFO_PATH}")):
+        for info_path in sorted((as_home(home).datasets / kind.value).glob(f"*/{layout.INFO_PATH}")):
             root = info_path.parent.parent
             info = json.loads(info_path.read_text())
             embodiment = json.loads((root / layout.PYRAMID_META_PATH).read_text())["embodiment"]
             summaries.append(
-                DatasetSummary(root.name, kind, layer_of(kind), embodiment, info["total_episodes"], info["total_frames"],
-                               info["total_frames"] / info["fps"] / 3600, root)
-            )  # fmt: skip
+                DatasetSummary(
+                    root.name,
+                    kind,
+                    layer_of(kind),
+                    embodiment,
+                    info["total_episodes"],
+                    info["total_frames"],
+                    info["total_frames"] / info["fps"] / 3600,
+                    root,
+                )
+            )
     return summaries
 
 
-def pyramid_table(home: Path) -> Table:
+def pyramid_table(home: Home | Path) -> Table:
     table = Table("layer", "source", "dataset", "embodiment", "episodes", "frames", "hours", title=f"pyramid at {home}")
     for s in summarise_home(home):
         table.add_row(
@@ -55,9 +64,23 @@ def manifest_table(manifest: ReleaseManifest) -> Table:
     hours = manifest.hours_per_layer()
     for layer in Layer:
         entries = [e for e in manifest.datasets if e.layer == layer]
-        table.add_row(f"[bold]{layer.value}[/]", f"[bold]{len(entries)} datasets[/]", "", "", f"[bold]{hours[layer]:.4f}[/]",
-                      f"[bold]{sum(e.mixture_weight for e in entries):.3f}[/]", end_section=not entries)  # fmt: skip
+        table.add_row(
+            f"[bold]{layer.value}[/]",
+            f"[bold]{len(entries)} datasets[/]",
+            "",
+            "",
+            f"[bold]{hours[layer]:.4f}[/]",
+            f"[bold]{sum(e.mixture_weight for e in entries):.3f}[/]",
+            end_section=not entries,
+        )
         for index, e in enumerate(entries):
-            table.add_row("", e.dataset, e.embodiment, str(e.episodes), f"{e.hours:.4f}", f"{e.mixture_weight:.3f}",
-                          end_section=index == len(entries) - 1)  # fmt: skip
+            table.add_row(
+                "",
+                e.dataset,
+                e.embodiment,
+                str(e.episodes),
+                f"{e.hours:.4f}",
+                f"{e.mixture_weight:.3f}",
+                end_section=index == len(entries) - 1,
+            )
     return table

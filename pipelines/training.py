@@ -97,13 +97,18 @@ def train(
         for name, value in {"loss": loss.item(), **figures}.items():
             running.setdefault(name, []).append(value)
         if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
-            entry = {"step": step + 1, "lr": optimiser.param_groups[0]["lr"],
-                     **{name: float(np.mean(values)) for name, values in running.items()}}  # fmt: skip
+            entry = {
+                "step": step + 1,
+                "lr": optimiser.param_groups[0]["lr"],
+                **{name: float(np.mean(values)) for name, values in running.items()},
+            }
             history.append(entry)
             running = {}
             if on_log is not None:
                 on_log(entry)
-        if on_checkpoint is not None and ((checkpoint_every and (step + 1) % checkpoint_every == 0) or step + 1 == config.steps):
+        if on_checkpoint is not None and (
+            (checkpoint_every and (step + 1) % checkpoint_every == 0) or step + 1 == config.steps
+        ):
             on_checkpoint(state(step + 1))
     model.eval()
     return history

@@ -25,7 +25,15 @@ from policy.normalize import Normaliser, embodiment_normalisers
 from schemas.embodiment import Embodiment, get_embodiment
 from schemas.pyramid import Layer
 
-__all__ = ["EpisodeData", "NothingToTrainError", "PolicyDataset", "ReleaseData", "load_release", "observation_inputs", "pad"]
+__all__ = [
+    "EpisodeData",
+    "NothingToTrainError",
+    "PolicyDataset",
+    "ReleaseData",
+    "load_release",
+    "observation_inputs",
+    "pad",
+]
 
 
 class NothingToTrainError(ValueError):
@@ -87,7 +95,14 @@ class ReleaseData:
             actions.append(padded)
             masks.append(mask)
         state = pad(np.stack(states), config.max_state_dim)
-        return np.stack(frames), state, np.stack(actions), texts, np.stack(masks), np.full(len(samples), self.slots[dataset.embodiment.name])
+        return (
+            np.stack(frames),
+            state,
+            np.stack(actions),
+            texts,
+            np.stack(masks),
+            np.full(len(samples), self.slots[dataset.embodiment.name]),
+        )
 
 
 def pad(values: np.ndarray, width: int) -> np.ndarray:
@@ -117,17 +132,26 @@ def camera_frames(frames: dict[str, np.ndarray], embodiment: Embodiment, size: i
     return np.stack([resize_frames(frames[c], size, f"{where}, camera {c}") for c in embodiment.cameras], axis=1)
 
 
-def _read_dataset(
-    folder: Path, embodiment: Embodiment, normaliser: Normaliser, size: int
-) -> list[EpisodeData]:
+def _read_dataset(folder: Path, embodiment: Embodiment, normaliser: Normaliser, size: int) -> list[EpisodeData]:
     source = LeRobotSource(folder)
     episodes = []
     for index in source.episode_indices:
         episode = source.read_episode(index)
         where = f"{folder.name}, episode {episode.episode_id}"
-        state = normaliser.normalise_state(episode.state) if embodiment.has_state else np.zeros((episode.length, 0), np.float32)
-        episodes.append(EpisodeData(episode.episode_id, camera_frames(episode.frames, embodiment, size, where), state,
-                                    normaliser.normalise_action(episode.action), episode.instruction))  # fmt: skip
+        state = (
+            normaliser.normalise_state(episode.state)
+            if embodiment.has_state
+            else np.zeros((episode.length, 0), np.float32)
+        )
+        episodes.append(
+            EpisodeData(
+                episode.episode_id,
+                camera_frames(episode.frames, embodiment, size, where),
+                state,
+                normaliser.normalise_action(episode.action),
+                episode.instruction,
+            )
+        )
     return episodes
 
 
@@ -156,7 +180,9 @@ def load_release(
     normalisers = embodiment_normalisers({release.folder / e.path: e.embodiment for e in entries}, config.normalisation)
     tags = sorted({get_embodiment(e.embodiment).tag for e in entries})
     if len(tags) > config.embodiment_slots:
-        raise ValueError(f"{len(tags)} embodiments in release {release.manifest.version}, the policy has {config.embodiment_slots} slots")
+        raise ValueError(
+            f"{len(tags)} embodiments in release {release.manifest.version}, the policy has {config.embodiment_slots} slots"
+        )
     slots = {e.embodiment: tags.index(get_embodiment(e.embodiment).tag) for e in entries}
     datasets = []
     for rank, entry in enumerate(entries):
@@ -164,7 +190,9 @@ def load_release(
             continue
         embodiment = get_embodiment(entry.embodiment)
         try:
-            episodes = _read_dataset(release.folder / entry.path, embodiment, normalisers[entry.embodiment], config.image_size)
+            episodes = _read_dataset(
+                release.folder / entry.path, embodiment, normalisers[entry.embodiment], config.image_size
+            )
         except ValueError as error:
             skipped[entry.dataset] = str(error)
             log(f"skipping {entry.dataset}: {error}")

@@ -14,7 +14,7 @@ from policy.data import ReleaseData, observation_inputs, pad
 from policy.inference import ReferencePolicy
 from schemas.embodiment import get_embodiment
 
-__all__ = ["ClosedLoopResult", "OpenLoopResult", "closed_loop", "open_loop", "EVAL_SEED"]
+__all__ = ["EVAL_SEED", "ClosedLoopResult", "OpenLoopResult", "closed_loop", "open_loop"]
 
 EVAL_SEED = 1_000_000  # closed-loop scenes start here, far from the seeds teleop and simulation record with
 
@@ -35,7 +35,9 @@ class OpenLoopResult:
         return float(np.mean([self.mse[n] for n in names])), float(np.mean([self.mae[n] for n in names]))
 
 
-def open_loop(policy: ReferencePolicy, data: ReleaseData, embodiments: set[str] | None = None, seed: int = 0) -> OpenLoopResult:
+def open_loop(
+    policy: ReferencePolicy, data: ReleaseData, embodiments: set[str] | None = None, seed: int = 0
+) -> OpenLoopResult:
     """Every ``chunk`` steps of each held-out episode, predict a chunk from that step's observation and compare
     it with the recorded actions that follow (both in physical units)."""
     result, chunk = OpenLoopResult(), policy.config.chunk
@@ -47,9 +49,13 @@ def open_loop(policy: ReferencePolicy, data: ReleaseData, embodiments: set[str] 
         normaliser, errors = policy.normalisers[name], []
         for number, episode in enumerate(dataset.held_out):
             starts = np.arange(0, len(episode), chunk)
-            inputs = observation_inputs(episode.frames[starts], pad(episode.state[starts], policy.config.max_state_dim),
-                                        [episode.instruction] * len(starts), np.full(len(starts), policy.slots[name]),
-                                        policy.language)  # fmt: skip
+            inputs = observation_inputs(
+                episode.frames[starts],
+                pad(episode.state[starts], policy.config.max_state_dim),
+                [episode.instruction] * len(starts),
+                np.full(len(starts), policy.slots[name]),
+                policy.language,
+            )
             scaled = policy.predict(inputs)[..., : dataset.embodiment.action_dim]
             predicted = normaliser.unnormalise_action(scaled).reshape(-1, dataset.embodiment.action_dim)
             predicted = predicted[: len(episode)]
@@ -75,7 +81,9 @@ class ClosedLoopResult:
         return float(np.mean(self.successes)) if self.successes else 0.0
 
 
-def _observation(obs: dict[str, np.ndarray], frames: dict[str, np.ndarray], embodiment_name: str, instruction: str) -> dict:
+def _observation(
+    obs: dict[str, np.ndarray], frames: dict[str, np.ndarray], embodiment_name: str, instruction: str
+) -> dict:
     """A robosuite observation in the GR00T format the policy (and its server) take."""
     embodiment = get_embodiment(embodiment_name)
     state = np.concatenate([obs[key] for key in embodiment.state_keys()])

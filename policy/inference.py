@@ -34,7 +34,7 @@ class _TracedVelocity(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, tokens, padding, state_token, noisy, embedding, modulation, slot):  # noqa: ANN001
+    def forward(self, tokens, padding, state_token, noisy, embedding, modulation, slot):
         return self.model.velocity((tokens, padding), state_token, noisy, (embedding, modulation), slot)
 
 
@@ -68,13 +68,21 @@ class ReferencePolicy:
         config, hidden = self.config, self.config.hidden
         # batch 2 with padding: a batch of one would fix attention's mask handling to its batch-of-one branch
         padding = torch.tensor([[False] * 8, [False] * 6 + [True] * 2])
-        example = (torch.zeros(2, 8, hidden), padding, torch.zeros(2, 1, hidden),
-                   torch.zeros(2, config.chunk, config.max_action_dim), torch.zeros(2, hidden),
-                   torch.zeros(2, 6 * config.dit_layers + 2, hidden), torch.zeros(2, dtype=torch.long))  # fmt: skip
+        example = (
+            torch.zeros(2, 8, hidden),
+            padding,
+            torch.zeros(2, 1, hidden),
+            torch.zeros(2, config.chunk, config.max_action_dim),
+            torch.zeros(2, hidden),
+            torch.zeros(2, 6 * config.dit_layers + 2, hidden),
+            torch.zeros(2, dtype=torch.long),
+        )
         with torch.no_grad():
-            traced = torch.jit.freeze(torch.jit.trace(_TracedVelocity(self.model).eval(), tuple(x.to(self.device) for x in example)))
+            traced = torch.jit.freeze(
+                torch.jit.trace(_TracedVelocity(self.model).eval(), tuple(x.to(self.device) for x in example))
+            )
 
-        def velocity(context, state_token, noisy, conditioning, slot):  # noqa: ANN001, ANN202
+        def velocity(context, state_token, noisy, conditioning, slot):
             return traced(*context, state_token, noisy, *conditioning, slot)
 
         return velocity
@@ -116,12 +124,24 @@ class ReferencePolicy:
         vectors = []
         for group in embodiment.state_groups:
             array = state.get(group.name)
-            if not isinstance(array, np.ndarray) or array.ndim != 3 or array.shape[0] != batch or array.shape[2] != group.size \
-                    or not np.issubdtype(array.dtype, np.floating) or not np.isfinite(array).all():
-                raise ObservationError(f"state.{group.name} must be finite floats ({batch}, T, {group.size}), got {_describe(array)}")
+            if (
+                not isinstance(array, np.ndarray)
+                or array.ndim != 3
+                or array.shape[0] != batch
+                or array.shape[2] != group.size
+                or not np.issubdtype(array.dtype, np.floating)
+                or not np.isfinite(array).all()
+            ):
+                raise ObservationError(
+                    f"state.{group.name} must be finite floats ({batch}, T, {group.size}), got {_describe(array)}"
+                )
             vectors.append(array[:, -1].astype(np.float64))
         texts = language.get("task")
-        if not isinstance(texts, list) or len(texts) != batch or not all(isinstance(t, list) and t and isinstance(t[0], str) for t in texts):
+        if (
+            not isinstance(texts, list)
+            or len(texts) != batch
+            or not all(isinstance(t, list) and t and isinstance(t[0], str) for t in texts)
+        ):
             raise ObservationError(f"language.task must be a list of {batch} lists of strings")
         if any(len(f) != batch for f in frames.values()):
             raise ObservationError("every camera and state group must have the same batch size")
@@ -139,7 +159,9 @@ class ReferencePolicy:
         frames, state, texts = self._batch(embodiment, observation)
         slot = np.full(len(frames), self.slots[embodiment.name])
         inputs = observation_inputs(frames, state, texts, slot, self.language)
-        actions = self.normalisers[embodiment.name].unnormalise_action(self.predict(inputs)[..., : embodiment.action_dim])
+        actions = self.normalisers[embodiment.name].unnormalise_action(
+            self.predict(inputs)[..., : embodiment.action_dim]
+        )
         return {g.name: actions[..., g.start : g.end] for g in embodiment.action_groups}
 
 

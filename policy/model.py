@@ -1,4 +1,4 @@
-"""The reference GR00T-N1-style model (../shared/REFERENCE.md section 3), small enough to train on a CPU.
+"""The reference GR00T-N1-style model (GR00T N1, arXiv 2503.14734; docs/policy.md), small enough to train on a CPU.
 
 System 2 turns camera frames and the instruction into vision-language tokens: a conv encoder trained here
 (or a local pretrained vision model) for the frames, a frozen sentence model's token embeddings for the
@@ -15,6 +15,7 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import torch
@@ -43,7 +44,9 @@ class ModelInputs:
     slot: torch.Tensor
 
     def to(self, device: str) -> ModelInputs:
-        return ModelInputs(*(getattr(self, name).to(device) for name in ("images", "language", "language_mask", "state", "slot")))
+        return ModelInputs(
+            *(getattr(self, name).to(device) for name in ("images", "language", "language_mask", "state", "slot"))
+        )
 
 
 class EmbodimentLinear(nn.Module):
@@ -105,7 +108,7 @@ class VisionEncoder(nn.Module):
             raise ValueError(f"image_size {image_size} must be a multiple of 16")
         channels = (3, 16, 32, 64, hidden)
         layers: list[nn.Module] = []
-        for inputs, outputs in zip(channels, channels[1:]):
+        for inputs, outputs in pairwise(channels):
             layers += [nn.Conv2d(inputs, outputs, 4, stride=2, padding=1), nn.GroupNorm(8, outputs), nn.SiLU()]
         self.convs = nn.Sequential(*layers, nn.Conv2d(hidden, hidden, 1))
         side = image_size // 16
@@ -118,7 +121,9 @@ class VisionEncoder(nn.Module):
         if cameras > MAX_CAMERAS:
             raise ValueError(f"{cameras} cameras; the vision encoder takes at most {MAX_CAMERAS}")
         features = self.convs(images.flatten(0, 1) * 2 - 1).flatten(2).transpose(1, 2)  # (B*C, N, hidden)
-        features = features.reshape(batch, cameras, -1, features.shape[-1]) + self.position + self.camera[:cameras, None]
+        features = (
+            features.reshape(batch, cameras, -1, features.shape[-1]) + self.position + self.camera[:cameras, None]
+        )
         return features.flatten(1, 2)
 
 
@@ -135,7 +140,9 @@ class PretrainedVisionEncoder(nn.Module):
         self.size, self.layer = self.backbone.config.image_size, layer
         processor = Path(folder) / "preprocessor_config.json"
         stats = json.loads(processor.read_text()) if processor.is_file() else {}
-        self.register_buffer("mean", torch.tensor(stats.get("image_mean", [0.5] * 3)).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer(
+            "mean", torch.tensor(stats.get("image_mean", [0.5] * 3)).view(1, 3, 1, 1), persistent=False
+        )
         self.register_buffer("std", torch.tensor(stats.get("image_std", [0.5] * 3)).view(1, 3, 1, 1), persistent=False)
         self.project = nn.Linear(self.backbone.config.hidden_size, hidden)
         self.camera = nn.Parameter(torch.randn(MAX_CAMERAS, hidden) * 0.02)
@@ -144,7 +151,9 @@ class PretrainedVisionEncoder(nn.Module):
         """(B, C, 3, S, S) in [0, 1] -> (B, C * patches, hidden)."""
         batch, cameras = images.shape[:2]
         pixels = F.interpolate(images.flatten(0, 1), size=(self.size, self.size), mode="bilinear", align_corners=False)
-        states = self.backbone(pixel_values=(pixels - self.mean) / self.std, output_hidden_states=True).hidden_states[self.layer]
+        states = self.backbone(pixel_values=(pixels - self.mean) / self.std, output_hidden_states=True).hidden_states[
+            self.layer
+        ]
         tokens = self.project(states).unflatten(0, (batch, cameras)) + self.camera[:cameras, None]
         return tokens.flatten(1, 2)
 
@@ -161,8 +170,15 @@ class System2(nn.Module):
         )
         self.language = nn.Linear(language_dim, config.hidden)
         self.modality = nn.Parameter(torch.randn(2, config.hidden) * 0.02)
-        layer = nn.TransformerEncoderLayer(config.hidden, config.heads, 4 * config.hidden, dropout=0.0,
-                                           activation="gelu", batch_first=True, norm_first=True)  # fmt: skip
+        layer = nn.TransformerEncoderLayer(
+            config.hidden,
+            config.heads,
+            4 * config.hidden,
+            dropout=0.0,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
         self.transformer = nn.TransformerEncoder(layer, config.vl_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(config.hidden)
 
@@ -171,7 +187,9 @@ class System2(nn.Module):
         vision = self.vision(inputs.images) + self.modality[0]
         words = self.language(inputs.language) + self.modality[1]
         tokens = torch.cat([vision, words], dim=1)
-        padding = torch.cat([torch.zeros(vision.shape[:2], dtype=torch.bool, device=vision.device), ~inputs.language_mask], 1)
+        padding = torch.cat(
+            [torch.zeros(vision.shape[:2], dtype=torch.bool, device=vision.device), ~inputs.language_mask], 1
+        )
         return self.norm(self.transformer(tokens, src_key_padding_mask=padding)), padding
 
 
@@ -185,9 +203,13 @@ class DiTBlock(nn.Module):
         self.norm1 = nn.LayerNorm(hidden, elementwise_affine=False)
         self.attention = nn.MultiheadAttention(hidden, heads, batch_first=True)
         self.norm2 = nn.LayerNorm(hidden, elementwise_affine=False)
-        self.mlp = nn.Sequential(nn.Linear(hidden, 4 * hidden), nn.GELU(approximate="tanh"), nn.Linear(4 * hidden, hidden))
+        self.mlp = nn.Sequential(
+            nn.Linear(hidden, 4 * hidden), nn.GELU(approximate="tanh"), nn.Linear(4 * hidden, hidden)
+        )
 
-    def forward(self, x: torch.Tensor, modulation: torch.Tensor, context: torch.Tensor, context_padding: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, modulation: torch.Tensor, context: torch.Tensor, context_padding: torch.Tensor
+    ) -> torch.Tensor:
         """x (B, T, hidden); modulation (B, 6, hidden): shift, scale and gate of the attention and of the MLP."""
         shift1, scale1, gate1, shift2, scale2, gate2 = modulation[:, :, None].unbind(1)
         h = self.norm1(x) * (1 + scale1) + shift1
@@ -246,7 +268,11 @@ class FlowMatchingPolicy(nn.Module):
         return self.state_encoder(inputs.state[:, None], inputs.slot)
 
     def loss(
-        self, inputs: ModelInputs, actions: torch.Tensor, action_mask: torch.Tensor, generator: torch.Generator | None = None
+        self,
+        inputs: ModelInputs,
+        actions: torch.Tensor,
+        action_mask: torch.Tensor,
+        generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Masked flow-matching MSE: x_t = (1 - t) noise + t actions, target velocity actions - noise, with t
         drawn from GR00T's Beta(1.5, 1) schedule (more weight on noisy times)."""
@@ -262,14 +288,19 @@ class FlowMatchingPolicy(nn.Module):
 
     @torch.no_grad()
     def sample(
-        self, inputs: ModelInputs, generator: torch.Generator | None = None, velocity: Callable[..., torch.Tensor] | None = None
+        self,
+        inputs: ModelInputs,
+        generator: torch.Generator | None = None,
+        velocity: Callable[..., torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Actions (B, chunk, max_action_dim) in normalised units: ``inference_steps`` Euler steps from noise.
         ``velocity`` replaces ``self.velocity`` (e.g. a traced copy of it for serving)."""
         velocity = velocity or self.velocity
         batch, steps = len(inputs.state), self.config.inference_steps
         context, state_token = self.system2(inputs), self.encode_state(inputs)
-        x = torch.randn(batch, self.config.chunk, self.config.max_action_dim, generator=generator).to(inputs.state.device)
+        x = torch.randn(batch, self.config.chunk, self.config.max_action_dim, generator=generator).to(
+            inputs.state.device
+        )
         embeddings, modulations = self.time_conditioning(torch.arange(steps, device=x.device) / steps)
         for k in range(steps):
             conditioning = (embeddings[k].expand(batch, -1), modulations[k].expand(batch, -1, -1))

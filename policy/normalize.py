@@ -56,14 +56,18 @@ class Normaliser:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "state_low": self.state_low.tolist(), "state_high": self.state_high.tolist(),
-            "action_low": self.action_low.tolist(), "action_high": self.action_high.tolist(),
+            "state_low": self.state_low.tolist(),
+            "state_high": self.state_high.tolist(),
+            "action_low": self.action_low.tolist(),
+            "action_high": self.action_high.tolist(),
             "binary": list(self.binary),
-        }  # fmt: skip
+        }
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Normaliser:
-        arrays = {k: np.asarray(values[k], dtype=np.float64) for k in ("state_low", "state_high", "action_low", "action_high")}
+        arrays = {
+            k: np.asarray(values[k], dtype=np.float64) for k in ("state_low", "state_high", "action_low", "action_high")
+        }
         return cls(**arrays, binary=tuple(values["binary"]))
 
 
@@ -85,20 +89,25 @@ def embodiment_normalisers(datasets: dict[Path, str], mode: str) -> dict[str, No
         embodiment = get_embodiment(name)
         stats = json.loads((folder / "meta" / "stats.json").read_text())
         state_dim, action_dim = embodiment.state_dim, embodiment.action_dim
-        bounds.setdefault(name, []).append((
-            _bound(stats, "observation.state", low_name, state_dim, folder),
-            _bound(stats, "observation.state", high_name, state_dim, folder),
-            _bound(stats, "action", low_name, action_dim, folder),
-            _bound(stats, "action", high_name, action_dim, folder),
-            _bound(stats, "action", "min", action_dim, folder),
-            _bound(stats, "action", "max", action_dim, folder),
-        ))  # fmt: skip
+        bounds.setdefault(name, []).append(
+            (
+                _bound(stats, "observation.state", low_name, state_dim, folder),
+                _bound(stats, "observation.state", high_name, state_dim, folder),
+                _bound(stats, "action", low_name, action_dim, folder),
+                _bound(stats, "action", high_name, action_dim, folder),
+                _bound(stats, "action", "min", action_dim, folder),
+                _bound(stats, "action", "max", action_dim, folder),
+            )
+        )
     normalisers = {}
     for name, entries in bounds.items():
         state_low, state_high, action_low, action_high, action_min, action_max = (np.stack(x) for x in zip(*entries))
         binary = tuple(get_embodiment(name).binary_action_dims())
         action_low, action_high = action_low.min(0), action_high.max(0)
         # binary dims decode to their true ends, not to quantiles
-        action_low[list(binary)], action_high[list(binary)] = action_min.min(0)[list(binary)], action_max.max(0)[list(binary)]
+        action_low[list(binary)], action_high[list(binary)] = (
+            action_min.min(0)[list(binary)],
+            action_max.max(0)[list(binary)],
+        )
         normalisers[name] = Normaliser(state_low.min(0), state_high.max(0), action_low, action_high, binary)
     return normalisers

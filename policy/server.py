@@ -47,7 +47,12 @@ def _pack(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         if value.dtype.name not in WIRE_DTYPES:
             raise WireError(f"arrays of dtype {value.dtype} are not sent; use one of {sorted(WIRE_DTYPES)}")
-        return {"__ndarray__": True, "dtype": value.dtype.name, "shape": list(value.shape), "data": np.ascontiguousarray(value).tobytes()}
+        return {
+            "__ndarray__": True,
+            "dtype": value.dtype.name,
+            "shape": list(value.shape),
+            "data": np.ascontiguousarray(value).tobytes(),
+        }
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"cannot send {type(value).__name__}")
@@ -59,10 +64,16 @@ def _unpack(value: dict[str, Any]) -> Any:
     dtype, shape, data = value.get("dtype"), value.get("shape"), value.get("data")
     if dtype not in WIRE_DTYPES:
         raise WireError(f"array dtype {dtype!r} is not accepted; use one of {sorted(WIRE_DTYPES)}")
-    if not isinstance(shape, list) or not all(isinstance(n, int) and n >= 0 for n in shape) or not isinstance(data, bytes):
+    if (
+        not isinstance(shape, list)
+        or not all(isinstance(n, int) and n >= 0 for n in shape)
+        or not isinstance(data, bytes)
+    ):
         raise WireError("an array needs a shape (list of non-negative ints) and data (bytes)")
     if int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize != len(data):
-        raise WireError(f"array of {dtype} {shape} needs {int(np.prod(shape)) * np.dtype(dtype).itemsize} bytes, got {len(data)}")
+        raise WireError(
+            f"array of {dtype} {shape} needs {int(np.prod(shape)) * np.dtype(dtype).itemsize} bytes, got {len(data)}"
+        )
     return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
 
 
@@ -100,13 +111,22 @@ class PolicyServer:
         allow_remote: bind a host other than loopback (logged as a warning).
     """
 
-    def __init__(self, policy: ReferencePolicy, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
-                 max_message_bytes: int = MAX_MESSAGE_BYTES, max_batch: int = ServerLimits().max_batch, token: str | None = None,
-                 allow_remote: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        policy: ReferencePolicy,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+        max_batch: int = ServerLimits().max_batch,
+        token: str | None = None,
+        allow_remote: bool = False,
+    ):
         if not is_loopback(host):
             if not allow_remote:
-                raise InputError(f"serving on {host} lets anyone who reaches it drive the robot; serve on 127.0.0.1, "
-                                 "or pass --allow-remote (with --token)")  # fmt: skip
+                raise InputError(
+                    f"serving on {host} lets anyone who reaches it drive the robot; serve on 127.0.0.1, "
+                    "or pass --allow-remote (with --token)"
+                )
             log.warning("serving on %s: reachable beyond this machine%s", host, "" if token else ", without a token")
         self.policy, self.max_message_bytes, self.max_batch, self.token = policy, max_message_bytes, max_batch, token
         self.host = host
@@ -199,8 +219,9 @@ def _batch_size(observation: Any) -> int:
 class PolicyClient:
     """Talks to a ``PolicyServer``; an error reply raises ``PolicyServerError``, no reply ``TimeoutError``."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORT, timeout_ms: int = 10_000,
-                 token: str | None = None):  # fmt: skip
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = DEFAULT_PORT, timeout_ms: int = 10_000, token: str | None = None
+    ):
         self.address, self.timeout_ms, self.token = f"tcp://{host}:{port}", timeout_ms, token
         self.context = zmq.Context.instance()
         self._connect()

@@ -54,7 +54,9 @@ class RecipeRuns:
     def history(self) -> list[dict[str, float]]:
         """Both phases' loss history on one step axis (post-training steps follow pre-training's)."""
         offset = self.pretrain.history[-1]["step"] if self.pretrain.history else 0
-        later = [{**entry, "step": entry["step"] + offset} for entry in (self.post_train.history if self.post_train else [])]
+        later = [
+            {**entry, "step": entry["step"] + offset} for entry in (self.post_train.history if self.post_train else [])
+        ]
         return self.pretrain.history + later
 
 
@@ -134,11 +136,15 @@ def train_policy(
         chosen = frames[rng.integers(len(frames), size=training.batch_size)]
         images, state, actions, texts, mask, slot = data.chunk_batch(dataset, [tuple(x) for x in chosen], config)
         inputs = observation_inputs(images, state, texts, slot, language)
-        batch, cameras = inputs.images.shape[:2]
+        cameras = inputs.images.shape[1]
         inputs.images = random_shift(inputs.images.flatten(1, 2), SHIFT, rng).unflatten(1, (cameras, 3))
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
-        loss = model.loss(inputs.to(training.device), torch.from_numpy(actions).to(training.device),
-                          torch.from_numpy(mask).to(training.device), generator)  # fmt: skip
+        loss = model.loss(
+            inputs.to(training.device),
+            torch.from_numpy(actions).to(training.device),
+            torch.from_numpy(mask).to(training.device),
+            generator,
+        )
         return loss, {}
 
     def save(state: TrainerState) -> None:
@@ -147,8 +153,9 @@ def train_policy(
         save_trainer_state(out / TRAINER_DIR, state)
 
     sha256 = ""
-    history = train(model, batch_loss, training, on_log=on_log, resume=resume,
-                    checkpoint_every=checkpoint_every, on_checkpoint=save)  # fmt: skip
+    history = train(
+        model, batch_loss, training, on_log=on_log, resume=resume, checkpoint_every=checkpoint_every, on_checkpoint=save
+    )
     if not sha256:  # the run had already finished: nothing was trained or saved
         sha256 = load_checkpoint(out / CHECKPOINT_DIR).sha256
     return PolicyRun(out, sha256, history, data, resume.step if resume else 0)
@@ -175,13 +182,30 @@ def train_reference_policy(
     def phase_log(phase: str) -> Callable[[dict[str, float]], None] | None:
         return (lambda entry: on_log(phase, entry)) if on_log is not None else None
 
-    pretrained = train_policy(release_folder, out / "pretrain", config, pretraining, layers=layers, data=data,
-                              log=log, on_log=phase_log("pretrain"))  # fmt: skip
+    pretrained = train_policy(
+        release_folder,
+        out / "pretrain",
+        config,
+        pretraining,
+        layers=layers,
+        data=data,
+        log=log,
+        on_log=phase_log("pretrain"),
+    )
     if post_training is None or not target:
         return RecipeRuns(pretrained, None)
     data = replace(data, datasets=[d for d in data.datasets if d.embodiment.name in target])
     if not data.datasets:
         raise NothingToTrainError(f"release {data.version}: no dataset of {sorted(target)} to post-train on")
-    post_trained = train_policy(release_folder, out / "post_train", config, post_training, layers=layers,
-                                initial=out / "pretrain", data=data, log=log, on_log=phase_log("post_train"))  # fmt: skip
+    post_trained = train_policy(
+        release_folder,
+        out / "post_train",
+        config,
+        post_training,
+        layers=layers,
+        initial=out / "pretrain",
+        data=data,
+        log=log,
+        on_log=phase_log("post_train"),
+    )
     return RecipeRuns(pretrained, post_trained)

@@ -186,8 +186,10 @@ class Embodiment:
                 )
             if camera in mapping.values():
                 other = next(k for k, c in mapping.items() if c == camera)
-                raise CameraMismatchError(f"cameras {other!r} and {key!r} are both camera {camera!r} of embodiment "
-                                          f"{self.name!r}; remove one of the aliases")  # fmt: skip
+                raise CameraMismatchError(
+                    f"cameras {other!r} and {key!r} are both camera {camera!r} of embodiment "
+                    f"{self.name!r}; remove one of the aliases"
+                )
             mapping[key] = camera
         missing = [c for c in self.cameras if c not in mapping.values()]
         if missing:
@@ -201,7 +203,9 @@ class Embodiment:
         """The source keys the state is read from, in vector order (e.g. robosuite's obs keys)."""
         return tuple(dict.fromkeys(g.source_key for g in sorted(self.state_groups, key=lambda g: g.start)))
 
-    def gather(self, kind: Literal["state", "action"], columns: Mapping[str, np.ndarray], default_key: str) -> np.ndarray:
+    def gather(
+        self, kind: Literal["state", "action"], columns: Mapping[str, np.ndarray], default_key: str
+    ) -> np.ndarray:
         """The (T, dim) state or action vector from a source's per-frame ``columns``, each group taken from its
         ``source_key`` (or ``default_key``); raises ``KeyError`` for a missing column and ``ValueError`` when a
         column's width does not match the groups that read it."""
@@ -347,8 +351,16 @@ def _modality_groups(entries: Mapping[str, Mapping[str, Any]]) -> tuple[Group, .
             groups.append(Group(name, start, end, **common))
         else:
             size = end - start
-            groups.append(Group(name, position, position + size, **common, source_key=entry.get("original_key"),
-                                source_index=(start, end)))  # fmt: skip
+            groups.append(
+                Group(
+                    name,
+                    position,
+                    position + size,
+                    **common,
+                    source_key=entry.get("original_key"),
+                    source_index=(start, end),
+                )
+            )
             position += size
     return tuple(groups)
 
@@ -389,8 +401,11 @@ class GroupDocument(BaseModel):
     )
     binary: bool = Field(default=False, description="an open/close gripper: two values, never scaled")
     range: tuple[float, float] | None = Field(default=None, description="physical limits [low, high], when known")
-    source_key: str | None = Field(default=None, description="source feature it is read from (LeRobot column, "
-                                   "robomimic obs key, RLDS step key); default: the format's state/action vector")  # fmt: skip
+    source_key: str | None = Field(
+        default=None,
+        description="source feature it is read from (LeRobot column, "
+        "robomimic obs key, RLDS step key); default: the format's state/action vector",
+    )
     source_index: tuple[int, int] | None = Field(default=None, description="[start, end) within source_key")
 
     @model_validator(mode="after")
@@ -480,7 +495,9 @@ def load_embodiment_file(path: Path | str) -> Embodiment:
     try:
         document = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as error:
-        raise EmbodimentFileError(f"{path}: not valid {path.suffix.lstrip('.').upper()} ({error})".replace("\n", " ")) from None
+        raise EmbodimentFileError(
+            f"{path}: not valid {path.suffix.lstrip('.').upper()} ({error})".replace("\n", " ")
+        ) from None
     if not isinstance(document, dict):
         raise EmbodimentFileError(f"{path}: an embodiment file holds a mapping (name, fps, cameras, ...)")
     embodiment = Embodiment.from_document(document, str(path))
@@ -520,9 +537,11 @@ _FileDumper.add_representer(
     _FlowMapping, lambda dumper, data: dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True)
 )
 _FileDumper.add_representer(
-    list, lambda dumper, data: dumper.represent_sequence(
-        "tag:yaml.org,2002:seq", data, flow_style=not any(isinstance(item, dict) for item in data))
-)  # fmt: skip
+    list,
+    lambda dumper, data: dumper.represent_sequence(
+        "tag:yaml.org,2002:seq", data, flow_style=not any(isinstance(item, dict) for item in data)
+    ),
+)
 
 
 # -- the registry --------------------------------------------------------------------------------------------
@@ -643,4 +662,3 @@ def pseudo_embodiment(base: Embodiment, kind: str) -> Embodiment:
         state_groups=(),
         description=f"video labelled with {base.name} actions by {kind}",
     )
-

@@ -68,7 +68,7 @@ class Episode:
 
     @property
     def length(self) -> int:
-        return int(len(self.timestamps))
+        return len(self.timestamps)
 
     @property
     def duration_s(self) -> float:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from schemas.home import Home
+
 __all__ = [
     "DEFAULT_HOME",
     "DEFAULT_SOURCES_FILE",
@@ -27,14 +29,14 @@ DEFAULT_HOME = REPO_ROOT / ".pyramid"
 DEFAULT_SOURCES_FILE = REPO_ROOT / "sources.yaml"
 
 
-def pyramid_home() -> Path:
+def pyramid_home() -> Home:
     """``PYRAMID_HOME``: where datasets, models, releases and the user's embodiments and sources live."""
-    return Path(os.environ.get("PYRAMID_HOME") or DEFAULT_HOME)
+    return Home(Path(os.environ.get("PYRAMID_HOME") or DEFAULT_HOME))
 
 
 def dagster_home() -> Path:
     """``DAGSTER_HOME``: the Dagster instance's folder (default ``<home>/dagster``, as ``make setup`` makes it)."""
-    return Path(os.environ.get("DAGSTER_HOME") or pyramid_home() / "dagster")
+    return Path(os.environ.get("DAGSTER_HOME") or pyramid_home().dagster)
 
 
 def sources_file() -> Path:
@@ -56,7 +58,7 @@ def embodiment_path() -> tuple[Path, ...]:
     """Where user embodiment files are looked up: ``<home>/embodiments``, then each entry of
     ``PYRAMID_EMBODIMENT_PATH`` (folders or files, separated by ``:``)."""
     extra = [Path(entry) for entry in os.environ.get("PYRAMID_EMBODIMENT_PATH", "").split(os.pathsep) if entry]
-    return (pyramid_home() / "embodiments", *extra)
+    return (pyramid_home().embodiments, *extra)
 
 
 def serve_token() -> str | None:

@@ -15,8 +15,8 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("MUJOCO_GL", "osmesa")  # before anything imports mujoco
 os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
 
-from schemas.embodiment import get_embodiment  # noqa: E402
-from schemas.episode import Episode, exact_timestamps  # noqa: E402
+from schemas.embodiment import get_embodiment
+from schemas.episode import Episode, exact_timestamps
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
@@ -129,14 +129,24 @@ def label_home(tmp_path_factory, _ray_session):
     raw = home / "raw"
     raw.mkdir()
     ensure_local_ray()
-    record_teleop_set("Lift", 10, raw / "panda_lift.hdf5", ExpertConfig(image_size=LABEL_IMAGE_SIZE),
-                      ray=RayConfig(workers=RAY_WORKERS))  # fmt: skip
-    teleop = SourceConfig(name="panda_lift", path=raw / "panda_lift.hdf5", format="robomimic", embodiment="robosuite_panda")
+    record_teleop_set(
+        "Lift",
+        10,
+        raw / "panda_lift.hdf5",
+        ExpertConfig(image_size=LABEL_IMAGE_SIZE),
+        ray=RayConfig(workers=RAY_WORKERS),
+    )
+    teleop = SourceConfig(
+        name="panda_lift", path=raw / "panda_lift.hdf5", format="robomimic", embodiment="robosuite_panda"
+    )
     ingest_source(teleop, home / "datasets" / "teleop" / "panda_lift")
-    record_stand_in_videos("Lift", 3, raw / "videos", camera="agentview", size=LABEL_IMAGE_SIZE,
-                           ray=RayConfig(workers=RAY_WORKERS))  # fmt: skip
-    ingest_source(SourceConfig(name="standin", path=raw / "videos", format="video_folder"),
-                  home / "datasets" / "human_video" / "standin")  # fmt: skip
+    record_stand_in_videos(
+        "Lift", 3, raw / "videos", camera="agentview", size=LABEL_IMAGE_SIZE, ray=RayConfig(workers=RAY_WORKERS)
+    )
+    ingest_source(
+        SourceConfig(name="standin", path=raw / "videos", format="video_folder"),
+        home / "datasets" / "human_video" / "standin",
+    )
     return home
 
 
@@ -165,5 +175,7 @@ def tiny_policy(policy_release, tmp_path_factory):
     from policy.train import train_policy
 
     out = tmp_path_factory.mktemp("tiny_policy")
-    train_policy(policy_release, out, PolicyConfig(**POLICY_CONFIG), TrainConfig(**POLICY_TRAINING), log=lambda message: None)
+    train_policy(
+        policy_release, out, PolicyConfig(**POLICY_CONFIG), TrainConfig(**POLICY_TRAINING), log=lambda message: None
+    )
     return out

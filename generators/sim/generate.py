@@ -48,8 +48,9 @@ def _sources(path: str) -> list[SourceDemo]:
     return load_source_demos(path)
 
 
-def _attempt(task: str, source_path: str, seed: int, config: GenerationConfig, cameras: tuple[str, ...],
-             image_size: int) -> tuple[RobomimicDemo | None, dict]:  # fmt: skip
+def _attempt(
+    task: str, source_path: str, seed: int, config: GenerationConfig, cameras: tuple[str, ...], image_size: int
+) -> tuple[RobomimicDemo | None, dict]:
     """One seeded attempt where it runs (e.g. a Ray worker); a success comes back rendered. A simulator error
     (robosuite's or MuJoCo's own exceptions) fails this attempt only, with the error as its reason."""
     try:
@@ -130,6 +131,6 @@ def generate_demos(
                 "source": str(source_path),
             },
             indent=2,
-        )  # fmt: skip
+        )
     )
     return report

@@ -89,8 +89,10 @@ SUBTASKS: dict[str, Spec] = {
 
 def coordination_groups(spec: Spec) -> list[list[tuple[int, int]]]:
     """The n-th coordination subtask of every arm forms group n; members share object and end signal."""
-    per_arm = [[(arm, i) for i, s in enumerate(subtasks) if s.kind == SubtaskKind.COORDINATION]
-               for arm, subtasks in enumerate(spec)]  # fmt: skip
+    per_arm = [
+        [(arm, i) for i, s in enumerate(subtasks) if s.kind == SubtaskKind.COORDINATION]
+        for arm, subtasks in enumerate(spec)
+    ]
     if len({len(members) for members in per_arm}) > 1:
         raise ValueError(f"every arm needs the same number of coordination subtasks, got {[len(m) for m in per_arm]}")
     groups = [list(group) for group in zip(*per_arm)]
@@ -105,8 +107,14 @@ def _check_spec(spec: Spec) -> None:
         for index, subtask in enumerate(subtasks):
             if subtask.kind == SubtaskKind.SEQUENTIAL:
                 other = subtask.after
-                if other is None or other[0] == arm or not (0 <= other[0] < len(spec) and 0 <= other[1] < len(spec[other[0]])):
-                    raise ValueError(f"sequential subtask {index} of arm {arm} needs another arm's subtask to wait for, got {other}")  # fmt: skip
+                if (
+                    other is None
+                    or other[0] == arm
+                    or not (0 <= other[0] < len(spec) and 0 <= other[1] < len(spec[other[0]]))
+                ):
+                    raise ValueError(
+                        f"sequential subtask {index} of arm {arm} needs another arm's subtask to wait for, got {other}"
+                    )
     coordination_groups(spec)
 
 
@@ -135,9 +143,12 @@ def load_source_demos(path: Path | str) -> list[SourceDemo]:
             if "datagen_info" not in group:
                 raise ValueError(f"{path}: {name} has no datagen_info; MimicGen needs eef/object poses and signals")
             info, length = group["datagen_info"], len(group["actions"])
-            arrays = {"target_pose": info["target_pose"][()], "gripper_action": info["gripper_action"][()],
-                      **{f"object_poses/{k}": v[()] for k, v in info["object_poses"].items()},
-                      **{f"subtask_term_signals/{k}": v[()] for k, v in info["subtask_term_signals"].items()}}  # fmt: skip
+            arrays = {
+                "target_pose": info["target_pose"][()],
+                "gripper_action": info["gripper_action"][()],
+                **{f"object_poses/{k}": v[()] for k, v in info["object_poses"].items()},
+                **{f"subtask_term_signals/{k}": v[()] for k, v in info["subtask_term_signals"].items()},
+            }
             wrong = {key: len(value) for key, value in arrays.items() if len(value) != length}
             if wrong:
                 raise ValueError(f"{path}: {name} has {length} actions but datagen_info lengths {wrong}")
@@ -147,9 +158,13 @@ def load_source_demos(path: Path | str) -> list[SourceDemo]:
                     target_pose=arrays["target_pose"].reshape(length, -1, 4, 4),
                     gripper=arrays["gripper_action"].reshape(length, -1),
                     object_poses={k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("object_poses/")},
-                    signals={k.split("/", 1)[1]: v.astype(bool) for k, v in arrays.items() if k.startswith("subtask_term_signals/")},
+                    signals={
+                        k.split("/", 1)[1]: v.astype(bool)
+                        for k, v in arrays.items()
+                        if k.startswith("subtask_term_signals/")
+                    },
                 )
-            )  # fmt: skip
+            )
     return demos
 
 
@@ -163,7 +178,9 @@ def check_sources(task: str, sources: list[SourceDemo], spec: Spec | None = None
         if source.target_pose.shape[1] != len(spec):
             raise ValueError(f"{source.name}: has {source.target_pose.shape[1]} arm(s), {task} needs {len(spec)}")
         needed = {s.end_signal for arm in spec for s in arm} - {None}
-        missing = sorted(needed - set(source.signals)) + sorted({s.object for arm in spec for s in arm} - {None} - set(source.object_poses))
+        missing = sorted(needed - set(source.signals)) + sorted(
+            {s.object for arm in spec for s in arm} - {None} - set(source.object_poses)
+        )
         if missing:
             raise ValueError(f"{source.name}: no subtask signal or object pose for {missing}; {task} needs them")
 
@@ -259,8 +276,9 @@ class _Generation:
         self.obs = self.env.reset()
         self.bounds = [segment_bounds(s, spec, self.rng) for s in sources]
         first = sources[0].gripper[0]
-        self.arms = [_Arm(hold=self.robot.eef_pose(self.obs, arm), gripper=float(first[arm]))
-                     for arm in range(len(spec))]  # fmt: skip
+        self.arms = [
+            _Arm(hold=self.robot.eef_pose(self.obs, arm), gripper=float(first[arm])) for arm in range(len(spec))
+        ]
         self.finished: dict[tuple[int, int], int] = {}
         self.segments: list[dict] = []
         self.record: dict[str, list] = {}
@@ -290,15 +308,29 @@ class _Generation:
             start, end = self.bounds[chosen][arm][index]
             targets = transform_segment(source.target_pose[start:end, arm], then, now)
             here = self.robot.eef_pose(self.obs, arm)
-            steps = bridge_steps(here, targets[0], self.config.interpolation_steps, self.config.bridge_speed,
-                                 self.config.bridge_angular_speed)  # fmt: skip
+            steps = bridge_steps(
+                here,
+                targets[0],
+                self.config.interpolation_steps,
+                self.config.bridge_speed,
+                self.config.bridge_angular_speed,
+            )
             bridge = interpolate_poses(here, targets[0], steps)
             queues[arm] = [(pose, self.arms[arm].gripper) for pose in bridge] + [
                 (pose, float(grip)) for pose, grip in zip(targets, source.gripper[start:end, arm], strict=True)
             ]
-            self.segments.append({"arm": arm, "subtask": index, "kind": str(self.spec[arm][index].kind),
-                                  "object": subtask.object, "source": source.name, "start": start, "end": end,
-                                  "started_step": self.steps})  # fmt: skip
+            self.segments.append(
+                {
+                    "arm": arm,
+                    "subtask": index,
+                    "kind": str(self.spec[arm][index].kind),
+                    "object": subtask.object,
+                    "source": source.name,
+                    "start": start,
+                    "end": end,
+                    "started_step": self.steps,
+                }
+            )
         longest = max(len(queue) for queue in queues.values())
         for arm, index in members:
             state = self.arms[arm]
@@ -340,12 +372,14 @@ class _Generation:
         action = self.robot.action(commands, [state.gripper for state in self.arms])
         record = self.record
         for key, value in (
-            ("actions", action), ("sim_states", self.env.sim.get_state().flatten()),
-            ("eef_pose", poses), ("target_pose", [state.hold for state in self.arms]),
+            ("actions", action),
+            ("sim_states", self.env.sim.get_state().flatten()),
+            ("eef_pose", poses),
+            ("target_pose", [state.hold for state in self.arms]),
             *((key, self.obs[key].astype(np.float32)) for key in self.state_keys),
             *((f"object_poses/{name}", body_pose(self.env, body)) for name, body in self.objects.items()),
             *((f"subtask_term_signals/{name}", on) for name, on in grasp_signal(self.env, self.task).items()),
-        ):  # fmt: skip
+        ):
             record.setdefault(key, []).append(value)
         self.obs, _, _, _ = self.env.step(action)
         self.steps += 1
@@ -357,7 +391,7 @@ class _Generation:
             return f"still executing after {self.config.max_steps} steps"
         for segment in self.segments:
             signal = self.spec[segment["arm"]][segment["subtask"]].end_signal
-            if signal is not None and not any(self.record[f"subtask_term_signals/{signal}"][segment["started_step"]:]):
+            if signal is not None and not any(self.record[f"subtask_term_signals/{signal}"][segment["started_step"] :]):
                 return f"'{signal}' never on (arm {segment['arm']}, subtask {segment['subtask']}: {segment['object']})"
         return "task not completed at the end of the last segment"
 
@@ -381,17 +415,25 @@ class _Generation:
         reason = "" if success else self._failure_reason(timed_out)
         actions = np.stack(self.record["actions"])
         return Rollout(
-            task=self.task, seed=self.seed, success=success, reason=reason, actions=actions,
+            task=self.task,
+            seed=self.seed,
+            success=success,
+            reason=reason,
+            actions=actions,
             sim_states=np.stack(self.record["sim_states"]),
             proprio={key: np.stack(self.record[key]) for key in self.state_keys},
             datagen_info={
                 "eef_pose": arm_poses(np.asarray(self.record["eef_pose"])),
                 "target_pose": arm_poses(np.asarray(self.record["target_pose"])),
                 "gripper_action": self.robot.gripper_actions(actions),
-                **{k: np.asarray(v) for k, v in self.record.items() if k.startswith(("object_poses/", "subtask_term_signals/"))},
+                **{
+                    k: np.asarray(v)
+                    for k, v in self.record.items()
+                    if k.startswith(("object_poses/", "subtask_term_signals/"))
+                },
             },
             segments=self.segments,
-        )  # fmt: skip
+        )
 
 
 def generate_rollout(

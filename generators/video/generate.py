@@ -93,13 +93,23 @@ THIRD_PARTY_WINDOW = (64, 9)  # size and frames asked of a third-party pipeline 
 
 def window_shape(pipeline, config: GenerationConfig) -> tuple[int, int]:
     """The square size and window length generation asks ``pipeline`` for."""
-    size, frames = ((pipeline.image_size, pipeline.frames) if isinstance(pipeline, PyramidVideoPipeline)
-                    else THIRD_PARTY_WINDOW)  # fmt: skip
+    size, frames = (
+        (pipeline.image_size, pipeline.frames) if isinstance(pipeline, PyramidVideoPipeline) else THIRD_PARTY_WINDOW
+    )
     return config.image_size or size, config.frames or frames
 
 
-def run_pipeline(pipeline, first_frames: np.ndarray, prompts: list[str], seeds: list[int], size: int, frames: int,
-                 steps: int, guidance_scale: float, device: str = "cpu") -> np.ndarray:  # fmt: skip
+def run_pipeline(
+    pipeline,
+    first_frames: np.ndarray,
+    prompts: list[str],
+    seeds: list[int],
+    size: int,
+    frames: int,
+    steps: int,
+    guidance_scale: float,
+    device: str = "cpu",
+) -> np.ndarray:
     """One call of a diffusers image-to-video pipeline with the arguments they all take: (B, S, S, 3) uint8 first
     frames -> (B, frames, S, S, 3) uint8 clips."""
     try:
@@ -118,21 +128,33 @@ def run_pipeline(pipeline, first_frames: np.ndarray, prompts: list[str], seeds: 
         raise ValueError(f"{type(pipeline).__name__} is not an image-to-video pipeline: {error}") from error
     clips = np.asarray(output.frames)
     if clips.shape[:2] != (len(first_frames), frames) or clips.shape[-1] != 3:
-        raise ValueError(f"{type(pipeline).__name__} returned frames of shape {clips.shape}, "
-                         f"expected ({len(first_frames)}, {frames}, H, W, 3)")  # fmt: skip
+        raise ValueError(
+            f"{type(pipeline).__name__} returned frames of shape {clips.shape}, "
+            f"expected ({len(first_frames)}, {frames}, H, W, 3)"
+        )
     pixels = (clips * 255).round().clip(0, 255).astype(np.uint8)
     return np.stack([resize_frames(clip, size, f"{type(pipeline).__name__} output") for clip in pixels])
 
 
-def generate_windows(pipeline, first_frames: np.ndarray, prompts: list[str], seeds: list[int], windows: int,
-                     config: GenerationConfig) -> np.ndarray:  # fmt: skip
+def generate_windows(
+    pipeline, first_frames: np.ndarray, prompts: list[str], seeds: list[int], windows: int, config: GenerationConfig
+) -> np.ndarray:
     """(B, 1 + windows * (F - 1), S, S, 3) generated clips (their first frame too, the model's rendering of the
     conditioning frame), window by window, each window from the last frame of the one before."""
     size, frames = window_shape(pipeline, config)
     pieces, current = [], first_frames
     for window in range(windows):
-        generated = run_pipeline(pipeline, current, prompts, [seed * 1000 + window for seed in seeds], size, frames,
-                                 config.steps, config.guidance_scale, config.device)  # fmt: skip
+        generated = run_pipeline(
+            pipeline,
+            current,
+            prompts,
+            [seed * 1000 + window for seed in seeds],
+            size,
+            frames,
+            config.steps,
+            config.guidance_scale,
+            config.device,
+        )
         pieces.append(generated if window == 0 else generated[:, 1:])
         current = generated[:, -1]
     return np.concatenate(pieces, axis=1)
@@ -149,9 +171,14 @@ def clip_frames(pipeline, config: GenerationConfig) -> int:
 
 
 def generate_episode_clips(
-    folder: str, sha256: str, root: str, episode_index: int, instructions: list[tuple[str, bool]], first_seed: int,
+    folder: str,
+    sha256: str,
+    root: str,
+    episode_index: int,
+    instructions: list[tuple[str, bool]],
+    first_seed: int,
     config: GenerationConfig,
-) -> list[Episode | RejectedEpisode]:  # fmt: skip
+) -> list[Episode | RejectedEpisode]:
     """The clips of one source episode's first frame, where it runs (a Ray worker loads the pipeline once); an
     unreadable source episode comes back rejected."""
     torch.set_num_threads(1)
@@ -166,23 +193,34 @@ def generate_episode_clips(
     for begin in range(0, len(instructions), config.batch_size):
         batch = instructions[begin : begin + config.batch_size]
         seeds = [first_seed + begin + k for k in range(len(batch))]
-        clips = generate_windows(pipeline, np.repeat(first[None], len(batch), axis=0), [t for t, _ in batch], seeds,
-                                 config.windows, config)  # fmt: skip
+        clips = generate_windows(
+            pipeline, np.repeat(first[None], len(batch), axis=0), [t for t, _ in batch], seeds, config.windows, config
+        )
         for (text, counterfactual), seed, frames in zip(batch, seeds, clips, strict=True):
             fidelity = psnr(float(np.mean((frames[0] / 255.0 - first / 255.0) ** 2)))
-            episodes.append(Episode(
-                episode_id=f"{clip.dataset}/{clip.episode_id}/{seed}",
-                embodiment=GENERATED_VIDEO,
-                fps=source.fps,
-                instruction=text,
-                frames={LABELLED_CAMERA: frames},
-                state=None,
-                action=None,
-                timestamps=exact_timestamps(len(frames), source.fps),
-                notes={"source_dataset": clip.dataset, "source_episode": clip.episode_id, "source_frame": 0,
-                       "prompt": text, "instruction_generated": True, "counterfactual": counterfactual, "seed": seed,
-                       "video_model_sha256": sha256, "first_frame_psnr_db": round(fidelity, 2)},
-            ))  # fmt: skip
+            episodes.append(
+                Episode(
+                    episode_id=f"{clip.dataset}/{clip.episode_id}/{seed}",
+                    embodiment=GENERATED_VIDEO,
+                    fps=source.fps,
+                    instruction=text,
+                    frames={LABELLED_CAMERA: frames},
+                    state=None,
+                    action=None,
+                    timestamps=exact_timestamps(len(frames), source.fps),
+                    notes={
+                        "source_dataset": clip.dataset,
+                        "source_episode": clip.episode_id,
+                        "source_frame": 0,
+                        "prompt": text,
+                        "instruction_generated": True,
+                        "counterfactual": counterfactual,
+                        "seed": seed,
+                        "video_model_sha256": sha256,
+                        "first_frame_psnr_db": round(fidelity, 2),
+                    },
+                )
+            )
     return episodes
 
 
@@ -216,12 +254,18 @@ def generate_clips(
                 units.append((str(pipeline_folder), sha256, str(source.root), index, [], next_seed, config))
                 continue
             count = math.ceil(config.multiplier * config.oversample * episode.length / length)
-            instructions = [(i.text, i.counterfactual) for i in new_instructions(episode.instruction, count, config.vocabulary, rng)]
+            instructions = [
+                (i.text, i.counterfactual) for i in new_instructions(episode.instruction, count, config.vocabulary, rng)
+            ]
             units.append((str(pipeline_folder), sha256, str(source.root), index, instructions, next_seed, config))
             teleop_frames, next_seed = teleop_frames + episode.length, next_seed + count
-    provenance = {"generated_from": [str(r) for r in roots], "video_model": str(pipeline_folder),
-                  "video_model_sha256": sha256, "multiplier_requested": config.multiplier,
-                  "teleop_hours": teleop_frames / fps / 3600}  # fmt: skip
+    provenance = {
+        "generated_from": [str(r) for r in roots],
+        "video_model": str(pipeline_folder),
+        "video_model_sha256": sha256,
+        "multiplier_requested": config.multiplier,
+        "teleop_hours": teleop_frames / fps / 3600,
+    }
     plan = ReadPlan(get_embodiment(GENERATED_VIDEO), fps, generate_episode_clips, units)
     written = write_plan(plan, destination, ray=ray, on_item=on_item, provenance=provenance)
     return GenerationReport(written, teleop_frames / fps / 3600, next_seed - config.seed, sha256)

@@ -28,8 +28,10 @@ class Vocabulary:
 
     def sentences(self) -> list[tuple[str, str, str]]:
         """(sentence, object, place) for every combination."""
-        return [(" ".join(w for w in (verb, "the", obj, place) if w), obj, place)
-                for verb, obj, place in itertools.product(self.verbs, self.objects, self.places)]  # fmt: skip
+        return [
+            (" ".join(w for w in (verb, "the", obj, place) if w), obj, place)
+            for verb, obj, place in itertools.product(self.verbs, self.objects, self.places)
+        ]
 
 
 # The robosuite Panda tasks' words (lift, stack, pick-and-place) plus moves none of them demonstrates.
@@ -40,12 +42,16 @@ DEFAULT_VOCABULARY = Vocabulary(
 )
 
 
-def new_instructions(original: str, count: int, vocabulary: Vocabulary, rng: np.random.Generator) -> list[GeneratedInstruction]:
+def new_instructions(
+    original: str, count: int, vocabulary: Vocabulary, rng: np.random.Generator
+) -> list[GeneratedInstruction]:
     """``count`` instructions other than ``original``, without repeats while the vocabulary lasts."""
     candidates = [s for s in vocabulary.sentences() if s[0] != original.strip().lower()]
     if not candidates:
         raise ValueError(f"the vocabulary makes no instruction other than {original!r}")
     order = np.concatenate([rng.permutation(len(candidates)) for _ in range(-(-count // len(candidates)))])[:count]
     original = original.lower()
-    return [GeneratedInstruction(candidates[i][0], candidates[i][1] not in original or candidates[i][2] not in original)
-            for i in order]  # fmt: skip
+    return [
+        GeneratedInstruction(candidates[i][0], candidates[i][1] not in original or candidates[i][2] not in original)
+        for i in order
+    ]

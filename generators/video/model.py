@@ -67,8 +67,10 @@ class VideoModelConfig:
 
     def __post_init__(self) -> None:
         if self.image_size % self.patch_size or self.dim % self.heads or self.frames < 2:
-            raise ValueError(f"video model config {self}: image_size must be a multiple of patch_size, dim of "
-                             "heads, and a window needs at least 2 frames")  # fmt: skip
+            raise ValueError(
+                f"video model config {self}: image_size must be a multiple of patch_size, dim of "
+                "heads, and a window needs at least 2 frames"
+            )
 
 
 @dataclass
@@ -81,8 +83,9 @@ class VideoPipelineOutput(BaseOutput):
 class PyramidVideoPipeline(DiffusionPipeline):
     """First frame + instruction -> a clip, by flow matching in pixel space."""
 
-    def __init__(self, transformer: LatteTransformer3DModel, scheduler: FlowMatchEulerDiscreteScheduler,
-                 language_model: str = ""):  # fmt: skip
+    def __init__(
+        self, transformer: LatteTransformer3DModel, scheduler: FlowMatchEulerDiscreteScheduler, language_model: str = ""
+    ):
         super().__init__()
         self.register_modules(transformer=transformer, scheduler=scheduler)
         self.register_to_config(language_model=language_model)
@@ -103,15 +106,17 @@ class PyramidVideoPipeline(DiffusionPipeline):
         """(B, 3, S, S) first frames in [-1, 1] -> (B, 3, F, S, S), the frame repeated on every step."""
         return images[:, :, None].expand(-1, -1, self.frames, -1, -1)
 
-    def denoise(self, noisy: torch.Tensor, first: torch.Tensor, sigma: torch.Tensor, text: torch.Tensor,
-                mask: torch.Tensor) -> torch.Tensor:  # fmt: skip
+    def denoise(
+        self, noisy: torch.Tensor, first: torch.Tensor, sigma: torch.Tensor, text: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
         """The clean residual (clip minus its first frame ``first`` (B, 3, S, S)) predicted from the noisy one
         ``(1 - sigma) * residual + sigma * noise`` at noise levels ``sigma`` (B,) in [0, 1]."""
         hidden = torch.cat([noisy, self.condition(first)], dim=1)
         # Latte's spatial blocks see batch * frames sequences but do not repeat the text mask to match
         frame_mask = mask.repeat_interleave(noisy.shape[2], dim=0)
-        return self.transformer(hidden, timestep=sigma * 1000, encoder_hidden_states=text,
-                                encoder_attention_mask=frame_mask).sample  # fmt: skip
+        return self.transformer(
+            hidden, timestep=sigma * 1000, encoder_hidden_states=text, encoder_attention_mask=frame_mask
+        ).sample
 
     def _first_frames(self, image: Any, height: int, width: int) -> torch.Tensor:
         images = image if isinstance(image, list) else [image]
@@ -139,8 +144,10 @@ class PyramidVideoPipeline(DiffusionPipeline):
         classifier-free guidance (the model was trained with 10% of instructions dropped)."""
         height, width, num_frames = height or self.image_size, width or self.image_size, num_frames or self.frames
         if (height, width, num_frames) != (self.image_size, self.image_size, self.frames):
-            raise ValueError(f"this model generates {self.frames} frames of {self.image_size}x{self.image_size}, "
-                             f"asked for {num_frames} of {width}x{height}")  # fmt: skip
+            raise ValueError(
+                f"this model generates {self.frames} frames of {self.image_size}x{self.image_size}, "
+                f"asked for {num_frames} of {width}x{height}"
+            )
         if output_type != "np":
             raise ValueError(f"output_type {output_type!r}: this pipeline returns numpy frames ('np')")
         first = self._first_frames(image, height, width)
@@ -209,11 +216,12 @@ def load_video_pipeline(folder: Path | str, device: str = "cpu") -> DiffusionPip
     (CogVideoXImageToVideoPipeline, WanImageToVideoPipeline, ...) saved with ``save_pretrained``."""
     index = Path(folder) / "model_index.json"
     if not index.is_file():
-        raise FileNotFoundError(f"{folder}: no diffusers pipeline (model_index.json); train the video model first "
-                                "(the video_model asset) or point video_model at a saved pipeline folder")  # fmt: skip
+        raise FileNotFoundError(
+            f"{folder}: no diffusers pipeline (model_index.json); train the video model first "
+            "(the video_model asset) or point video_model at a saved pipeline folder"
+        )
     name = json.loads(index.read_text())["_class_name"]
     cls = PyramidVideoPipeline if name == PyramidVideoPipeline.__name__ else DiffusionPipeline
     pipeline = cls.from_pretrained(str(folder), low_cpu_mem_usage=False)
     pipeline.set_progress_bar_config(disable=True)
     return pipeline.to(device)
-

@@ -61,8 +61,9 @@ def motion(frames: np.ndarray, gap: int) -> float:
     return float(np.abs(frames[gap:].astype(np.float32) - frames[:-gap].astype(np.float32)).mean())
 
 
-def label_trajectory(root: str, episode_index: int, idm_checkpoint: str, latent_checkpoint: str,
-                     filters: NeuralFilters) -> Episode | RejectedEpisode:  # fmt: skip
+def label_trajectory(
+    root: str, episode_index: int, idm_checkpoint: str, latent_checkpoint: str, filters: NeuralFilters
+) -> Episode | RejectedEpisode:
     """One generated clip labelled and filtered where it runs (a Ray worker loads both models once)."""
     torch.set_num_threads(1)
     idm, normaliser, idm_sha256 = cached_idm(idm_checkpoint)
@@ -74,24 +75,32 @@ def label_trajectory(root: str, episode_index: int, idm_checkpoint: str, latent_
     episode, clip = read
     fidelity = float(episode.notes.get("first_frame_psnr_db", float("nan")))
     if not fidelity >= filters.min_first_frame_psnr_db:
-        return RejectedEpisode(episode.episode_id, "first_frame",
-                               f"first-frame PSNR {fidelity:.1f} dB below {filters.min_first_frame_psnr_db}")  # fmt: skip
+        return RejectedEpisode(
+            episode.episode_id,
+            "first_frame",
+            f"first-frame PSNR {fidelity:.1f} dB below {filters.min_first_frame_psnr_db}",
+        )
     moved = motion(clip.frames, idm.config.frame_gap)
     if moved < filters.min_motion:
         return RejectedEpisode(episode.episode_id, "motion", f"motion {moved:.2f} below {filters.min_motion}")
     labels = idm_labels(idm, normaliser, clip.frames)
     confidence = float(labels.confidence.mean())
     if confidence < filters.min_idm_confidence:
-        return RejectedEpisode(episode.episode_id, "idm_confidence",
-                               f"IDM confidence {confidence:.3f} below {filters.min_idm_confidence}")  # fmt: skip
+        return RejectedEpisode(
+            episode.episode_id, "idm_confidence", f"IDM confidence {confidence:.3f} below {filters.min_idm_confidence}"
+        )
     frames = next(iter(episode.frames.values()))
     codes, latent = latent_labels(latent_model, resize_frames(frames, latent_model.config.image_size, clip.where))
     embodiment = neural_embodiment(idm.config.embodiment)
-    extras = {"idm.confidence": labels.confidence, "latent_action.latent": latent.astype(np.float32),
-              "latent_action.codes": codes.astype("int64")}  # fmt: skip
+    extras = {
+        "idm.confidence": labels.confidence,
+        "latent_action.latent": latent.astype(np.float32),
+        "latent_action.codes": codes.astype("int64"),
+    }
     labelled = labelled_episode(episode, embodiment, embodiment.clip_actions(labels.actions), extras, "idm", idm_sha256)
-    labelled.notes.update({"latent_action_model_sha256": latent_sha256, "motion": round(moved, 3),
-                           "idm_confidence": round(confidence, 4)})  # fmt: skip
+    labelled.notes.update(
+        {"latent_action_model_sha256": latent_sha256, "motion": round(moved, 3), "idm_confidence": round(confidence, 4)}
+    )
     return labelled
 
 
@@ -109,5 +118,12 @@ def label_neural_trajectories(
     idm, _, idm_sha256 = load_idm(idm_checkpoint)
     _, latent_sha256 = load_latent_action_model(latent_checkpoint)
     arguments = (str(idm_checkpoint), str(latent_checkpoint), filters)
-    return label_dataset(root, destination, neural_embodiment(idm.config.embodiment), label_trajectory, arguments,
-                         {"idm": idm_sha256, "latent_actions": latent_sha256}, ray=ray)  # fmt: skip
+    return label_dataset(
+        root,
+        destination,
+        neural_embodiment(idm.config.embodiment),
+        label_trajectory,
+        arguments,
+        {"idm": idm_sha256, "latent_actions": latent_sha256},
+        ray=ray,
+    )

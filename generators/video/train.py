@@ -67,7 +67,9 @@ class TrainedVideoModel:
 
 def window_starts(clips: list[Clip], frames: int) -> np.ndarray:
     """(clip, t) for every window of ``frames`` frames inside a clip: (N, 2) int."""
-    return np.array([(i, t) for i, clip in enumerate(clips) for t in range(len(clip.frames) - frames + 1)], dtype=np.int64)
+    return np.array(
+        [(i, t) for i, clip in enumerate(clips) for t in range(len(clip.frames) - frames + 1)], dtype=np.int64
+    )
 
 
 def _pixels(windows: np.ndarray) -> torch.Tensor:
@@ -116,7 +118,9 @@ def evaluate_video_model(
     generation writes: sharper, so a wrong guess about where the arm goes costs twice.
     """
     frames = window_shape(pipeline, generation)[1]
-    windows = [(clip, t) for clip in clips for t in range(0, len(clip.frames) - frames + 1, frames - 1)[:EVALUATION_WINDOWS]]
+    windows = [
+        (clip, t) for clip in clips for t in range(0, len(clip.frames) - frames + 1, frames - 1)[:EVALUATION_WINDOWS]
+    ]
     if not windows:
         raise ValueError(f"no held-out clip has {frames} frames to score the video model on")
     errors: dict[str, list[np.ndarray]] = {"predicted": [], "sampled": [], "copy": [], "first": []}
@@ -124,12 +128,21 @@ def evaluate_video_model(
     for begin in range(0, len(windows), generation.batch_size):
         batch = windows[begin : begin + generation.batch_size]
         real = np.stack([clip.frames[t : t + frames] for clip, t in batch])
-        arguments = (pipeline, real[:, 0], [c.instruction for c, _ in batch], [seed + begin + k for k in range(len(batch))], 1)
+        arguments = (
+            pipeline,
+            real[:, 0],
+            [c.instruction for c, _ in batch],
+            [seed + begin + k for k in range(len(batch))],
+            1,
+        )
         predicted = generate_windows(*arguments, replace(generation, steps=1)) / np.float32(255)
         sampled = generate_windows(*arguments, generation) / np.float32(255)
         if not samples:
-            samples = {f"real: {batch[0][0].instruction}": real[0], "predicted (1 step)": predicted[0],
-                       f"sampled ({generation.steps} steps)": sampled[0]}  # fmt: skip
+            samples = {
+                f"real: {batch[0][0].instruction}": real[0],
+                "predicted (1 step)": predicted[0],
+                f"sampled ({generation.steps} steps)": sampled[0],
+            }
         real = real / np.float32(255)
         errors["predicted"].append(((predicted[:, 1:] - real[:, 1:]) ** 2).mean(axis=(1, 2, 3, 4)))
         errors["sampled"].append(((sampled[:, 1:] - real[:, 1:]) ** 2).mean(axis=(1, 2, 3, 4)))
@@ -137,10 +150,16 @@ def evaluate_video_model(
         errors["first"].append(((sampled[:, 0] - real[:, 0]) ** 2).mean(axis=(1, 2, 3)))
     mse = {name: float(np.concatenate(values).mean()) for name, values in errors.items()}
     evaluation = VideoEvaluation(
-        mse=mse["predicted"], sample_mse=mse["sampled"], copy_first_frame_mse=mse["copy"], psnr_db=psnr(mse["predicted"]),
-        sample_psnr_db=psnr(mse["sampled"]), copy_first_frame_psnr_db=psnr(mse["copy"]), first_frame_psnr_db=psnr(mse["first"]),
-        windows=len(windows), episodes=len({c.where for c, _ in windows}),
-    )  # fmt: skip
+        mse=mse["predicted"],
+        sample_mse=mse["sampled"],
+        copy_first_frame_mse=mse["copy"],
+        psnr_db=psnr(mse["predicted"]),
+        sample_psnr_db=psnr(mse["sampled"]),
+        copy_first_frame_psnr_db=psnr(mse["copy"]),
+        first_frame_psnr_db=psnr(mse["first"]),
+        windows=len(windows),
+        episodes=len({c.where for c, _ in windows}),
+    )
     return evaluation, {title: (clip * 255).round().astype(np.uint8) for title, clip in samples.items()}
 
 

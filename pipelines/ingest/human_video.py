@@ -156,7 +156,7 @@ def video_file_clips(path: Path | str, config: HumanVideoConfig) -> list[Episode
     except (av.error.FFmpegError, ValueError, OSError, VideoDecodeError) as error:
         return [RejectedEpisode(f"{path.stem}/*", f"file {path}", f"unreadable video ({error})")]
     instruction, instruction_source = _instruction(path)
-    clip_frames = max(1, int(round(config.clip_seconds * config.fps)))
+    clip_frames = max(1, round(config.clip_seconds * config.fps))
     clips: list[Episode | RejectedEpisode] = []
     for clip_index, start in enumerate(range(0, len(video), clip_frames)):
         clip_id = f"{path.stem}/clip_{clip_index:03d}"
@@ -200,10 +200,13 @@ def drop_near_duplicates(
             continue
         fingerprint = [imagehash.hex_to_hash(h) for h in episode.notes["phash"]]
         duplicate_of = next(
-            (other for hashes, other in kept
-             if sum(a - b <= config.duplicate_distance for a, b in zip(fingerprint, hashes, strict=True)) >= 2),
+            (
+                other
+                for hashes, other in kept
+                if sum(a - b <= config.duplicate_distance for a, b in zip(fingerprint, hashes, strict=True)) >= 2
+            ),
             None,
-        )  # fmt: skip
+        )
         if duplicate_of is not None:
             yield RejectedEpisode(episode.episode_id, "clip", f"near-duplicate of {duplicate_of}")
             continue

@@ -150,11 +150,24 @@ def _with_source_keys(parts: Iterable[tuple[str, list[Group]]], default_key: str
     result, position, taken = [], 0, set()
     for key, groups in parts:
         for g in groups:
-            group_name = g.name if g.name not in taken else next(f"{g.name}_{i}" for i in range(1, 1000)
-                                                                 if f"{g.name}_{i}" not in taken)  # fmt: skip
+            group_name = (
+                g.name
+                if g.name not in taken
+                else next(f"{g.name}_{i}" for i in range(1, 1000) if f"{g.name}_{i}" not in taken)
+            )
             taken.add(group_name)
-            result.append(Group(group_name, position, position + g.size, g.absolute, g.rotation_type, g.binary,
-                                g.value_range, source_key=None if key == default_key else key))  # fmt: skip
+            result.append(
+                Group(
+                    group_name,
+                    position,
+                    position + g.size,
+                    g.absolute,
+                    g.rotation_type,
+                    g.binary,
+                    g.value_range,
+                    source_key=None if key == default_key else key,
+                )
+            )
             position += g.size
     return tuple(result)
 
@@ -200,14 +213,20 @@ def _infer_lerobot(root: Path, name: str | None) -> InferredEmbodiment:
     images = [k for k, f in features.items() if f.get("dtype") == "image"]
     camera_keys = [*videos, *images]
     if not camera_keys:
-        raise DatasetReadError(f"{root / layout.INFO_PATH}: no camera (a video or image feature); pyramid datasets "
-                               "are built around camera frames")  # fmt: skip
-    cameras, aliases = _camera_fields({k: k.removeprefix(layout.CAMERA_PREFIX).removeprefix("observation.")
-                                       for k in camera_keys})  # fmt: skip
+        raise DatasetReadError(
+            f"{root / layout.INFO_PATH}: no camera (a video or image feature); pyramid datasets "
+            "are built around camera frames"
+        )
+    cameras, aliases = _camera_fields(
+        {k: k.removeprefix(layout.CAMERA_PREFIX).removeprefix("observation.") for k in camera_keys}
+    )
     numeric = {k: f for k, f in features.items() if f.get("dtype") in NUMERIC_DTYPES and k not in layout.INDEX_COLUMNS}
-    state_keys = [layout.STATE_KEY] if layout.STATE_KEY in numeric else [
-        k for k in numeric if k.startswith("observation.")]  # fmt: skip
-    action_keys = [layout.ACTION_KEY] if layout.ACTION_KEY in numeric else [k for k in numeric if k.startswith("action")]
+    state_keys = (
+        [layout.STATE_KEY] if layout.STATE_KEY in numeric else [k for k in numeric if k.startswith("observation.")]
+    )
+    action_keys = (
+        [layout.ACTION_KEY] if layout.ACTION_KEY in numeric else [k for k in numeric if k.startswith("action")]
+    )
     sample = _lerobot_sample(episodes, [*state_keys, *action_keys])
     review = ["control_mode: a guess from the action names", "range: physical limits of the action groups, if known"]
     modality_path = root / layout.MODALITY_PATH
@@ -220,8 +239,10 @@ def _infer_lerobot(root: Path, name: str | None) -> InferredEmbodiment:
     else:
 
         def groups(keys: list[str], kind: str) -> tuple[Group, ...]:
-            parts = [(k, groups_from_columns(kind, _feature_names(numeric[k]), _width(numeric[k]), sample.get(k)))
-                     for k in keys]  # fmt: skip
+            parts = [
+                (k, groups_from_columns(kind, _feature_names(numeric[k]), _width(numeric[k]), sample.get(k)))
+                for k in keys
+            ]
             return _with_source_keys(parts, layout.STATE_KEY if kind == "state" else layout.ACTION_KEY)
 
         state_groups, action_groups = groups(state_keys, "state"), groups(action_keys, "action")
@@ -265,11 +286,19 @@ def _lerobot_sample(episodes: Any, keys: list[str]) -> dict[str, np.ndarray]:
 def _binary_by_value(groups: tuple[Group, ...], values: np.ndarray | None) -> tuple[Group, ...]:
     """``groups`` with ``binary`` set where every dim of a group takes exactly two values in ``values``."""
     return tuple(
-        Group(g.name, g.start, g.end, g.absolute, g.rotation_type,
-              g.binary or all(_two_valued(values, d) for d in range(g.start, g.end)), g.value_range, g.source_key,
-              g.source_index)
+        Group(
+            g.name,
+            g.start,
+            g.end,
+            g.absolute,
+            g.rotation_type,
+            g.binary or all(_two_valued(values, d) for d in range(g.start, g.end)),
+            g.value_range,
+            g.source_key,
+            g.source_index,
+        )
         for g in groups
-    )  # fmt: skip
+    )
 
 
 # -- RLDS ------------------------------------------------------------------------------------------------------
@@ -283,8 +312,9 @@ def _infer_rlds(folder: Path, name: str | None) -> InferredEmbodiment:
     steps = {key.removeprefix("steps/"): spec for key, spec in builder.specs.items() if spec.per_step}
     images = [key for key, spec in steps.items() if spec.kind == "image"]
     if not images:
-        raise InputError(f"{folder / 'features.json'}: no per-step image feature; pyramid datasets are built around "
-                         "camera frames")  # fmt: skip
+        raise InputError(
+            f"{folder / 'features.json'}: no per-step image feature; pyramid datasets are built around camera frames"
+        )
     cameras, aliases = _camera_fields({key: key.removeprefix("observation/") for key in images})
 
     def is_float(key: str) -> bool:
@@ -292,10 +322,16 @@ def _infer_rlds(folder: Path, name: str | None) -> InferredEmbodiment:
         return spec.kind == "tensor" and spec.dtype.startswith("float") and len(spec.shape) <= 1
 
     skipped = ("embedding", "instruction", "language")
-    state_keys = [RLDS_STATE_KEY] if RLDS_STATE_KEY in steps and is_float(RLDS_STATE_KEY) else [
-        k for k in steps if k.startswith("observation/") and is_float(k) and not any(w in k for w in skipped)]  # fmt: skip
-    action_keys = [RLDS_ACTION_KEY] if RLDS_ACTION_KEY in steps and is_float(RLDS_ACTION_KEY) else [
-        k for k in steps if k.startswith("action/") and is_float(k)]  # fmt: skip
+    state_keys = (
+        [RLDS_STATE_KEY]
+        if RLDS_STATE_KEY in steps and is_float(RLDS_STATE_KEY)
+        else [k for k in steps if k.startswith("observation/") and is_float(k) and not any(w in k for w in skipped)]
+    )
+    action_keys = (
+        [RLDS_ACTION_KEY]
+        if RLDS_ACTION_KEY in steps and is_float(RLDS_ACTION_KEY)
+        else [k for k in steps if k.startswith("action/") and is_float(k)]
+    )
     sample = _rlds_sample(builder, [*state_keys, *action_keys])
 
     def groups(keys: list[str], kind: str, default: str) -> tuple[Group, ...]:
@@ -321,8 +357,12 @@ def _infer_rlds(folder: Path, name: str | None) -> InferredEmbodiment:
         description=f"inferred from the RLDS dataset {builder.name}",
         camera_aliases=aliases,
     )
-    review = [f"fps: RLDS does not record it; {RLDS_DEFAULT_FPS} is a guess", "robot_type",
-              "control_mode: a guess from the action keys", "range: physical limits of the action groups, if known"]  # fmt: skip
+    review = [
+        f"fps: RLDS does not record it; {RLDS_DEFAULT_FPS} is a guess",
+        "robot_type",
+        "control_mode: a guess from the action keys",
+        "range: physical limits of the action groups, if known",
+    ]
     return InferredEmbodiment(embodiment, review)
 
 
@@ -349,10 +389,18 @@ def _infer_robomimic(path: Path, name: str | None) -> InferredEmbodiment:
         obs = first["obs"]
         images = image_obs_keys(obs)
         if not images:
-            raise InputError(f"{path}: {first.name}/obs has no camera frames (<camera>_image, (N, H, W, 3) uint8); "
-                             "pyramid datasets are built around camera frames")  # fmt: skip
-        low_dim = [k for k, item in obs.items() if isinstance(item, h5py.Dataset) and k not in images
-                   and np.issubdtype(item.dtype, np.floating) and item.ndim <= 2]  # fmt: skip
+            raise InputError(
+                f"{path}: {first.name}/obs has no camera frames (<camera>_image, (N, H, W, 3) uint8); "
+                "pyramid datasets are built around camera frames"
+            )
+        low_dim = [
+            k
+            for k, item in obs.items()
+            if isinstance(item, h5py.Dataset)
+            and k not in images
+            and np.issubdtype(item.dtype, np.floating)
+            and item.ndim <= 2
+        ]
         robot = [k for k in low_dim if k.startswith("robot") and not k.endswith(_ROBOMIMIC_SKIPPED)]
         state_keys = _robosuite_order(robot) if robot else [k for k in low_dim if k != "object"]
         widths = {k: int(np.prod(obs[k].shape[1:], dtype=int)) for k in state_keys}
@@ -365,8 +413,9 @@ def _infer_robomimic(path: Path, name: str | None) -> InferredEmbodiment:
         rotation = "quaternion" if "quat" in key and widths[key] == 4 else None
         state_groups.append(Group(group_name, position, position + widths[key], rotation_type=rotation, source_key=key))
         position += widths[key]
-    action_groups = _with_source_keys([(ACTIONS_KEY, groups_from_columns("action", None, actions.shape[1], actions))],
-                                      ACTIONS_KEY)
+    action_groups = _with_source_keys(
+        [(ACTIONS_KEY, groups_from_columns("action", None, actions.shape[1], actions))], ACTIONS_KEY
+    )
     robots = env_args.get("env_kwargs", {}).get("robots")
     cameras, aliases = _camera_fields({key: key.removesuffix(IMAGE_SUFFIX) for key in images})
     name = name or safe_name(path.stem, "robot")

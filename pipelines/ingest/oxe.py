@@ -201,7 +201,7 @@ STANDARDISATIONS: dict[str, Standardisation] = {
                 s["action/world_vector"],
                 np.zeros((len(s["action/world_vector"]), 3)),
                 relative_to_absolute_gripper(s["action/gripper_closedness_action"]),
-            ),  # fmt: skip
+            ),
             instruction=lambda s: _first_text(s, "observation/natural_language_instruction"),
         ),
         Standardisation(
@@ -264,8 +264,13 @@ def read_standardised(folder: str, dataset: str, record: RLDSRecord) -> Episode 
         return RejectedEpisode(error.episode, error.field, error.reason)
 
 
-INSTRUCTION_KEYS = ("language_instruction", "observation/natural_language_instruction", "natural_language_instruction",
-                    "observation/instruction", "instruction")  # fmt: skip
+INSTRUCTION_KEYS = (
+    "language_instruction",
+    "observation/natural_language_instruction",
+    "natural_language_instruction",
+    "observation/instruction",
+    "instruction",
+)
 RLDS_STATE_KEY = "observation/state"  # where a state group without source_key is read from
 RLDS_ACTION_KEY = "action"
 

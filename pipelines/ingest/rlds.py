@@ -115,7 +115,9 @@ class RLDSBuilder:
         self.info = self._load_json("dataset_info.json")
         try:
             self.name: str = safe_relative_path(str(self.info["name"]), str(self.folder))
-            self.splits = {str(s["name"]): [int(n) for n in s.get("shardLengths", [])] for s in self.info.get("splits", [])}
+            self.splits = {
+                str(s["name"]): [int(n) for n in s.get("shardLengths", [])] for s in self.info.get("splits", [])
+            }
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise RLDSError(f"{self.folder / 'dataset_info.json'}: malformed ({error_reason(error)})") from None
         try:

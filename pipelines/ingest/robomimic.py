@@ -125,8 +125,11 @@ def robomimic_fps(path: Path | str, default: int = ROBOSUITE_CONTROL_FREQ) -> in
 
 def image_obs_keys(obs: h5py.Group) -> list[str]:
     """The obs keys holding camera frames: (N, H, W, 3) uint8."""
-    return [key for key, item in obs.items() if isinstance(item, h5py.Dataset) and item.dtype == np.uint8
-            and item.ndim == 4 and item.shape[-1] == 3]  # fmt: skip
+    return [
+        key
+        for key, item in obs.items()
+        if isinstance(item, h5py.Dataset) and item.dtype == np.uint8 and item.ndim == 4 and item.shape[-1] == 3
+    ]
 
 
 def robomimic_cameras(embodiment: Embodiment, image_keys: list[str]) -> dict[str, str]:
@@ -183,8 +186,10 @@ def _read_demo(
     obs = demo["obs"]
     cameras = cameras if cameras is not None else robomimic_cameras(embodiment, image_obs_keys(obs))
     if any(group.source_key is None for group in embodiment.state_groups):
-        raise KeyError(f"embodiment {embodiment.name!r}: each state group needs the obs key it is read from "
-                       "(source_key) to read robomimic files")  # fmt: skip
+        raise KeyError(
+            f"embodiment {embodiment.name!r}: each state group needs the obs key it is read from "
+            "(source_key) to read robomimic files"
+        )
     state_keys = embodiment.state_keys()
     missing = [key for key in (*state_keys, *cameras.values()) if key not in obs]
     if missing:

@@ -106,5 +106,6 @@ def write_plan(
     if plan.select is not None:
         items = plan.select(items)
     provenance = {**(provenance or {}), **({"source_notes": plan.notes} if plan.notes else {})}
-    return write_dataset(destination, plan.embodiment, plan.fps, items, config, on_item, provenance,
-                         protect=plan.protect)  # fmt: skip
+    return write_dataset(
+        destination, plan.embodiment, plan.fps, items, config, on_item, provenance, protect=plan.protect
+    )

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import h5py
 
 from pipelines.config import AUTO, SourceConfig
-from pipelines.fingerprint import inputs_fingerprint
+from pipelines.fingerprint import code_version, inputs_fingerprint
 from pipelines.ingest.human_video import (
     VIDEO_SUFFIXES,
     HumanVideoConfig,
@@ -123,8 +123,10 @@ def source_plan(source: SourceConfig) -> ReadPlan:
         return ReadPlan(get_embodiment("human_video"), config.fps, video_file_clips, units, select=select)
     if source.format == "robomimic":
         if embodiment is None:
-            raise InputError(f"source {source.name!r} ({source.path}): a robomimic file does not tell its robot; "
-                             "pass --embodiment NAME, or --embodiment auto to infer one")  # fmt: skip
+            raise InputError(
+                f"source {source.name!r} ({source.path}): a robomimic file does not tell its robot; "
+                "pass --embodiment NAME, or --embodiment auto to infer one"
+            )
         names = robomimic_demo_names(source.path)
         cameras = source.cameras or _robomimic_cameras(source.path, names, embodiment)
         units = [(str(source.path), embodiment, cameras, name, source.instruction) for name in names]
@@ -132,8 +134,9 @@ def source_plan(source: SourceConfig) -> ReadPlan:
         return ReadPlan(embodiment, fps, read_robomimic_demo, units, trim_idle=source.trim_idle)
     dataset = LeRobotSource(source.path, embodiment)
     units = [(str(dataset.root), dataset.embodiment, index) for index in dataset.episode_indices]
-    return ReadPlan(dataset.embodiment, dataset.fps, read_episode_task, units, trim_idle=source.trim_idle,
-                    notes=dataset.notes)  # fmt: skip
+    return ReadPlan(
+        dataset.embodiment, dataset.fps, read_episode_task, units, trim_idle=source.trim_idle, notes=dataset.notes
+    )
 
 
 def _robomimic_cameras(path: Path, names: list[str], embodiment: Embodiment) -> dict[str, str]:
@@ -157,7 +160,7 @@ def source_fingerprint(source: SourceConfig) -> str:
     settings = source.model_dump(mode="json")
     if source.embodiment and source.embodiment != AUTO:
         settings["embodiment_document"] = get_embodiment(source.embodiment).to_document()
-    return inputs_fingerprint([source.path], settings=settings)
+    return inputs_fingerprint([source.path], settings=settings, code=code_version(__name__))
 
 
 def ingest_source(
@@ -191,7 +194,10 @@ def ingest_source(
         return replace(read_report(Path(destination)), reused=True)
     provenance = {"inputs_fingerprint": fingerprint, "source": source.model_dump(mode="json")}
     if inferred is not None:
-        provenance["embodiment_inferred"] = {"name": inferred.embodiment.name, "known": inferred.known,
-                                             "review": inferred.review}  # fmt: skip
+        provenance["embodiment_inferred"] = {
+            "name": inferred.embodiment.name,
+            "known": inferred.known,
+            "review": inferred.review,
+        }
     plan = replace(source_plan(source), protect=(source.path,))
     return write_plan(plan, destination, ray=ray, on_item=on_progress, provenance=provenance)

@@ -54,8 +54,13 @@ def read_records(path: Path | str) -> Iterator[Record]:
             if masked_crc32c(header[:8]) != length_crc:
                 raise TFRecordError(path, index, offset, "length checksum mismatch (corrupt framing)")
             if length + 4 > size - offset - 12:
-                raise TFRecordError(path, index, offset, f"record declares {length} bytes, the file has "
-                                    f"{max(0, size - offset - 16)} left (truncated or corrupt)")  # fmt: skip
+                raise TFRecordError(
+                    path,
+                    index,
+                    offset,
+                    f"record declares {length} bytes, the file has "
+                    f"{max(0, size - offset - 16)} left (truncated or corrupt)",
+                )
             data = stream.read(length)
             footer = stream.read(4)
             if len(data) < length or len(footer) < 4:

@@ -39,5 +39,13 @@ def convert_lerobot(
     dataset = LeRobotSource(source, embodiment)
     total = len(dataset)
     progress = (lambda done: on_episode(done, total)) if on_episode is not None else None
-    return write_dataset(destination, dataset.embodiment, dataset.fps, read_or_reject(dataset), config, progress,
-                         protect=[Path(source)], overwrite=overwrite)  # fmt: skip
+    return write_dataset(
+        destination,
+        dataset.embodiment,
+        dataset.fps,
+        read_or_reject(dataset),
+        config,
+        progress,
+        protect=[Path(source)],
+        overwrite=overwrite,
+    )

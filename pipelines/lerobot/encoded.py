@@ -51,11 +51,15 @@ def even_frames(episode: Episode, codec: VideoCodec) -> Episode:
     needs (a camera of 97x129 pixels becomes 96x128); the cut is recorded in its notes."""
     if codec.pix_fmt != "yuv420p":
         return episode
-    odd = {camera: video.shape[1:3] for camera, video in episode.frames.items() if video.shape[1] % 2 or video.shape[2] % 2}
+    odd = {
+        camera: video.shape[1:3] for camera, video in episode.frames.items() if video.shape[1] % 2 or video.shape[2] % 2
+    }
     if not odd:
         return episode
-    frames = {camera: np.ascontiguousarray(video[:, : video.shape[1] // 2 * 2, : video.shape[2] // 2 * 2])
-              for camera, video in episode.frames.items()}  # fmt: skip
+    frames = {
+        camera: np.ascontiguousarray(video[:, : video.shape[1] // 2 * 2, : video.shape[2] // 2 * 2])
+        for camera, video in episode.frames.items()
+    }
     cropped = {camera: f"{h}x{w} -> {h // 2 * 2}x{w // 2 * 2}" for camera, (h, w) in odd.items()}
     return replace(episode, frames=frames, notes={**episode.notes, "cropped_to_even": cropped})
 

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from pipelines.atomic import atomic_directory
 from pipelines.lerobot import layout
-from pipelines.lerobot.reader import LeRobotSource, V3Layout, _column_to_numpy
+from pipelines.lerobot.reader import LeRobotSource, _column_to_numpy
 from pipelines.lerobot.stats import exact_column_stats
 from pipelines.lerobot.video import remux_segment
 
@@ -33,7 +33,7 @@ def export_groot(source: Path | str, destination: Path | str, *, overwrite: bool
     folder pyramid did not write (unless ``overwrite``), is refused.
     """
     dataset = LeRobotSource(source)
-    if not isinstance(dataset.layout, V3Layout):
+    if not dataset.version.startswith("v3"):
         raise ValueError(f"{source}: GR00T export reads v3.0 datasets, this one is {dataset.version}")
     with atomic_directory(Path(destination), replace=True, protect=[Path(source)], overwrite=overwrite) as staging:
         _write_v21(dataset, staging)

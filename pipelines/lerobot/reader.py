@@ -62,8 +62,20 @@ __all__ = [
 ]
 
 CAMERA_DTYPES = ("video", "image")
-NUMERIC_DTYPES = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
-                  "uint64", "bool")  # fmt: skip
+NUMERIC_DTYPES = (
+    "float16",
+    "float32",
+    "float64",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "bool",
+)
 TEXT_DTYPES = ("string", "str")
 
 
@@ -145,9 +157,10 @@ class V3Layout:
 
     def data_path(self, episode_index: int) -> Path:
         row = self.episodes[episode_index]
-        return _inside(self.root, self.info["data_path"].format(
-            chunk_index=row["data/chunk_index"], file_index=row["data/file_index"]
-        ))
+        return _inside(
+            self.root,
+            self.info["data_path"].format(chunk_index=row["data/chunk_index"], file_index=row["data/file_index"]),
+        )
 
     def episode_table(self, episode_index: int) -> pa.Table:
         path = self.data_path(episode_index)
@@ -169,9 +182,12 @@ class V3Layout:
     def video_segment(self, episode_index: int, video_key: str) -> tuple[Path, float, float]:
         row = self.episodes[episode_index]
         prefix = f"videos/{video_key}/"
-        path = _inside(self.root, self.info["video_path"].format(
-            video_key=video_key, chunk_index=row[prefix + "chunk_index"], file_index=row[prefix + "file_index"]
-        ))
+        path = _inside(
+            self.root,
+            self.info["video_path"].format(
+                video_key=video_key, chunk_index=row[prefix + "chunk_index"], file_index=row[prefix + "file_index"]
+            ),
+        )
         return path, row[prefix + "from_timestamp"], row[prefix + "to_timestamp"]
 
 
@@ -190,17 +206,21 @@ class V2Layout:
         return episode_index // int(self.info.get("chunks_size", layout.CHUNKS_SIZE))
 
     def data_path(self, episode_index: int) -> Path:
-        return _inside(self.root, self.info["data_path"].format(
-            episode_chunk=self._chunk(episode_index), episode_index=episode_index
-        ))
+        return _inside(
+            self.root,
+            self.info["data_path"].format(episode_chunk=self._chunk(episode_index), episode_index=episode_index),
+        )
 
     def episode_table(self, episode_index: int) -> pa.Table:
         return pq.read_table(self.data_path(episode_index))
 
     def video_segment(self, episode_index: int, video_key: str) -> tuple[Path, float, float]:
-        path = _inside(self.root, self.info["video_path"].format(
-            episode_chunk=self._chunk(episode_index), video_key=video_key, episode_index=episode_index
-        ))
+        path = _inside(
+            self.root,
+            self.info["video_path"].format(
+                episode_chunk=self._chunk(episode_index), video_key=video_key, episode_index=episode_index
+            ),
+        )
         return path, 0.0, self.episodes[episode_index]["length"] / self.info["fps"]
 
 
@@ -263,8 +283,10 @@ class LeRobotSource:
         except (KeyError, TypeError, ValueError, AttributeError, IndexError, OSError, pa.ArrowException) as error:
             if isinstance(error, InputError):
                 raise
-            raise DatasetReadError(f"{self.root / 'meta'}: malformed metadata ({type(error).__name__}: "
-                                   f"{error_reason(error)}); is this a complete LeRobot dataset?") from error  # fmt: skip
+            raise DatasetReadError(
+                f"{self.root / 'meta'}: malformed metadata ({type(error).__name__}: "
+                f"{error_reason(error)}); is this a complete LeRobot dataset?"
+            ) from error
 
     def _open(self, embodiment: Embodiment | None) -> None:
         self.layout = open_layout(self.root)
@@ -331,8 +353,10 @@ class LeRobotSource:
         """Source camera feature -> embodiment camera, by name or alias."""
         if not self.layout.episodes:
             return {}
-        names = {key: (key.removeprefix("observation."), key.removeprefix(layout.CAMERA_PREFIX))
-                 for key in (*self.video_keys, *self.image_keys)}  # fmt: skip
+        names = {
+            key: (key.removeprefix("observation."), key.removeprefix(layout.CAMERA_PREFIX))
+            for key in (*self.video_keys, *self.image_keys)
+        }
         try:
             return self.embodiment.match_cameras(names)
         except CameraMismatchError as error:
@@ -349,23 +373,30 @@ class LeRobotSource:
             if not groups:
                 continue
             by_groups = not self._pyramid_meta.get("embodiment") and any(
-                g.source_index is not None or (g.source_key is not None and g.source_key in self.features) for g in groups
+                g.source_index is not None or (g.source_key is not None and g.source_key in self.features)
+                for g in groups
             )
             used = list(dict.fromkeys(g.source_key or default for g in groups)) if by_groups else [default]
             for key in used:
                 feature = self.features.get(key)
                 if feature is None:
-                    raise DatasetReadError(f"{info_path}: no feature {key!r}, which embodiment "
-                                           f"{self.embodiment.name!r} reads its {kind} from")  # fmt: skip
+                    raise DatasetReadError(
+                        f"{info_path}: no feature {key!r}, which embodiment "
+                        f"{self.embodiment.name!r} reads its {kind} from"
+                    )
                 if feature.get("dtype") not in NUMERIC_DTYPES:
-                    raise DatasetReadError(f"{info_path}: feature {key!r} has dtype {feature.get('dtype')!r}; a "
-                                           f"{kind} must be numeric ({', '.join(NUMERIC_DTYPES)})")  # fmt: skip
+                    raise DatasetReadError(
+                        f"{info_path}: feature {key!r} has dtype {feature.get('dtype')!r}; a "
+                        f"{kind} must be numeric ({', '.join(NUMERIC_DTYPES)})"
+                    )
             self.vector_sources[kind] = used
             try:
                 self._gather(kind, {key: np.zeros((1, *self.features[key].get("shape", [1]))) for key in used})
             except (KeyError, ValueError) as error:
-                raise DatasetReadError(f"{info_path}: {error_reason(error)}; fix the {kind} groups in "
-                                       f"{embodiment_origin(self.embodiment.name)}, or pass --embodiment auto")  # fmt: skip
+                raise DatasetReadError(
+                    f"{info_path}: {error_reason(error)}; fix the {kind} groups in "
+                    f"{embodiment_origin(self.embodiment.name)}, or pass --embodiment auto"
+                )
 
     def _groups(self, kind: str) -> tuple[Group, ...]:
         return self.embodiment.state_groups if kind == "state" else self.embodiment.action_groups
@@ -378,14 +409,20 @@ class LeRobotSource:
         values = columns[default].reshape(len(columns[default]), -1)
         dim = self.embodiment.state_dim if kind == "state" else self.embodiment.action_dim
         if values.shape[1] != dim:
-            raise ValueError(f"{default!r} has {values.shape[1]} values per frame, embodiment {self.embodiment.name!r}'s "
-                             f"{kind} groups take {dim}")  # fmt: skip
+            raise ValueError(
+                f"{default!r} has {values.shape[1]} values per frame, embodiment {self.embodiment.name!r}'s "
+                f"{kind} groups take {dim}"
+            )
         return values
 
     def _extra_keys(self) -> list[str]:
         """Numeric features the embodiment does not use, carried as extra columns; other features are noted."""
-        used = {*layout.INDEX_COLUMNS, *(k for keys in self.vector_sources.values() for k in keys), *self.video_keys,
-                *self.image_keys}  # fmt: skip
+        used = {
+            *layout.INDEX_COLUMNS,
+            *(k for keys in self.vector_sources.values() for k in keys),
+            *self.video_keys,
+            *self.image_keys,
+        }
         extras = []
         for key, feature in self.features.items():
             dtype = feature.get("dtype")

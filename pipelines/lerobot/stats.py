@@ -42,7 +42,7 @@ def _histogram_quantiles(counts: np.ndarray, total: int) -> np.ndarray:
     positions = np.asarray(QUANTILES) * (total - 1)
     lower = np.floor(positions).astype(np.int64)
     fraction = positions - lower
-    value_at = lambda rank: np.searchsorted(cumulative, rank, side="right")  # noqa: E731  (rank is 0-based)
+    value_at = lambda rank: np.searchsorted(cumulative, rank, side="right")
     low, high = value_at(lower), value_at(np.minimum(lower + 1, total - 1))
     return low + fraction * (high - low)
 
@@ -102,7 +102,10 @@ def aggregate_stats(episodes: list[dict[str, dict[str, np.ndarray]]]) -> dict[st
             "mean": mean,
             "std": np.sqrt(variance),
             "count": total,
-            **{q: (np.stack([p[q] for p in parts]) * weights).sum(axis=0) / total
-               for q in _quantile_names() if all(q in p for p in parts)},
-        }  # fmt: skip
+            **{
+                q: (np.stack([p[q] for p in parts]) * weights).sum(axis=0) / total
+                for q in _quantile_names()
+                if all(q in p for p in parts)
+            },
+        }
     return combined

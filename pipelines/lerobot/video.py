@@ -144,11 +144,11 @@ class CameraEncoder(threading.Thread):
                         self._append_encoded(frames)
                     else:
                         self._encode_episode(frames)
-                except Exception as error:  # reported to the producer on its next call
+                except Exception as error:  # noqa: BLE001  (any failure is reported to the producer on its next call)
                     self._error = error
         try:
             self._close_file()
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001  (likewise)
             self._error = self._error or error
 
     def _path(self) -> Path:

@@ -19,7 +19,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
@@ -36,7 +36,15 @@ from schemas.embodiment import Embodiment
 from schemas.episode import Episode, EpisodeError, RejectedEpisode
 from schemas.errors import InputError
 
-__all__ = ["LeRobotWriter", "NoEpisodeError", "RejectedEpisode", "WriteReport", "WriterConfig", "read_report", "write_dataset"]
+__all__ = [
+    "LeRobotWriter",
+    "NoEpisodeError",
+    "RejectedEpisode",
+    "WriteReport",
+    "WriterConfig",
+    "read_report",
+    "write_dataset",
+]
 
 PYRAMID_FORMAT = "pyramid-lerobot/1"
 
@@ -115,7 +123,7 @@ class LeRobotWriter:
         self._data_chunk, self._data_file, self._frames_in_data_file = 0, 0, 0
         self._total_frames = 0
 
-    def __enter__(self) -> LeRobotWriter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -309,11 +317,18 @@ class LeRobotWriter:
 
     def _write_metadata(self) -> None:
         episodes = [
-            {**row, **{f"stats/{feature}/{name}": value.tolist() for feature, values in stats.items()
-                       for name, value in values.items()},
-             "meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0}
+            {
+                **row,
+                **{
+                    f"stats/{feature}/{name}": value.tolist()
+                    for feature, values in stats.items()
+                    for name, value in values.items()
+                },
+                "meta/episodes/chunk_index": 0,
+                "meta/episodes/file_index": 0,
+            }
             for row, stats in zip(self._episode_rows, self._episode_stats, strict=True)
-        ]  # fmt: skip
+        ]
         episodes_path = self.root / layout.EPISODES_PATH.format(chunk_index=0, file_index=0)
         episodes_path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.Table.from_pylist(episodes), episodes_path, compression="snappy")

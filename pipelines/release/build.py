@@ -27,6 +27,7 @@ from pipelines.lerobot.merge import merge_datasets
 from pipelines.plots import pyramid_chart_png
 from pipelines.release.manifest import CHART, DATASETS_DIR, MANIFEST, MANIFEST_TABLE, file_entries, load_manifest
 from pipelines.summary import DatasetSummary, summarise_home
+from schemas.home import Home, as_home
 from schemas.pyramid import FileEntry, Lineage, ManifestEntry, MixturePolicy, ReleaseManifest
 
 __all__ = ["PyramidBuild", "build_pyramid", "pyramid_groups"]
@@ -43,7 +44,7 @@ class PyramidBuild:
     reused: list[str] = field(default_factory=list)
 
 
-def pyramid_groups(home: Path) -> dict[str, list[DatasetSummary]]:
+def pyramid_groups(home: Home | Path) -> dict[str, list[DatasetSummary]]:
     """Ingested datasets grouped as they merge: ``<source>__<embodiment>`` -> datasets, sorted by name."""
     groups: dict[str, list[DatasetSummary]] = defaultdict(list)
     for summary in summarise_home(home):
@@ -58,7 +59,7 @@ def _quality(root: Path) -> dict[str, bool]:
 
 
 def build_pyramid(
-    home: Path,
+    home: Home | Path,
     policy: MixturePolicy | None = None,
     *,
     validate: Validator = _quality,
@@ -69,15 +70,16 @@ def build_pyramid(
     ``validate(root)`` returns check name -> passed for a merged dataset; results go into the manifest,
     and a release with a failed check is refused at publishing.
     """
-    home = Path(home)
+    home = as_home(home)
     policy = policy or MixturePolicy()
-    destination = home / "pyramid"
+    destination = home.pyramid
     previous = load_manifest(destination)
     previous_entries = {entry.dataset: entry for entry in previous.datasets} if previous else {}
     groups = pyramid_groups(home)
     if not groups:
-        raise ValueError(f"{home / 'datasets'}: no ingested datasets to build a pyramid from")
-    fingerprints = {name: inputs_fingerprint([m.root for m in members]) for name, members in groups.items()}
+        raise ValueError(f"{home.datasets}: no ingested datasets to build a pyramid from")
+    code = code_version(__name__)
+    fingerprints = {name: inputs_fingerprint([m.root for m in members], code=code) for name, members in groups.items()}
     unchanged = (
         previous is not None
         and previous.mixture_policy == policy
@@ -120,7 +122,7 @@ def build_pyramid(
                     mixture_weight=0.0,  # set below, once every dataset's hours are known
                     lineage=Lineage(
                         inputs=[f"{m.source.value}/{m.name}" for m in members],
-                        code_version=code_version(),
+                        code_version=code,
                         model_checkpoints=_model_checkpoints([m.root for m in members]),
                         input_fingerprint=fingerprints[name],
                     ),
@@ -140,8 +142,14 @@ def _write_manifest(
     folder: Path, entries: list[ManifestEntry], files: dict[str, FileEntry], policy: MixturePolicy
 ) -> ReleaseManifest:
     """Write the table and the chart, then manifest.json last; the version hashes every file's checksum."""
-    rows = [{**e.model_dump(mode="json", exclude={"lineage", "checks"}), "lineage": e.lineage.model_dump_json(),
-             "checks": json.dumps(e.checks)} for e in entries]  # fmt: skip
+    rows = [
+        {
+            **e.model_dump(mode="json", exclude={"lineage", "checks"}),
+            "lineage": e.lineage.model_dump_json(),
+            "checks": json.dumps(e.checks),
+        }
+        for e in entries
+    ]
     pd.DataFrame(rows).to_parquet(folder / MANIFEST_TABLE, index=False)
     now = datetime.now(UTC)
     draft = ReleaseManifest(
@@ -155,9 +163,11 @@ def _write_manifest(
     (folder / CHART).write_bytes(pyramid_chart_png(draft))
     files = {
         **files,
-        **{name: FileEntry(sha256=sha256_file(folder / name), size=(folder / name).stat().st_size)
-           for name in (MANIFEST_TABLE, CHART)},
-    }  # fmt: skip
+        **{
+            name: FileEntry(sha256=sha256_file(folder / name), size=(folder / name).stat().st_size)
+            for name in (MANIFEST_TABLE, CHART)
+        },
+    }
     content = hashlib.sha256(json.dumps({p: e.sha256 for p, e in sorted(files.items())}).encode()).hexdigest()
     manifest = draft.model_copy(update={"version": f"{now:%Y%m%d}-{content[:12]}", "files": files})
     (folder / MANIFEST).write_text(manifest.model_dump_json(indent=2) + "\n")

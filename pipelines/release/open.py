@@ -55,9 +55,11 @@ class MixtureDataset(Dataset):
 
     def sampler(self, num_samples: int, generator: torch.Generator | None = None) -> WeightedRandomSampler:
         per_frame = torch.cat(
-            [torch.full((len(m),), self.weights[name] / len(m), dtype=torch.float64)
-             for name, m in zip(self.names, self.members, strict=True)]
-        )  # fmt: skip
+            [
+                torch.full((len(m),), self.weights[name] / len(m), dtype=torch.float64)
+                for name, m in zip(self.names, self.members, strict=True)
+            ]
+        )
         return WeightedRandomSampler(per_frame, num_samples, replacement=True, generator=generator)
 
 
@@ -80,8 +82,10 @@ class PulledRelease:
         folder = self.folder / dataset_path
         for path in folder.rglob("*"):
             if path.is_file() and path.relative_to(self.folder).as_posix() not in self.manifest.files:
-                raise UnverifiedFileError(f"{path}: not in {self.folder / 'manifest.json'}'s file list; pull the "
-                                          "release again into an empty folder")  # fmt: skip
+                raise UnverifiedFileError(
+                    f"{path}: not in {self.folder / 'manifest.json'}'s file list; pull the "
+                    "release again into an empty folder"
+                )
 
     @property
     def dataset_names(self) -> list[str]:
@@ -107,7 +111,9 @@ class PulledRelease:
 
         check_destination(Path(destination), [self.folder], overwrite=True)  # its folders are checked one by one
         return {
-            entry.dataset: export_groot(self.folder / entry.path, Path(destination) / entry.dataset, overwrite=overwrite)
+            entry.dataset: export_groot(
+                self.folder / entry.path, Path(destination) / entry.dataset, overwrite=overwrite
+            )
             for entry in self.manifest.datasets
         }
 

@@ -41,7 +41,14 @@ from pipelines.release.manifest import MANIFEST, load_manifest
 from schemas.errors import InputError
 from schemas.pyramid import Layer, ReleaseManifest, safe_relative_path
 
-__all__ = ["ChecksumError", "ReleaseDiff", "ReleaseStore", "StoreUnreachableError", "UnknownReleaseError", "pull_release"]
+__all__ = [
+    "ChecksumError",
+    "ReleaseDiff",
+    "ReleaseStore",
+    "StoreUnreachableError",
+    "UnknownReleaseError",
+    "pull_release",
+]
 
 T = TypeVar("T")
 
@@ -49,7 +56,6 @@ RELEASES_DIR = "releases"
 LATEST = "latest"
 TIMEOUT_S = 20  # connect and read timeout of every object-store call
 ATTEMPTS = 3  # tries of a store call that timed out, waiting 1 s, 2 s, ... between them
-_CRASH_ENV = "PYRAMID_PUBLISH_CRASH_AT"  # test instrumentation: kill -9 the publisher at a named point
 
 
 class ChecksumError(RuntimeError):
@@ -85,12 +91,6 @@ def _transient_errors() -> tuple[type[BaseException], ...]:
 
 class StoreUnreachableError(InputError):
     """The store did not answer, try after try; names it."""
-
-
-def _crash_point(point: str) -> None:
-    """Die like ``kill -9`` at ``point`` when the environment asks (reliability tests only)."""
-    if os.environ.get(_CRASH_ENV) == point:
-        os.kill(os.getpid(), 9)
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,9 @@ class ReleaseStore:
             if name.startswith("."):
                 continue  # a publisher's staging folder
             try:
-                raw = self._io(f"reading release {name}", partial(self.fs.cat_file, self._path(RELEASES_DIR, name, MANIFEST)))
+                raw = self._io(
+                    f"reading release {name}", partial(self.fs.cat_file, self._path(RELEASES_DIR, name, MANIFEST))
+                )
                 manifest = ReleaseManifest.model_validate_json(raw)
             except FileNotFoundError:
                 continue  # files of a release still uploading (or abandoned): not a release
@@ -187,12 +189,16 @@ class ReleaseStore:
         if resolved in self.unreadable:
             raise UnknownReleaseError(f"{self.uri}: release {resolved!r} is unreadable ({self.unreadable[resolved]})")
         if resolved is None or resolved not in versions:
-            raise UnknownReleaseError(f"{self.uri}: no release {version!r} (published: {', '.join(versions) or 'none'})")
+            raise UnknownReleaseError(
+                f"{self.uri}: no release {version!r} (published: {', '.join(versions) or 'none'})"
+            )
         return resolved
 
     def manifest(self, version: str) -> ReleaseManifest:
         version = self.resolve(version)
-        raw = self._io(f"reading release {version}", partial(self.fs.cat_file, self._path(RELEASES_DIR, version, MANIFEST)))
+        raw = self._io(
+            f"reading release {version}", partial(self.fs.cat_file, self._path(RELEASES_DIR, version, MANIFEST))
+        )
         return ReleaseManifest.model_validate_json(raw)
 
     def file_path(self, version: str, relative: str) -> str:
@@ -201,13 +207,19 @@ class ReleaseStore:
     # -- publishing --------------------------------------------------------------------------------
 
     def publish(
-        self, folder: Path, *, log: Callable[[str], None] = lambda message: None, move_latest_back: bool = False
+        self,
+        folder: Path,
+        *,
+        log: Callable[[str], None] = lambda message: None,
+        move_latest_back: bool = False,
+        on_step: Callable[[str], None] = lambda step: None,
     ) -> str:
         """Publish the release candidate in ``folder`` (as built by ``build_pyramid``); returns its version.
 
         Refused when any dataset failed a check or a file does not match the manifest. Publishing a
         version that already exists is a no-op, so a rerun after a crash simply completes. ``latest`` moves to
-        it only when it was built after the current latest, unless ``move_latest_back``.
+        it only when it was built after the current latest, unless ``move_latest_back``. ``on_step`` hears each
+        step as it is reached (``file:<n>``, ``before_rename``, ``before_latest``): where a test kills a publisher.
         """
         folder = Path(folder)
         manifest = load_manifest(folder)
@@ -223,10 +235,10 @@ class ReleaseStore:
                 if sha256_file(folder / relative) != entry.sha256:
                     raise ChecksumError(f"{folder / relative}: does not match the manifest; rebuild before publishing")
             if self.local:
-                self._publish_local(folder, manifest)
+                self._publish_local(folder, manifest, on_step)
             else:
-                self._publish_object_store(folder, manifest)
-        _crash_point("before_latest")
+                self._publish_object_store(folder, manifest, on_step)
+        on_step("before_latest")
         current = self.latest()
         if current is None or move_latest_back or self._built_after(manifest, current):
             self._write_latest(manifest.version)
@@ -242,7 +254,7 @@ class ReleaseStore:
             return True  # latest names nothing readable: any release is better
         return (manifest.created, manifest.version) >= (current.created, current.version)
 
-    def _publish_local(self, folder: Path, manifest: ReleaseManifest) -> None:
+    def _publish_local(self, folder: Path, manifest: ReleaseManifest, on_step: Callable[[str], None]) -> None:
         releases = Path(self._path(RELEASES_DIR))
         releases.mkdir(parents=True, exist_ok=True)
         self._remove_abandoned_staging(releases)
@@ -253,10 +265,10 @@ class ReleaseStore:
                 target = staging / relative
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(folder / relative, target)
-                _crash_point(f"file:{count}")
+                on_step(f"file:{count}")
             with open(staging / MANIFEST, "rb") as stream:
                 os.fsync(stream.fileno())
-            _crash_point("before_rename")
+            on_step("before_rename")
             os.rename(staging, releases / manifest.version)
         except OSError:
             shutil.rmtree(staging, ignore_errors=True)
@@ -275,15 +287,15 @@ class ReleaseStore:
             except PermissionError:
                 pass  # alive, another user's
 
-    def _publish_object_store(self, folder: Path, manifest: ReleaseManifest) -> None:
+    def _publish_object_store(self, folder: Path, manifest: ReleaseManifest, on_step: Callable[[str], None]) -> None:
         def upload(relative: str) -> None:
             target = self.file_path(manifest.version, relative)
             self._io(f"uploading {target}", partial(self.fs.put_file, str(folder / relative), target))
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             for count, _ in enumerate(pool.map(upload, manifest.files), start=1):
-                _crash_point(f"file:{count}")
-        _crash_point("before_rename")
+                on_step(f"file:{count}")
+        on_step("before_rename")
         target = self._path(RELEASES_DIR, manifest.version, MANIFEST)
         self._io(f"uploading {target}", partial(self.fs.put_file, str(folder / MANIFEST), target))
 

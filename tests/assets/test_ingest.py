@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import yaml
 from dagster import DagsterInstance, build_sensor_context, materialize
 
@@ -14,6 +15,8 @@ from pipelines.lerobot.writer import LeRobotWriter
 from schemas.embodiment import get_embodiment
 from schemas.pyramid import SourceKind
 from tests.conftest import BRIDGE_SHARD, GR00T_DEMO
+
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 
 IN_PROCESS = RayResource(workers=0)  # Ray itself is tested in tests/pipelines/test_parallel.py
 
@@ -92,8 +95,9 @@ def test_sensor_registers_new_sources_and_requests_ingest_of_those_present(tmp_p
     with DagsterInstance.ephemeral() as instance:
         result = source_partitions(build_sensor_context(instance=instance, resources={"home": home, "ray": IN_PROCESS}))
         assert {(r.partitions_def_name, tuple(r.partition_keys)) for r in result.dynamic_partitions_requests} == {
-            ("teleop_sources", ("gr00t", "later")), ("oxe_sources", ("bridge",)),
-        }  # fmt: skip
+            ("teleop_sources", ("gr00t", "later")),
+            ("oxe_sources", ("bridge",)),
+        }
         assert sorted(r.partition_key for r in result.run_requests) == ["bridge", "gr00t"]
         instance.add_dynamic_partitions("teleop_sources", ["gr00t", "later"])
         again = source_partitions(build_sensor_context(instance=instance, resources={"home": home, "ray": IN_PROCESS}))
@@ -108,9 +112,12 @@ def test_embedded_demos_are_recorded_then_ingested_from_the_home(tmp_path):
     home = PyramidHome(path=str(tmp_path / "home"), sources_file=str(sources))
     instance = DagsterInstance.ephemeral()
     recorded = materialize(
-        [embedded_teleop_demos], resources={"home": home, "ray": IN_PROCESS}, partition_key="Lift", instance=instance,
+        [embedded_teleop_demos],
+        resources={"home": home, "ray": IN_PROCESS},
+        partition_key="Lift",
+        instance=instance,
         run_config={"ops": {"embedded_teleop_demos": {"config": {"demos_per_task": 1, "image_size": 32}}}},
-    )  # fmt: skip
+    )
     (materialization,) = recorded.asset_materializations_for_node("embedded_teleop_demos")
     assert materialization.metadata["demos"].value == 1 and materialization.metadata["expert_success_rate"].value == 1.0
     instance.add_dynamic_partitions("teleop_sources", ["lift"])

@@ -5,6 +5,7 @@ filtered dataset reports the multiplier reached, its rejections and its GX check
 import shutil
 
 import numpy as np
+import pytest
 import torch
 from dagster import DagsterInstance, materialize
 
@@ -18,8 +19,17 @@ from latent_actions.label import save_latent_action_model
 from latent_actions.model import LatentActionConfig, LatentActionModel
 from tests.conftest import LABEL_IMAGE_SIZE
 
-VIDEO = {"image_size": LABEL_IMAGE_SIZE, "steps": 20, "batch_size": 4, "frames": 4, "dim": 32, "layers": 1,
-         "sampling_steps": 2}  # fmt: skip
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
+
+VIDEO = {
+    "image_size": LABEL_IMAGE_SIZE,
+    "steps": 20,
+    "batch_size": 4,
+    "frames": 4,
+    "dim": 32,
+    "layers": 1,
+    "sampling_steps": 2,
+}
 GENERATION = {"multiplier": 0.5, "oversample": 1.0, "windows": 3, "sampling_steps": 2}
 KEEP_ALL = {"min_first_frame_psnr_db": 0.0, "min_idm_confidence": 0.0}  # untrained models here
 
@@ -29,32 +39,54 @@ def test_video_model_generated_clips_and_neural_trajectories_materialise(label_h
     home = PyramidHome(path=str(tmp_path / "home"), sources_file=str(tmp_path / "sources.yaml"))
     (tmp_path / "sources.yaml").write_text("{}\n")
     torch.manual_seed(0)  # untrained label models: this test is about the wiring, the label tests about quality
-    idm = InverseDynamicsModel(IDMConfig(embodiment="robosuite_panda", camera="agentview", action_dim=7,
-                                         image_size=LABEL_IMAGE_SIZE, frame_gap=4))  # fmt: skip
-    save_idm(idm_checkpoint(home, "robosuite_panda"), idm, ActionNormaliser(np.zeros(7, np.float32), np.ones(7, np.float32)))
-    save_latent_action_model(latent_action_checkpoint(home),
-                             LatentActionModel(LatentActionConfig(image_size=LABEL_IMAGE_SIZE, patch_size=8, frame_gap=8)))  # fmt: skip
+    idm = InverseDynamicsModel(
+        IDMConfig(
+            embodiment="robosuite_panda", camera="agentview", action_dim=7, image_size=LABEL_IMAGE_SIZE, frame_gap=4
+        )
+    )
+    save_idm(
+        idm_checkpoint(home, "robosuite_panda"), idm, ActionNormaliser(np.zeros(7, np.float32), np.ones(7, np.float32))
+    )
+    save_latent_action_model(
+        latent_action_checkpoint(home),
+        LatentActionModel(LatentActionConfig(image_size=LABEL_IMAGE_SIZE, patch_size=8, frame_gap=8)),
+    )
     resources = {"home": home, "ray": RayResource(workers=0)}
     instance = DagsterInstance.ephemeral()
 
-    trained = materialize([video_model], resources=resources, instance=instance,
-                          run_config={"ops": {"video_model": {"config": VIDEO}}})  # fmt: skip
+    trained = materialize(
+        [video_model], resources=resources, instance=instance, run_config={"ops": {"video_model": {"config": VIDEO}}}
+    )
     (model,) = trained.asset_materializations_for_node("video_model")
-    assert {"held_out_mse", "copy_first_frame_mse", "held_out_sample_mse", "sha256", "quality_plot",
-            "held_out_sample"} <= set(model.metadata)  # fmt: skip
+    assert {
+        "held_out_mse",
+        "copy_first_frame_mse",
+        "held_out_sample_mse",
+        "sha256",
+        "quality_plot",
+        "held_out_sample",
+    } <= set(model.metadata)
     (check,) = trained.get_asset_check_evaluations()
     assert check.check_name == "beats_copy_baseline" and "copy_first_frame_mse" in check.metadata
     assert (tmp_path / "home/models/video/robosuite_panda/model_index.json").is_file()
 
-    clips = materialize([generated_clips], resources=resources, instance=instance,
-                        run_config={"ops": {"generated_clips": {"config": GENERATION}}})  # fmt: skip
+    clips = materialize(
+        [generated_clips],
+        resources=resources,
+        instance=instance,
+        run_config={"ops": {"generated_clips": {"config": GENERATION}}},
+    )
     (generated,) = clips.asset_materializations_for_node("generated_clips")
     assert generated.metadata["multiplier_before_filtering"].value >= 0.5
     assert generated.metadata["video_model_sha256"].value == model.metadata["sha256"].value
     assert "sample_clips" in generated.metadata and generated.metadata["clips"].value > 0
 
-    neural = materialize([neural_trajectories], resources=resources, instance=instance,
-                         run_config={"ops": {"neural_trajectories": {"config": KEEP_ALL}}})  # fmt: skip
+    neural = materialize(
+        [neural_trajectories],
+        resources=resources,
+        instance=instance,
+        run_config={"ops": {"neural_trajectories": {"config": KEEP_ALL}}},
+    )
     (labelled,) = neural.asset_materializations_for_node("neural_trajectories")
     checks = {c.check_name: c for c in neural.get_asset_check_evaluations()}
     assert checks["quality"].passed

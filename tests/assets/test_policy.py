@@ -4,14 +4,24 @@ without each layer (here the release has one layer, so the only variant left is 
 
 import json
 
+import pytest
 from dagster import DagsterInstance, materialize
 
 from assets.policy import layer_value, reference_policy
 from assets.resources import PyramidHome, RayResource, ReleaseStoreResource
 from pipelines.release.store import ReleaseStore
 
-SMALL = {"pretrain_steps": 6, "post_train_steps": 4, "batch_size": 4, "image_size": 32, "hidden": 32,
-         "episodes": 1, "max_steps": 8}  # fmt: skip
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
+
+SMALL = {
+    "pretrain_steps": 6,
+    "post_train_steps": 4,
+    "batch_size": 4,
+    "image_size": 32,
+    "hidden": 32,
+    "episodes": 1,
+    "max_steps": 8,
+}
 
 
 def test_reference_policy_and_layer_value(policy_release, tmp_path):
@@ -20,8 +30,12 @@ def test_reference_policy_and_layer_value(policy_release, tmp_path):
     resources = {"home": home, "ray": RayResource(workers=0), "store": ReleaseStoreResource()}
     instance = DagsterInstance.ephemeral()
 
-    trained = materialize([reference_policy], resources=resources, instance=instance,
-                          run_config={"ops": {"reference_policy": {"config": SMALL}}})  # fmt: skip
+    trained = materialize(
+        [reference_policy],
+        resources=resources,
+        instance=instance,
+        run_config={"ops": {"reference_policy": {"config": SMALL}}},
+    )
     (policy,) = trained.asset_materializations_for_node("reference_policy")
     assert policy.metadata["release"].value == version
     assert policy.metadata["open_loop_mse"].value > 0 and 0 <= policy.metadata["closed_loop_success_Lift"].value <= 1
@@ -29,8 +43,9 @@ def test_reference_policy_and_layer_value(policy_release, tmp_path):
     served = tmp_path / "home" / "policies" / version / "all" / "post_train"
     assert policy.metadata["checkpoint"].value == str(served)
 
-    valued = materialize([layer_value], resources=resources, instance=instance,
-                         run_config={"ops": {"layer_value": {"config": SMALL}}})  # fmt: skip
+    valued = materialize(
+        [layer_value], resources=resources, instance=instance, run_config={"ops": {"layer_value": {"config": SMALL}}}
+    )
     (table,) = valued.asset_materializations_for_node("layer_value")
     rows = json.loads((tmp_path / "home" / "policies" / version / "layer_value.json").read_text())
     assert [row["variant"] for row in rows] == ["all"]  # without its only layer nothing is left to train on

@@ -5,6 +5,7 @@ import datetime
 import shutil
 
 import numpy as np
+import pytest
 import yaml
 from dagster import (
     DagsterInstance,
@@ -25,6 +26,8 @@ from schemas.embodiment import get_embodiment
 from tests.conftest import GR00T_DEMO, build_episode
 from tests.pipelines.release.conftest import write_home
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
+
 IN_PROCESS = RayResource(workers=0)
 
 
@@ -36,8 +39,9 @@ def pyramid_home(tmp_path) -> PyramidHome:
 
 def publish(home: PyramidHome, instance: DagsterInstance, partition: str = "2026-11-20"):
     resources = {"home": home, "ray": IN_PROCESS, "store": ReleaseStoreResource()}
-    return materialize([pyramid, release], resources=resources, partition_key=partition, instance=instance,
-                       raise_on_error=False)  # fmt: skip
+    return materialize(
+        [pyramid, release], resources=resources, partition_key=partition, instance=instance, raise_on_error=False
+    )
 
 
 def metadata(result, node: str) -> dict:
@@ -94,9 +98,11 @@ def test_ingest_partitions_refresh_on_the_nightly_cron():
         before = evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=day)
         assert before.total_requested == 0
         after = evaluate_automation_conditions(
-            defs=defs, instance=instance, cursor=before.cursor,
+            defs=defs,
+            instance=instance,
+            cursor=before.cursor,
             evaluation_time=day + datetime.timedelta(hours=1),
-        )  # fmt: skip
+        )
         assert after.total_requested == 2
 
 
@@ -109,13 +115,22 @@ def test_the_sensor_registers_and_ingests_what_is_dropped_in_the_drop_folder(tmp
         context = build_sensor_context(instance=instance, resources={"home": home, "ray": IN_PROCESS})
         result = source_partitions(context)
         assert {(r.partitions_def_name, tuple(r.partition_keys)) for r in result.dynamic_partitions_requests} == {
-            ("teleop_sources", ("drop_kitchen_demos",)), ("human_video_sources", ("drop_street_clips",)),
-        }  # fmt: skip
+            ("teleop_sources", ("drop_kitchen_demos",)),
+            ("human_video_sources", ("drop_street_clips",)),
+        }
         assert sorted(r.partition_key for r in result.run_requests) == ["drop_kitchen_demos", "drop_street_clips"]
         instance.add_dynamic_partitions("teleop_sources", ["drop_kitchen_demos"])
-        ingested = materialize([teleop_datasets], resources={"home": home, "ray": IN_PROCESS},
-                               partition_key="drop_kitchen_demos", instance=instance)  # fmt: skip
+        ingested = materialize(
+            [teleop_datasets],
+            resources={"home": home, "ray": IN_PROCESS},
+            partition_key="drop_kitchen_demos",
+            instance=instance,
+        )
         assert metadata(ingested, "teleop_datasets")["episodes"] == 5
-        again = materialize([teleop_datasets], resources={"home": home, "ray": IN_PROCESS},
-                            partition_key="drop_kitchen_demos", instance=instance)  # fmt: skip
+        again = materialize(
+            [teleop_datasets],
+            resources={"home": home, "ray": IN_PROCESS},
+            partition_key="drop_kitchen_demos",
+            instance=instance,
+        )
         assert metadata(again, "teleop_datasets")["reused_unchanged"] is True

@@ -1,11 +1,14 @@
 """The sim asset on a real Dagster instance: embedded source demos multiplied, ingested and checked."""
 
+import pytest
 import yaml
 from dagster import DagsterInstance, materialize
 
 from assets.embedded import embedded_teleop_demos
 from assets.resources import PyramidHome, RayResource
 from assets.sim import sim_datasets
+
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 
 IN_PROCESS = RayResource(workers=0)
 
@@ -16,10 +19,20 @@ def test_sim_asset_generates_from_the_embedded_demos_and_passes_quality(tmp_path
     resources = {"home": home, "ray": IN_PROCESS}
     instance = DagsterInstance.ephemeral()
     small = {"config": {"demos_per_task": 2, "image_size": 32}}
-    materialize([embedded_teleop_demos], resources=resources, partition_key="Lift", instance=instance,
-                run_config={"ops": {"embedded_teleop_demos": small}})  # fmt: skip
-    result = materialize([sim_datasets], resources=resources, partition_key="Lift", instance=instance,
-                         run_config={"ops": {"sim_datasets": small}})  # fmt: skip
+    materialize(
+        [embedded_teleop_demos],
+        resources=resources,
+        partition_key="Lift",
+        instance=instance,
+        run_config={"ops": {"embedded_teleop_demos": small}},
+    )
+    result = materialize(
+        [sim_datasets],
+        resources=resources,
+        partition_key="Lift",
+        instance=instance,
+        run_config={"ops": {"sim_datasets": small}},
+    )
     (materialization,) = result.asset_materializations_for_node("sim_datasets")
     metadata = {k: v.value for k, v in materialization.metadata.items()}
     assert metadata["successes"] == metadata["episodes"] == 2

@@ -22,6 +22,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 from tests.conftest import REPO_ROOT, build_episode
 from tests.pipelines.release.conftest import write_home
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
+
 STAGES = {
     "embedded_defaults": ["embedded_teleop_demos", "embedded_human_videos"],
     "ingest": ["teleop_datasets", "oxe_datasets", "human_video_datasets"],
@@ -49,14 +51,24 @@ def dagster_ui(tmp_path):
     (home / "dagster").mkdir()
     shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster/dagster.yaml")
     port = free_port()
-    env = {**os.environ, "PYRAMID_HOME": str(home), "PYRAMID_SOURCES": str(tmp_path / "sources.yaml"),
-           "DAGSTER_HOME": str(home / "dagster")}  # fmt: skip
+    env = {
+        **os.environ,
+        "PYRAMID_HOME": str(home),
+        "PYRAMID_SOURCES": str(tmp_path / "sources.yaml"),
+        "DAGSTER_HOME": str(home / "dagster"),
+    }
     dagster = str(Path(sys.executable).with_name("dagster"))
     # under a background job (as CI may run us) Ctrl-C is ignored, and an ignored signal stays ignored across exec
     interrupt = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        server = subprocess.Popen([dagster, "dev", "--host", "127.0.0.1", "--port", str(port)], cwd=REPO_ROOT, env=env,
-                                  start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        server = subprocess.Popen(
+            [dagster, "dev", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=REPO_ROOT,
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     finally:
         signal.signal(signal.SIGINT, interrupt)
     url = f"http://127.0.0.1:{port}"
@@ -91,8 +103,9 @@ def browser():
 
 
 def runs(url: str) -> list[dict]:
-    request = urllib.request.Request(f"{url}/graphql", data=json.dumps({"query": RUNS_QUERY}).encode(),
-                                     headers={"Content-Type": "application/json"})  # fmt: skip
+    request = urllib.request.Request(
+        f"{url}/graphql", data=json.dumps({"query": RUNS_QUERY}).encode(), headers={"Content-Type": "application/json"}
+    )
     return json.loads(urllib.request.urlopen(request, timeout=10).read())["data"]["runsOrError"]["results"]
 
 
@@ -114,7 +127,7 @@ def test_asset_graph_shows_every_stage_and_a_materialisation_launched_from_the_u
     button(browser, "Skip").click()  # the first-visit community dialog
     for group, assets in STAGES.items():  # the list view: the lineage graph only renders what fits the window
         browser.get(f"{url}/locations/pyramid/asset-groups/{group}/list")
-        WebDriverWait(browser, 120).until(lambda d: all(asset in page_text(d) for asset in assets))
+        WebDriverWait(browser, 120).until(lambda d, assets=assets: all(asset in page_text(d) for asset in assets))
     browser.get(f"{url}/assets/pyramid")
     button(browser, "Materialize").click()
     button(browser, "Confirm", timeout=30).click()  # upstream was written outside Dagster here: the UI asks first

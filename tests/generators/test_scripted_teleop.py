@@ -9,6 +9,8 @@ from generators.scripted_teleop import ExpertConfig, record_expert_demo, record_
 from pipelines.parallel import RayConfig
 from tests.conftest import RAY_WORKERS
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
+
 SMALL = ExpertConfig(image_size=32)
 
 

@@ -21,6 +21,8 @@ from schemas.embodiment import get_embodiment
 from tests.conftest import LABEL_IMAGE_SIZE as IMAGE_SIZE
 from tests.conftest import build_episode
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
+
 CONFIG = IDMConfig(embodiment="robosuite_panda", camera="agentview", action_dim=7, image_size=IMAGE_SIZE, frame_gap=4)
 # Floor from runs of this setup on this machine kind (seeds 0 and 1): held-out R2 0.950 and 0.951 over the
 # 7 action dims (2 held-out Lift episodes); the goal is 0.9, the floor leaves room for run-to-run noise.
@@ -47,7 +49,9 @@ def test_r2_is_pooled_per_dataset_and_per_source_kind(trained, label_home):
     teleop_alone = evaluate_idm(trained.model, trained.normaliser, clips[:5])
     sim_alone = evaluate_idm(trained.model, trained.normaliser, as_sim)
     assert evaluation.r2_per_source == pytest.approx({"sim": sim_alone.r2, "teleop": teleop_alone.r2})
-    assert evaluation.r2_per_dataset == pytest.approx({"sim/panda_lift": sim_alone.r2, "teleop/panda_lift": teleop_alone.r2})
+    assert evaluation.r2_per_dataset == pytest.approx(
+        {"sim/panda_lift": sim_alone.r2, "teleop/panda_lift": teleop_alone.r2}
+    )
 
 
 def test_every_frame_is_labelled_with_the_covering_windows_averaged(trained):
@@ -65,8 +69,10 @@ def _human_video(root, episodes):
 @pytest.mark.usefixtures("local_ray")
 def test_labelling_on_ray_quarantines_short_clips_and_keeps_the_rest(trained, label_home, tmp_path):
     sha256 = save_idm(tmp_path / "idm", trained.model, trained.normaliser)
-    clips = [build_episode(i, length=length, embodiment="human_video", size=IMAGE_SIZE)
-             for i, length in enumerate((24, 3, 30))]  # fmt: skip
+    clips = [
+        build_episode(i, length=length, embodiment="human_video", size=IMAGE_SIZE)
+        for i, length in enumerate((24, 3, 30))
+    ]
     root = _human_video(tmp_path / "clips", clips)
     report = label_idm_actions(root, tmp_path / "labelled", tmp_path / "idm", ray=RayConfig(workers=2))
     assert report.episodes == 2
@@ -83,9 +89,16 @@ def test_wide_clips_are_centre_cropped_and_labelled(trained, tmp_path):
     save_idm(tmp_path / "idm", trained.model, trained.normaliser)
     wide = [build_episode(i, length=20, embodiment="human_video", size=IMAGE_SIZE) for i in range(2)]
     for episode in wide:  # a 2:1 camera whose middle half is the square clip the model was trained on
-        episode.frames = {"primary": np.concatenate([np.zeros_like(episode.frames["primary"][:, :, : IMAGE_SIZE // 2]),
-                                                     episode.frames["primary"],
-                                                     np.zeros_like(episode.frames["primary"][:, :, : IMAGE_SIZE // 2])], axis=2)}  # fmt: skip
+        episode.frames = {
+            "primary": np.concatenate(
+                [
+                    np.zeros_like(episode.frames["primary"][:, :, : IMAGE_SIZE // 2]),
+                    episode.frames["primary"],
+                    np.zeros_like(episode.frames["primary"][:, :, : IMAGE_SIZE // 2]),
+                ],
+                axis=2,
+            )
+        }
     root = _human_video(tmp_path / "clips", wide)
     report = label_idm_actions(root, tmp_path / "labelled", tmp_path / "idm")
     assert (report.episodes, len(report.rejected)) == (2, 0)

@@ -20,6 +20,8 @@ from pipelines.labelled import video_datasets
 from pipelines.training import TrainConfig
 from tests.conftest import LABEL_IMAGE_SIZE as IMAGE_SIZE
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
+
 CONFIG = LatentActionConfig(image_size=IMAGE_SIZE, patch_size=8, frame_gap=8)
 # Floors from runs of this setup on this machine kind (seeds 0 and 1, grounded in the training episodes' actions):
 # probe R2 0.966 and 0.961, perplexity 6.3 and 3.8 (8 codes used), PSNR 22.0 and 21.5 dB against the copy
@@ -48,8 +50,9 @@ def test_held_out_figures_hold_their_floors(trained):
 def test_grounding_in_true_actions_raises_the_held_out_probe(trained, label_home):
     """The same run without the action loss (LAPA's unsupervised latent) probes worse on the same held-out episodes."""
     roots = [str(s.root) for s in video_datasets(label_home)]
-    unsupervised = train_latent_action_model(roots, replace(CONFIG, action_weight=0.0),
-                                             TrainConfig(steps=600, warmup=50), "robosuite_panda")  # fmt: skip
+    unsupervised = train_latent_action_model(
+        roots, replace(CONFIG, action_weight=0.0), TrainConfig(steps=600, warmup=50), "robosuite_panda"
+    )
     assert unsupervised.grounded_in == {} and "action_loss" not in unsupervised.history[-1]
     assert unsupervised.evaluation.held_out_pairs == trained.evaluation.held_out_pairs
     assert trained.evaluation.probe_r2 >= unsupervised.evaluation.probe_r2 + GROUNDING_GAIN, (trained, unsupervised)
@@ -58,9 +61,11 @@ def test_grounding_in_true_actions_raises_the_held_out_probe(trained, label_home
 def test_action_grounding_standardises_each_embodiments_actions_and_skips_clips_without():
     rng = np.random.default_rng(0)
     frames = np.zeros((6, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
-    clips = [Clip("arm", "robosuite_panda", 0, "arm/0", frames, rng.normal(size=(6, 7)).astype(np.float32)),
-             Clip("hand", "widowx", 0, "hand/0", frames, rng.normal(size=(6, 3)).astype(np.float32)),
-             Clip("human", "human_video", 0, "human/0", frames, None)]  # fmt: skip
+    clips = [
+        Clip("arm", "robosuite_panda", 0, "arm/0", frames, rng.normal(size=(6, 7)).astype(np.float32)),
+        Clip("hand", "widowx", 0, "hand/0", frames, rng.normal(size=(6, 3)).astype(np.float32)),
+        Clip("human", "human_video", 0, "human/0", frames, None),
+    ]
     grounding = ActionGrounding(clips, label_dim=4, gap=2)
     assert grounding.names == ["robosuite_panda", "widowx"] and [h.out_features for h in grounding.heads] == [7, 3]
     latent = torch.zeros(3, 4)
@@ -127,5 +132,7 @@ def test_clips_shorter_than_the_frame_gap_are_refused_by_name(trained):
     from latent_actions.train import fit_latent_actions
 
     short = Clip("tiny", "human_video", 0, "tiny/000000", np.zeros((3, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8), None)
-    with pytest.raises(ClipTooShortError, match="dataset tiny, episode tiny/000000: 3 frames, fewer than the frame gap 8"):
+    with pytest.raises(
+        ClipTooShortError, match="dataset tiny, episode tiny/000000: 3 frames, fewer than the frame gap 8"
+    ):
         fit_latent_actions([short], CONFIG, TrainConfig(steps=1))

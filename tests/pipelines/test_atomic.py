@@ -66,7 +66,9 @@ def test_a_destination_overlapping_its_source_is_refused_even_with_overwrite(tmp
 def test_atomic_write_text_replaces_in_one_step_with_a_unique_temporary(tmp_path):
     atomic_write_text(tmp_path / "a" / "list.yaml", "one")
     atomic_write_text(tmp_path / "a" / "list.yaml", "two")
-    assert [p.name for p in (tmp_path / "a").iterdir()] == ["list.yaml"] and (tmp_path / "a" / "list.yaml").read_text() == "two"
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["list.yaml"] and (
+        tmp_path / "a" / "list.yaml"
+    ).read_text() == "two"
 
 
 def test_existing_destination_without_replace_is_refused(tmp_path):

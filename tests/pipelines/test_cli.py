@@ -2,7 +2,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import GR00T_DEMO
+
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

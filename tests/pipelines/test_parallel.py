@@ -20,6 +20,8 @@ from pipelines.lerobot.reader import LeRobotSource
 from pipelines.parallel import LOG_POLL_SECONDS, RayConfig, ray_call, ray_map
 from tests.conftest import GR00T_DEMO, psnr
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
+
 RAY = str(Path(sys.executable).with_name("ray"))
 
 
@@ -104,8 +106,9 @@ def test_a_local_ray_listens_for_token_holders_only():
     join = "import sys, ray; ray.init(address=sys.argv[1], log_to_driver=False); print(ray.cluster_resources()['CPU'])"
     for token in ("the right one", "a guess"):
         env = {**os.environ, "RAY_AUTH_TOKEN": os.environ["RAY_AUTH_TOKEN"] if token == "the right one" else "0" * 64}
-        joined = subprocess.run([sys.executable, "-c", join, address], capture_output=True, text=True, env=env,
-                                timeout=180, check=False)  # fmt: skip
+        joined = subprocess.run(
+            [sys.executable, "-c", join, address], capture_output=True, text=True, env=env, timeout=180, check=False
+        )
         assert (joined.returncode == 0) is (token == "the right one"), joined.stderr[-1000:]
 
 
@@ -117,8 +120,18 @@ def ray_cluster():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     ray.shutdown()  # the pipeline under test must connect to this cluster, not reuse the tests' local Ray
-    start = [RAY, "start", "--head", "--block", "--port", str(port), "--num-cpus", "2",
-             "--include-dashboard=false", "--disable-usage-stats"]  # fmt: skip
+    start = [
+        RAY,
+        "start",
+        "--head",
+        "--block",
+        "--port",
+        str(port),
+        "--num-cpus",
+        "2",
+        "--include-dashboard=false",
+        "--disable-usage-stats",
+    ]
     head = subprocess.Popen(start, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 180

@@ -6,12 +6,18 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from pipelines.release.store import ReleaseStore
 from policy.server import PolicyClient
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
+
 
 def run_cli(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True, check=True, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True, check=True, env=env
+    )
 
 
 def free_port() -> int:
@@ -24,15 +30,33 @@ def test_train_serve_and_eval_from_the_command_line(policy_release, tmp_path):
     store = tmp_path / "store"
     version = ReleaseStore(str(store)).publish(policy_release)
     env = {**os.environ, "PYRAMID_HOME": str(tmp_path / "home")}
-    trained = run_cli("train", "--store", str(store), "--steps", "6", "--post-train-steps", "4", "--hidden", "32",
-                      "--batch-size", "4", env=env)  # fmt: skip
+    trained = run_cli(
+        "train",
+        "--store",
+        str(store),
+        "--steps",
+        "6",
+        "--post-train-steps",
+        "4",
+        "--hidden",
+        "32",
+        "--batch-size",
+        "4",
+        env=env,
+    )
     run = tmp_path / "home" / "policies" / version / "all"
-    assert (run / "pretrain/checkpoint/model.safetensors").is_file() and (run / "post_train/trainer/trainer.json").is_file()
+    assert (run / "pretrain/checkpoint/model.safetensors").is_file() and (
+        run / "post_train/trainer/trainer.json"
+    ).is_file()
     assert (run / "loss.png").read_bytes()[:4] == b"\x89PNG" and "post_train" in trained.stdout
 
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "serve", "--policy", str(run / "post_train"),
-                               "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", "serve", "--policy", str(run / "post_train"), "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         client = PolicyClient(port=port, timeout_ms=120_000)
         assert client.ping()["release"] == version

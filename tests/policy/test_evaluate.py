@@ -3,6 +3,7 @@ against a policy that replays a successful expert demo of the same scene (succes
 (failure)."""
 
 import numpy as np
+import pytest
 
 from generators.scripted_teleop import ExpertConfig, record_expert_demo
 from policy.config import PolicyConfig
@@ -10,6 +11,8 @@ from policy.data import load_release
 from policy.evaluate import EVAL_SEED, closed_loop, open_loop
 from policy.inference import ReferencePolicy
 from tests.conftest import POLICY_CONFIG
+
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 
 
 class ReplayPolicy:
@@ -27,7 +30,11 @@ class ReplayPolicy:
         chunk = self.actions[self.served : self.served + 16]
         chunk = np.concatenate([chunk, np.tile(chunk[-1:], (16 - len(chunk), 1))]) if len(chunk) < 16 else chunk
         self.served += 8
-        return {"eef_delta_pos": chunk[None, :, :3], "eef_delta_rot": chunk[None, :, 3:6], "gripper": chunk[None, :, 6:]}
+        return {
+            "eef_delta_pos": chunk[None, :, :3],
+            "eef_delta_rot": chunk[None, :, 3:6],
+            "gripper": chunk[None, :, 6:],
+        }
 
 
 def test_closed_loop_counts_a_replayed_success_and_a_still_failure():

@@ -56,7 +56,9 @@ def test_training_then_sampling_reproduces_the_demonstrated_chunks():
     torch.manual_seed(0)
     model = FlowMatchingPolicy(CONFIG, language_dim=8)
     batch = inputs(4, seed=3)
-    targets = torch.from_numpy(np.random.default_rng(0).uniform(-0.8, 0.8, (4, 1, 4))).float().repeat(1, CONFIG.chunk, 1)
+    targets = (
+        torch.from_numpy(np.random.default_rng(0).uniform(-0.8, 0.8, (4, 1, 4))).float().repeat(1, CONFIG.chunk, 1)
+    )
     targets = targets + torch.linspace(0, 0.2, CONFIG.chunk)[None, :, None]
     mask = torch.ones_like(targets)
     generator = torch.Generator().manual_seed(0)
@@ -96,11 +98,19 @@ def test_a_local_pretrained_vision_model_replaces_the_conv_encoder(tmp_path):
     feeds System 2 through the same code path a real pretrained one would, and trains with the policy."""
     from transformers import CLIPVisionConfig, CLIPVisionModel
 
-    CLIPVisionModel(CLIPVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                     image_size=32, patch_size=8)).save_pretrained(tmp_path / "vision")  # fmt: skip
+    CLIPVisionModel(
+        CLIPVisionConfig(
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=32,
+            patch_size=8,
+        )
+    ).save_pretrained(tmp_path / "vision")
     config = PolicyConfig(**{**CONFIG.to_dict(), "vision_model": str(tmp_path / "vision"), "vision_layer": 1})
     model = FlowMatchingPolicy(config, language_dim=8)
-    tokens, padding = model.system2(inputs(2))
+    tokens, _ = model.system2(inputs(2))
     assert tokens.shape == (2, 17 + 3, CONFIG.hidden)  # 16 patches + CLS of one camera, 3 words
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3)
     for _ in range(3):  # AdaLN-Zero: the vision-language tokens only matter once the gates have moved off zero

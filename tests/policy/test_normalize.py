@@ -11,14 +11,21 @@ from policy.normalize import Normaliser, embodiment_normalisers
 def panda_stats(folder, low: float, high: float) -> None:
     (folder / "meta").mkdir(parents=True)
     state = {"min": [low] * 16, "max": [high] * 16, "q01": [low + 0.1] * 16, "q99": [high - 0.1] * 16}
-    action = {"min": [low] * 6 + [-1.0], "max": [high] * 6 + [1.0], "q01": [low + 0.1] * 6 + [-1.0], "q99": [high - 0.1] * 6 + [1.0]}
+    action = {
+        "min": [low] * 6 + [-1.0],
+        "max": [high] * 6 + [1.0],
+        "q01": [low + 0.1] * 6 + [-1.0],
+        "q99": [high - 0.1] * 6 + [1.0],
+    }
     (folder / "meta" / "stats.json").write_text(json.dumps({"observation.state": state, "action": action}))
 
 
 def test_bounds_span_every_dataset_of_the_embodiment_and_round_trip(tmp_path):
     panda_stats(tmp_path / "teleop", -1.0, 1.0)
     panda_stats(tmp_path / "sim", -2.0, 0.5)
-    (normaliser,) = embodiment_normalisers({tmp_path / "teleop": "robosuite_panda", tmp_path / "sim": "robosuite_panda"}, "min_max").values()
+    (normaliser,) = embodiment_normalisers(
+        {tmp_path / "teleop": "robosuite_panda", tmp_path / "sim": "robosuite_panda"}, "min_max"
+    ).values()
     assert normaliser.action_low[0] == -2.0 and normaliser.action_high[0] == 1.0
     assert normaliser.binary == (6,)
     actions = np.array([[-2.0, 1.0, -0.5, 0.0, 0.25, 0.9, 0.3], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -0.7]])

@@ -11,12 +11,14 @@ import pytest
 from policy.inference import ObservationError, ReferencePolicy
 from policy.server import PolicyClient, PolicyServer, PolicyServerError, encode
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
+
 INSTRUCTION = "lift the red cube"
 
 
 def observation(batch: int = 1, seed: int = 0, instructions: list[str] | None = None) -> dict:
     rng = np.random.default_rng(seed)
-    frames = lambda: rng.integers(0, 256, (batch, 1, 32, 32, 3), dtype=np.uint8)  # noqa: E731
+    frames = lambda: rng.integers(0, 256, (batch, 1, 32, 32, 3), dtype=np.uint8)
     state = {"joint_pos": 7, "eef_pos": 3, "eef_quat": 4, "gripper_qpos": 2}
     return {
         "video": {"agentview": frames(), "robot0_eye_in_hand": frames()},
@@ -45,7 +47,11 @@ def client(policy):
 def test_actions_come_in_physical_units_per_group(policy):
     policy.reset(3)
     actions = policy.get_action("robosuite_panda", observation(batch=2))
-    assert {name: a.shape for name, a in actions.items()} == {"eef_delta_pos": (2, 16, 3), "eef_delta_rot": (2, 16, 3), "gripper": (2, 16, 1)}
+    assert {name: a.shape for name, a in actions.items()} == {
+        "eef_delta_pos": (2, 16, 3),
+        "eef_delta_rot": (2, 16, 3),
+        "gripper": (2, 16, 1),
+    }
     normaliser = policy.normalisers["robosuite_panda"]
     flat = np.concatenate(list(actions.values()), axis=-1)
     assert np.all(flat >= normaliser.action_low - 1e-6) and np.all(flat <= normaliser.action_high + 1e-6)
@@ -99,16 +105,54 @@ MALFORMED = {
     "not a map": msgpack.packb([1, 2, 3]),
     "unknown endpoint": encode({"endpoint": "shutdown"}),
     "missing embodiment": encode({"endpoint": "get_action", "data": {"observation": observation()}}),
-    "wrong keys": encode({"endpoint": "get_action", "data": {"embodiment": "robosuite_panda", "observation": {"images": 1}}}),
-    "state wrong shape": encode({"endpoint": "get_action", "data": {"embodiment": "robosuite_panda", "observation": {
-        **observation(), "state": {**observation()["state"], "joint_pos": np.zeros((1, 1, 6), np.float32)}}}}),
-    "video wrong dtype": encode({"endpoint": "get_action", "data": {"embodiment": "robosuite_panda", "observation": {
-        **observation(), "video": {"agentview": np.zeros((1, 1, 32, 32, 3), np.float32),
-                                   "robot0_eye_in_hand": np.zeros((1, 1, 32, 32, 3), np.uint8)}}}}),
-    "object dtype array": msgpack.packb({"endpoint": "ping", "data": {"x": with_array({}, "object", [1], b"\x00" * 8)}}),
-    "array bytes do not match shape": msgpack.packb({"endpoint": "ping", "data": {"x": with_array({}, "float32", [4], b"\x00" * 8)}}),
-    "NaN state": encode({"endpoint": "get_action", "data": {"embodiment": "robosuite_panda", "observation": {
-        **observation(), "state": {**observation()["state"], "eef_pos": np.full((1, 1, 3), np.nan, np.float32)}}}}),
+    "wrong keys": encode(
+        {"endpoint": "get_action", "data": {"embodiment": "robosuite_panda", "observation": {"images": 1}}}
+    ),
+    "state wrong shape": encode(
+        {
+            "endpoint": "get_action",
+            "data": {
+                "embodiment": "robosuite_panda",
+                "observation": {
+                    **observation(),
+                    "state": {**observation()["state"], "joint_pos": np.zeros((1, 1, 6), np.float32)},
+                },
+            },
+        }
+    ),
+    "video wrong dtype": encode(
+        {
+            "endpoint": "get_action",
+            "data": {
+                "embodiment": "robosuite_panda",
+                "observation": {
+                    **observation(),
+                    "video": {
+                        "agentview": np.zeros((1, 1, 32, 32, 3), np.float32),
+                        "robot0_eye_in_hand": np.zeros((1, 1, 32, 32, 3), np.uint8),
+                    },
+                },
+            },
+        }
+    ),
+    "object dtype array": msgpack.packb(
+        {"endpoint": "ping", "data": {"x": with_array({}, "object", [1], b"\x00" * 8)}}
+    ),
+    "array bytes do not match shape": msgpack.packb(
+        {"endpoint": "ping", "data": {"x": with_array({}, "float32", [4], b"\x00" * 8)}}
+    ),
+    "NaN state": encode(
+        {
+            "endpoint": "get_action",
+            "data": {
+                "embodiment": "robosuite_panda",
+                "observation": {
+                    **observation(),
+                    "state": {**observation()["state"], "eef_pos": np.full((1, 1, 3), np.nan, np.float32)},
+                },
+            },
+        }
+    ),
     "oversize payload": encode({"endpoint": "ping", "data": {"blob": np.zeros(2**20 + 1, np.uint8)}}),
     "reset seed not an integer": encode({"endpoint": "reset", "data": {"seed": "zero"}}),
 }

@@ -13,6 +13,8 @@ from policy.data import load_release
 from policy.train import CHECKPOINT_DIR, train_policy
 from tests.conftest import POLICY_CONFIG, POLICY_TRAINING
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
+
 TINY, TINY_TRAINING = PolicyConfig(**POLICY_CONFIG), TrainConfig(**POLICY_TRAINING)
 SHORT = replace(TINY_TRAINING, steps=30)
 
@@ -44,8 +46,15 @@ def test_an_interrupted_run_resumes_to_the_same_weights(policy_release, tmp_path
             raise Interrupted
 
     with pytest.raises(Interrupted):
-        train_policy(policy_release, tmp_path / "resumed", TINY, SHORT, checkpoint_every=20, log=quiet,
-                     on_log=crash_after_the_checkpoint)  # fmt: skip
+        train_policy(
+            policy_release,
+            tmp_path / "resumed",
+            TINY,
+            SHORT,
+            checkpoint_every=20,
+            log=quiet,
+            on_log=crash_after_the_checkpoint,
+        )
     resumed = train_policy(policy_release, tmp_path / "resumed", TINY, SHORT, checkpoint_every=20, log=quiet)
     assert resumed.resumed_from == 20
     assert [h["step"] for h in resumed.history] == [10, 20, 30]

@@ -37,9 +37,13 @@ def test_every_embodiment_round_trips_through_modality_json(name):
     embodiment = get_embodiment(name)
     document = json.loads(json.dumps(embodiment.to_modality()))
     rebuilt = Embodiment.from_modality(
-        document, name=name, tag=embodiment.tag, robot_type=embodiment.robot_type, fps=embodiment.fps,
+        document,
+        name=name,
+        tag=embodiment.tag,
+        robot_type=embodiment.robot_type,
+        fps=embodiment.fps,
         control_mode=embodiment.control_mode,
-    )  # fmt: skip
+    )
     assert rebuilt.same_layout(embodiment)
     assert rebuilt.binary_action_dims() == embodiment.binary_action_dims()
 
@@ -64,9 +68,14 @@ def test_gripper_dims_are_marked_binary():
 def test_groups_with_a_gap_are_refused():
     with pytest.raises(ValueError, match="starts at 4, expected 3"):
         Embodiment(
-            name="gappy", tag="x", robot_type="x", cameras=("c",), fps=10, control_mode=ControlMode.EEF_DELTA,
+            name="gappy",
+            tag="x",
+            robot_type="x",
+            cameras=("c",),
+            fps=10,
+            control_mode=ControlMode.EEF_DELTA,
             action_groups=(Group("a", 0, 3), Group("b", 4, 6)),
-        )  # fmt: skip
+        )
 
 
 def test_pseudo_embodiment_keeps_the_actions_of_one_camera_without_state():

@@ -49,7 +49,9 @@ def user_embodiments(tmp_path, monkeypatch) -> Path:
 
 
 def test_every_built_in_embodiment_is_a_file_that_round_trips(tmp_path):
-    built_in = [e for name, e in registered_embodiments().items() if Path(embodiment_origin(name)).parent == BUILTIN_DIR]
+    built_in = [
+        e for name, e in registered_embodiments().items() if Path(embodiment_origin(name)).parent == BUILTIN_DIR
+    ]
     assert len(built_in) == len(list(BUILTIN_DIR.glob("*.yaml"))) >= 14
     for embodiment in built_in:
         assert Embodiment.from_document(embodiment.to_document()) == embodiment
@@ -79,8 +81,11 @@ def test_one_name_defined_twice_differently_names_both_files(tmp_path, monkeypat
     other.mkdir()
     (other / "lab_arm.yaml").write_text(yaml.safe_dump({**ARM, "fps": 30}))
     monkeypatch.setenv("PYRAMID_EMBODIMENT_PATH", str(other))
-    with pytest.raises(EmbodimentFileError, match=f"{other}/lab_arm.yaml: embodiment 'lab_arm' is already defined "
-                       f"differently in {user_embodiments}/lab_arm.yaml"):  # fmt: skip
+    with pytest.raises(
+        EmbodimentFileError,
+        match=f"{other}/lab_arm.yaml: embodiment 'lab_arm' is already defined "
+        f"differently in {user_embodiments}/lab_arm.yaml",
+    ):
         get_embodiment("lab_arm")
 
 
@@ -92,12 +97,17 @@ def test_one_name_defined_twice_differently_names_both_files(tmp_path, monkeypat
         ({"cameras": []}, "field cameras: List should have at least 1 item"),
         ({"color": "red"}, "field color: Extra inputs are not permitted"),
         ({"control_mode": "torque"}, "field control_mode: Input should be 'eef_delta', 'joint_position'"),
-        ({"state": [{"name": "joint", "size": 6, "start": 0, "end": 6}]}, "field state[0]: Value error, give either size"),
-        ({"action": [{"name": "joint", "start": 0, "end": 6}, {"name": "gripper", "start": 7, "end": 8}]},
-         "action group 'gripper' starts at 7, expected 6"),
+        (
+            {"state": [{"name": "joint", "size": 6, "start": 0, "end": 6}]},
+            "field state[0]: Value error, give either size",
+        ),
+        (
+            {"action": [{"name": "joint", "start": 0, "end": 6}, {"name": "gripper", "start": 7, "end": 8}]},
+            "action group 'gripper' starts at 7, expected 6",
+        ),
         ({"cameras": [{"name": "front", "aliases": ["front"]}]}, "camera names and aliases must be unique"),
     ],
-)  # fmt: skip
+)
 def test_a_malformed_file_names_the_file_and_the_field(change, message, user_embodiments):
     path = user_embodiments / "lab_arm.yaml"
     path.write_text(yaml.safe_dump({**ARM, **change}))
@@ -123,10 +133,17 @@ def arm_with(state: list[dict]) -> Embodiment:
 
 
 def test_gather_takes_groups_from_their_source_keys_one_after_another():
-    arm = arm_with([{"name": "joint", "size": 6, "source_key": "q"}, {"name": "eef", "size": 3, "source_key": "pose"},
-                    {"name": "quat", "size": 4, "source_key": "pose"}])  # fmt: skip
+    arm = arm_with(
+        [
+            {"name": "joint", "size": 6, "source_key": "q"},
+            {"name": "eef", "size": 3, "source_key": "pose"},
+            {"name": "quat", "size": 4, "source_key": "pose"},
+        ]
+    )
     columns = {"q": np.arange(12.0).reshape(2, 6), "pose": np.arange(14.0).reshape(2, 7) + 100}
-    np.testing.assert_array_equal(arm.gather("state", columns, "unused"), np.concatenate([columns["q"], columns["pose"]], 1))
+    np.testing.assert_array_equal(
+        arm.gather("state", columns, "unused"), np.concatenate([columns["q"], columns["pose"]], 1)
+    )
 
 
 def test_gather_takes_an_explicit_slice_and_refuses_a_width_mismatch():
@@ -147,8 +164,11 @@ def test_cameras_match_by_name_or_alias_and_a_mismatch_says_what_to_add(user_emb
         "observation.images.front": "front",
         "observation.images.hand": "wrist",
     }
-    with pytest.raises(CameraMismatchError, match=f"camera 'side' is not a camera of embodiment 'lab_arm' .*add 'side', "
-                       f"or an alias for it, to {user_embodiments}/lab_arm.yaml"):  # fmt: skip
+    with pytest.raises(
+        CameraMismatchError,
+        match=f"camera 'side' is not a camera of embodiment 'lab_arm' .*add 'side', "
+        f"or an alias for it, to {user_embodiments}/lab_arm.yaml",
+    ):
         arm.match_cameras({"front": [], "wrist": [], "side": ["side"]})
     with pytest.raises(CameraMismatchError, match=r"has cameras \['wrist'\] that the source lacks"):
         arm.match_cameras({"front": []})
@@ -161,12 +181,16 @@ def field_reference() -> str:
         rows = ["| field | default | meaning |", "| --- | --- | --- |"]
         for name, field in model.model_fields.items():
             required = field.default is PydanticUndefined and field.default_factory is None
-            default = "required" if required else repr(field.default_factory() if field.default_factory else field.default)
+            default = (
+                "required" if required else repr(field.default_factory() if field.default_factory else field.default)
+            )
             rows.append(f"| `{name}` | {default} | {field.description} |")
         return "\n".join(rows)
 
-    return (f"### The file\n\n{table(EmbodimentDocument)}\n\n### A state or action group\n\n{table(GroupDocument)}\n\n"
-            f"### A camera with aliases\n\n{table(CameraDocument)}\n")  # fmt: skip
+    return (
+        f"### The file\n\n{table(EmbodimentDocument)}\n\n### A state or action group\n\n{table(GroupDocument)}\n\n"
+        f"### A camera with aliases\n\n{table(CameraDocument)}\n"
+    )
 
 
 def test_the_documented_file_format_is_the_codes():

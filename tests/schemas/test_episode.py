@@ -24,21 +24,29 @@ def _inf_state(ep):
 BAD_EPISODES = {
     "nan action": (_nan_action, "action", "non-finite values \\(first at frame 3, dim 2\\)"),
     "inf state": (_inf_state, "state", "non-finite"),
-    "action wrong dims": (lambda ep: setattr(ep, "action", ep.action[:, :5].copy()), "action", r"shape must be \(24, 7\)"),
+    "action wrong dims": (
+        lambda ep: setattr(ep, "action", ep.action[:, :5].copy()),
+        "action",
+        r"shape must be \(24, 7\)",
+    ),
     "action float64": (lambda ep: setattr(ep, "action", ep.action.astype(np.float64)), "action", "float32"),
     "state too short": (lambda ep: setattr(ep, "state", ep.state[:-1].copy()), "state", r"shape must be \(24, 16\)"),
     "missing action": (lambda ep: setattr(ep, "action", None), "action", "missing"),
     "frames wrong length": (
-        lambda ep: ep.frames.update(agentview=ep.frames["agentview"][:-2]), "frames[agentview]", "shape must be",
+        lambda ep: ep.frames.update(agentview=ep.frames["agentview"][:-2]),
+        "frames[agentview]",
+        "shape must be",
     ),
     "frames float": (
-        lambda ep: ep.frames.update(agentview=ep.frames["agentview"].astype(np.float32)), "frames[agentview]", "uint8",
+        lambda ep: ep.frames.update(agentview=ep.frames["agentview"].astype(np.float32)),
+        "frames[agentview]",
+        "uint8",
     ),
     "missing camera": (lambda ep: ep.frames.pop("robot0_eye_in_hand"), "frames", "cameras"),
     "timestamps offset": (lambda ep: setattr(ep, "timestamps", ep.timestamps + 0.05), "timestamps", "exactly k/20"),
     "empty instruction": (lambda ep: setattr(ep, "instruction", "  "), "instruction", "non-empty"),
     "fractional fps": (lambda ep: setattr(ep, "fps", 19.5), "fps", "positive integer"),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("case", BAD_EPISODES)

@@ -5,11 +5,19 @@ from schemas.pyramid import Layer, Lineage, ManifestEntry, SourceKind, layer_of
 
 
 def entry(**overrides) -> ManifestEntry:
-    fields = dict(
-        dataset="bridge", source=SourceKind.OXE, layer=Layer.REAL_ROBOT, embodiment="widowx", episodes=25,
-        frames=250, hours=250 / 5 / 3600, mixture_weight=0.3,
-        lineage=Lineage(inputs=["rlds/bridge_dataset/1.0.0"], code_version="0.1.0", model_checkpoints={"idm": "ab12"}),
-    )  # fmt: skip
+    fields = {
+        "dataset": "bridge",
+        "source": SourceKind.OXE,
+        "layer": Layer.REAL_ROBOT,
+        "embodiment": "widowx",
+        "episodes": 25,
+        "frames": 250,
+        "hours": 250 / 5 / 3600,
+        "mixture_weight": 0.3,
+        "lineage": Lineage(
+            inputs=["rlds/bridge_dataset/1.0.0"], code_version="0.1.0", model_checkpoints={"idm": "ab12"}
+        ),
+    }
     return ManifestEntry(**{**fields, **overrides})
 
 
@@ -40,8 +48,23 @@ def test_manifest_entry_refuses_negative_counts_and_unknown_fields():
         ManifestEntry.model_validate({**entry().model_dump(), "colour": "red"})
 
 
-HOSTILE = ["../../../X", "..", ".", "", "/etc/passwd", "a/../../b", "a\\..\\b", "~/x", "C:\\x", "a//b", "a/./b",
-           "datasets/../../x", "\x00", " ", "-rf"]  # fmt: skip
+HOSTILE = [
+    "../../../X",
+    "..",
+    ".",
+    "",
+    "/etc/passwd",
+    "a/../../b",
+    "a\\..\\b",
+    "~/x",
+    "C:\\x",
+    "a//b",
+    "a/./b",
+    "datasets/../../x",
+    "\x00",
+    " ",
+    "-rf",
+]
 
 
 def strings(count: int, seed: int = 0) -> list[str]:

@@ -14,6 +14,8 @@ from pipelines.config import SourceConfig
 from pipelines.ingest.sources import ingest_source
 from schemas.embodiment import get_embodiment
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
+
 
 @pytest.mark.parametrize(
     ("robot", "expected"),
@@ -67,8 +69,9 @@ def test_a_generated_gr1_demo_replays_to_success_and_loads_in_lerobot(gr1_source
     path, _ = gr1_sources
     report = generate_demos("GR1TwoArmLift", path, 1, tmp_path / "sim.hdf5", image_size=16, max_attempts=4)
     assert report.successes == 1, report.failures
-    source = SourceConfig(name="sim_gr1", path=tmp_path / "sim.hdf5", format="robomimic",
-                          embodiment="robosuite_gr1", trim_idle=False)  # fmt: skip
+    source = SourceConfig(
+        name="sim_gr1", path=tmp_path / "sim.hdf5", format="robomimic", embodiment="robosuite_gr1", trim_idle=False
+    )
     assert ingest_source(source, tmp_path / "dataset").episodes == 1
     item = LeRobotDataset("pyramid/sim_gr1", root=tmp_path / "dataset")[0]
     assert item["observation.state"].shape == (50,) and item["action"].shape == (24,)

@@ -24,6 +24,8 @@ from pipelines.config import SourceConfig
 from pipelines.ingest.sources import ingest_source
 from pipelines.parallel import RayConfig
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
+
 
 @pytest.fixture(scope="module")
 def lift_sources(tmp_path_factory):
@@ -88,13 +90,19 @@ def test_rollouts_are_deterministic_per_seed_and_successes_replay_to_success(lif
 
 @pytest.mark.usefixtures("local_ray")
 def test_generated_demos_on_ray_ingest_as_a_lerobot_dataset_with_lineage(lift_sources, tmp_path):
-    report = generate_demos("Lift", lift_sources, 2, tmp_path / "sim_lift.hdf5", image_size=32,
-                            ray=RayConfig(workers=2))  # fmt: skip
+    report = generate_demos(
+        "Lift", lift_sources, 2, tmp_path / "sim_lift.hdf5", image_size=32, ray=RayConfig(workers=2)
+    )
     assert report.successes == 2 and report.attempts == 2 + len(report.failures)
     assert all(f["reason"] for f in report.failures) and report.rollouts_per_minute_per_core > 0
     assert len(load_source_demos(tmp_path / "sim_lift.hdf5")) == 2
-    source = SourceConfig(name="sim_lift", path=tmp_path / "sim_lift.hdf5", format="robomimic",
-                          embodiment="robosuite_panda", trim_idle=False)  # fmt: skip
+    source = SourceConfig(
+        name="sim_lift",
+        path=tmp_path / "sim_lift.hdf5",
+        format="robomimic",
+        embodiment="robosuite_panda",
+        trim_idle=False,
+    )
     written = ingest_source(source, tmp_path / "dataset")
     assert (written.episodes, written.rejected) == (2, [])
     dataset = LeRobotDataset("pyramid/sim_lift", root=tmp_path / "dataset")

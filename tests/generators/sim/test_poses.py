@@ -27,8 +27,11 @@ def test_a_moved_object_carries_the_segment_rigidly():
     # every pose keeps its pose relative to the object ...
     np.testing.assert_allclose(np.linalg.inv(now) @ moved, np.linalg.inv(then) @ segment(), atol=1e-12)
     # ... so distances to the object are preserved
-    np.testing.assert_allclose(np.linalg.norm(moved[:, :3, 3] - now[:3, 3], axis=1),
-                               np.linalg.norm(segment()[:, :3, 3] - then[:3, 3], axis=1), atol=1e-12)  # fmt: skip
+    np.testing.assert_allclose(
+        np.linalg.norm(moved[:, :3, 3] - now[:3, 3], axis=1),
+        np.linalg.norm(segment()[:, :3, 3] - then[:3, 3], axis=1),
+        atol=1e-12,
+    )
 
 
 def test_interpolation_moves_evenly_and_ends_on_the_target():

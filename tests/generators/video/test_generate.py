@@ -18,6 +18,8 @@ from pipelines.lerobot.reader import LeRobotSource
 from pipelines.parallel import RayConfig
 from tests.conftest import LABEL_IMAGE_SIZE
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
+
 CONFIG = GenerationConfig(multiplier=0.3, oversample=1.0, windows=2, steps=2)
 
 

@@ -6,6 +6,8 @@ import pytest
 
 from generators.video.instructions import DEFAULT_VOCABULARY, Vocabulary, new_instructions
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
+
 VOCABULARY = Vocabulary(verbs=("lift", "push"), objects=("red cube", "can"), places=("", "to the left"))
 
 
@@ -19,7 +21,9 @@ def test_instructions_leave_out_the_original_and_repeat_only_when_the_vocabulary
 
 
 def test_counterfactual_marks_objects_and_places_the_demo_never_had():
-    made = {i.text: i.counterfactual for i in new_instructions("lift the red cube", 7, VOCABULARY, np.random.default_rng(1))}
+    made = {
+        i.text: i.counterfactual for i in new_instructions("lift the red cube", 7, VOCABULARY, np.random.default_rng(1))
+    }
     assert made["push the red cube"] is False  # same object, no place: a new verb on the demonstrated object
     assert made["lift the can"] is True
     assert made["lift the red cube to the left"] is True

@@ -19,6 +19,8 @@ from generators.video.model import (
     save_video_pipeline,
 )
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
+
 TINY = VideoModelConfig(image_size=16, frames=4, patch_size=4, dim=32, heads=2, layers=1)
 
 
@@ -73,13 +75,22 @@ def test_the_pipeline_refuses_sizes_it_was_not_built_for(pipeline):
 
 
 def test_a_third_party_pipeline_folder_loads_through_diffusers_and_must_be_image_to_video(tmp_path):
-    unet = UNet2DModel(sample_size=8, in_channels=3, out_channels=3, block_out_channels=(8, 8), layers_per_block=1,
-                       norm_num_groups=4, down_block_types=("DownBlock2D", "DownBlock2D"),
-                       up_block_types=("UpBlock2D", "UpBlock2D"))  # fmt: skip
+    unet = UNet2DModel(
+        sample_size=8,
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(8, 8),
+        layers_per_block=1,
+        norm_num_groups=4,
+        down_block_types=("DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D"),
+    )
     DDPMPipeline(unet=unet, scheduler=DDPMScheduler()).save_pretrained(tmp_path / "ddpm")
     loaded = load_video_pipeline(tmp_path / "ddpm")
     assert type(loaded) is DDPMPipeline
-    with pytest.raises(ValueError, match="DDPMPipeline is not an image-to-video pipeline: .*unexpected keyword argument"):
+    with pytest.raises(
+        ValueError, match="DDPMPipeline is not an image-to-video pipeline: .*unexpected keyword argument"
+    ):
         generate_windows(loaded, first_frames(1), ["lift"], [0], 1, GenerationConfig())
 
 
@@ -88,10 +99,14 @@ def test_a_pipeline_returning_the_wrong_shape_is_a_clear_error():
         def __call__(self, image, num_frames, height, width, **kwargs):
             return type("Output", (), {"frames": np.zeros((len(image), 1, height, width, 3))})()
 
-    with pytest.raises(ValueError, match=r"StillPipeline returned frames of shape \(1, 1, 16, 16, 3\), expected \(1, 4"):
+    with pytest.raises(
+        ValueError, match=r"StillPipeline returned frames of shape \(1, 1, 16, 16, 3\), expected \(1, 4"
+    ):
         run_pipeline(StillPipeline(), first_frames(1), ["lift"], [0], 16, 4, steps=1, guidance_scale=1.0)
 
 
 def test_a_missing_pipeline_folder_says_how_to_make_one(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no diffusers pipeline .model_index.json.; train the video model first"):
+    with pytest.raises(
+        FileNotFoundError, match="no diffusers pipeline .model_index.json.; train the video model first"
+    ):
         load_video_pipeline(tmp_path / "nothing")

@@ -22,6 +22,8 @@ from pipelines.lerobot.reader import LeRobotSource
 from pipelines.parallel import RayConfig
 from tests.conftest import LABEL_IMAGE_SIZE
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
+
 KEEP_ALL = NeuralFilters(min_first_frame_psnr_db=0.0, min_motion=0.0, min_idm_confidence=0.0)
 
 
@@ -38,8 +40,11 @@ def label_models(tmp_path_factory):
     """Untrained label models of the clips' size: what is tested is the labelling path, not the labels' quality."""
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("label_models")
-    idm = InverseDynamicsModel(IDMConfig(embodiment="robosuite_panda", camera="agentview", action_dim=7,
-                                         image_size=LABEL_IMAGE_SIZE, frame_gap=4))  # fmt: skip
+    idm = InverseDynamicsModel(
+        IDMConfig(
+            embodiment="robosuite_panda", camera="agentview", action_dim=7, image_size=LABEL_IMAGE_SIZE, frame_gap=4
+        )
+    )
     idm_sha256 = save_idm(folder / "idm", idm.eval(), ActionNormaliser(np.zeros(7, np.float32), np.ones(7, np.float32)))
     latent = LatentActionModel(LatentActionConfig(image_size=LABEL_IMAGE_SIZE, patch_size=8, frame_gap=8))
     latent_sha256 = save_latent_action_model(folder / "latent", latent.eval())

@@ -11,6 +11,8 @@ from pipelines.frame_pairs import read_training_clips, split_by_episode
 from pipelines.training import TrainConfig
 from tests.conftest import LABEL_IMAGE_SIZE
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
+
 CONFIG = VideoModelConfig(image_size=LABEL_IMAGE_SIZE, frames=6, patch_size=8, dim=96, heads=4, layers=2)
 TRAINING = TrainConfig(steps=600, batch_size=8, warmup=30, learning_rate=2e-3)
 GENERATION = GenerationConfig(steps=4)

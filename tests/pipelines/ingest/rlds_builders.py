@@ -124,13 +124,17 @@ PUBLISHED_STEPS: dict[str, dict[str, tuple]] = {
 def _node(spec: tuple) -> dict[str, Any]:
     kind = spec[0]
     if kind == "image":
-        return {"pythonClassName": "tensorflow_datasets.core.features.image_feature.Image",
-                "image": {"shape": {"dimensions": [str(d) for d in spec[1]]}, "dtype": "uint8", "encodingFormat": "jpeg"}}  # fmt: skip
+        return {
+            "pythonClassName": "tensorflow_datasets.core.features.image_feature.Image",
+            "image": {"shape": {"dimensions": [str(d) for d in spec[1]]}, "dtype": "uint8", "encodingFormat": "jpeg"},
+        }
     if kind == "text":
         return {"pythonClassName": "tensorflow_datasets.core.features.text_feature.Text", "text": {}}
     _, shape, dtype = spec
-    return {"pythonClassName": "tensorflow_datasets.core.features.tensor_feature.Tensor",
-            "tensor": {"shape": {"dimensions": [str(d) for d in shape]}, "dtype": dtype, "encoding": "none"}}  # fmt: skip
+    return {
+        "pythonClassName": "tensorflow_datasets.core.features.tensor_feature.Tensor",
+        "tensor": {"shape": {"dimensions": [str(d) for d in shape]}, "dtype": dtype, "encoding": "none"},
+    }
 
 
 def _nest(flat: dict[str, dict]) -> dict[str, Any]:
@@ -144,8 +148,10 @@ def _nest(flat: dict[str, dict]) -> dict[str, Any]:
         level[leaf] = node
 
     def wrap(level: dict[str, Any]) -> dict[str, Any]:
-        return {"pythonClassName": "tensorflow_datasets.core.features.features_dict.FeaturesDict",
-                "featuresDict": {"features": {k: v if "pythonClassName" in v else wrap(v) for k, v in level.items()}}}  # fmt: skip
+        return {
+            "pythonClassName": "tensorflow_datasets.core.features.features_dict.FeaturesDict",
+            "featuresDict": {"features": {k: v if "pythonClassName" in v else wrap(v) for k, v in level.items()}},
+        }
 
     return wrap(tree)
 
@@ -194,8 +200,18 @@ def write_builder(root: Path, name: str, episodes: list[dict[str, Any]], steps: 
     folder.mkdir(parents=True)
     steps = steps or PUBLISHED_STEPS[name]
     (folder / "features.json").write_text(json.dumps(features_document(steps)))
-    info = {"name": name, "version": "1.0.0", "fileFormat": "tfrecord",
-            "splits": [{"name": "train", "shardLengths": [str(len(episodes))], "filepathTemplate": "{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}"}]}  # fmt: skip
+    info = {
+        "name": name,
+        "version": "1.0.0",
+        "fileFormat": "tfrecord",
+        "splits": [
+            {
+                "name": "train",
+                "shardLengths": [str(len(episodes))],
+                "filepathTemplate": "{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}",
+            }
+        ],
+    }
     (folder / "dataset_info.json").write_text(json.dumps(info))
     records = []
     for episode in episodes:

@@ -28,7 +28,10 @@ def test_joint_position_embodiment_trims_by_state_change(make_episode):
     episode.state[:] = np.cumsum(np.full((20, 44), 0.05, np.float32), axis=0)
     episode.state[:8] = episode.state[8]  # frames 0-8 hold still (settling noise below threshold)
     episode.state[:8, 0] += np.float32(0.001) * np.arange(8)
-    assert trim_idle(episode, get_embodiment(episode.embodiment)).notes["trimmed_idle"] == {"lead": 7, "tail": 0}  # motion from frame 8, one kept
+    assert trim_idle(episode, get_embodiment(episode.embodiment)).notes["trimmed_idle"] == {
+        "lead": 7,
+        "tail": 0,
+    }  # motion from frame 8, one kept
 
 
 def test_an_episode_that_never_moves_or_moves_throughout_is_unchanged(make_episode):

@@ -52,11 +52,22 @@ def pristine(tmp_path_factory) -> dict[str, tuple[SourceConfig, list[str]]]:
     episodes = [build_episode(i, length=8, size=16) for i in range(3)]
     write_dataset(root / "v3", get_embodiment("robosuite_panda"), 20, episodes)
     export_groot(root / "v3", root / "v2")
-    demos = [RobomimicDemo(instruction="lift", states=e.state, actions=e.action,
-                           obs={"agentview_image": e.frames["agentview"], "robot0_eye_in_hand_image": scene_frames(8, 16, 16, i),
-                                "robot0_joint_pos": e.state[:, :7], "robot0_eef_pos": e.state[:, 7:10],
-                                "robot0_eef_quat": e.state[:, 10:14], "robot0_gripper_qpos": e.state[:, 14:16]})
-             for i, e in enumerate(episodes)]  # fmt: skip
+    demos = [
+        RobomimicDemo(
+            instruction="lift",
+            states=e.state,
+            actions=e.action,
+            obs={
+                "agentview_image": e.frames["agentview"],
+                "robot0_eye_in_hand_image": scene_frames(8, 16, 16, i),
+                "robot0_joint_pos": e.state[:, :7],
+                "robot0_eef_pos": e.state[:, 7:10],
+                "robot0_eef_quat": e.state[:, 10:14],
+                "robot0_gripper_qpos": e.state[:, 14:16],
+            },
+        )
+        for i, e in enumerate(episodes)
+    ]
     write_robomimic(root / "demos.hdf5", "Lift", demos, fps=20)
     bridge = root / "bridge" / "bridge_dataset" / "1.0.0"  # the real shard's first three records
     bridge.mkdir(parents=True)
@@ -74,14 +85,24 @@ def pristine(tmp_path_factory) -> dict[str, tuple[SourceConfig, list[str]]]:
         return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and p.suffix in suffixes)
 
     return {
-        "v3": (SourceConfig(name="v3", path=root / "v3", format="lerobot"), files(root / "v3", ".parquet", ".mp4", ".json")),
-        "v2": (SourceConfig(name="v2", path=root / "v2", format="lerobot"),
-               files(root / "v2", ".parquet", ".mp4", ".json", ".jsonl")),
-        "robomimic": (SourceConfig(name="demos", path=root / "demos.hdf5", format="robomimic", embodiment="robosuite_panda"),
-                      [""]),
-        "rlds": (SourceConfig(name="bridge", path=bridge, format="rlds"), files(bridge, ".json", ".tfrecord-00000-of-00001")),
+        "v3": (
+            SourceConfig(name="v3", path=root / "v3", format="lerobot"),
+            files(root / "v3", ".parquet", ".mp4", ".json"),
+        ),
+        "v2": (
+            SourceConfig(name="v2", path=root / "v2", format="lerobot"),
+            files(root / "v2", ".parquet", ".mp4", ".json", ".jsonl"),
+        ),
+        "robomimic": (
+            SourceConfig(name="demos", path=root / "demos.hdf5", format="robomimic", embodiment="robosuite_panda"),
+            [""],
+        ),
+        "rlds": (
+            SourceConfig(name="bridge", path=bridge, format="rlds"),
+            files(bridge, ".json", ".tfrecord-00000-of-00001"),
+        ),
         "gr00t_metadata": (SourceConfig(name="gr00t", path=gr00t, format="lerobot"), files(gr00t, ".json", ".jsonl")),
-    }  # fmt: skip
+    }
 
 
 def damaged(raw: bytes, rng: random.Random) -> bytes:

@@ -14,7 +14,7 @@ from pipelines.parallel import RayConfig
 from tests.conftest import RAY_WORKERS
 
 RAY = RayConfig(workers=RAY_WORKERS)
-pytestmark = pytest.mark.usefixtures("local_ray")
+pytestmark = [pytest.mark.usefixtures("local_ray"), pytest.mark.slow]  # `make test-fast` leaves it out
 
 
 def test_rlds_records_decode_on_workers_and_a_bad_crc_is_quarantined(tmp_path, bridge_with_bad_crc):

@@ -34,6 +34,8 @@ from tests.pipelines.ingest.user_datasets import (
     write_user_robomimic,
 )
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
+
 MIN_PSNR_DB = 30.0
 
 
@@ -63,8 +65,10 @@ def assert_same_data(ours: LeRobotDataset, source: LeRobotDataset, cameras: dict
     """Equal vectors, frame by frame, and every camera's frames within ``MIN_PSNR_DB``."""
     assert len(ours) == len(source) and ours.meta.total_episodes == source.meta.total_episodes
     for key in ("observation.state", "action"):
-        np.testing.assert_array_equal(np.stack([ours[i][key].numpy() for i in range(len(ours))]),
-                                      np.stack([source[i][key].numpy() for i in range(len(source))]))  # fmt: skip
+        np.testing.assert_array_equal(
+            np.stack([ours[i][key].numpy() for i in range(len(ours))]),
+            np.stack([source[i][key].numpy() for i in range(len(source))]),
+        )
     for source_key, camera in cameras.items():
         assert psnr(frames_of(ours, f"observation.images.{camera}"), frames_of(source, source_key)) >= MIN_PSNR_DB
 
@@ -147,12 +151,17 @@ def test_a_robomimic_image_dataset_goes_in_with_infer_and_ingest(user_home, tmp_
         demo = file["data/demo_0"]
         length = len(demo["actions"])
         state = np.concatenate([demo["obs"][key][()] for key in embodiment.state_keys()], axis=1)
-        np.testing.assert_array_equal(np.stack([ours[i]["observation.state"].numpy() for i in range(length)]),
-                                      state.astype(np.float32))  # fmt: skip
+        np.testing.assert_array_equal(
+            np.stack([ours[i]["observation.state"].numpy() for i in range(length)]), state.astype(np.float32)
+        )
         np.testing.assert_array_equal(np.stack([ours[i]["action"].numpy() for i in range(length)]), demo["actions"][()])
         for camera in embodiment.cameras:
-            decoded = np.stack([(ours[i][f"observation.images.{camera}"].numpy().transpose(1, 2, 0) * 255).round()
-                                for i in range(length)])  # fmt: skip
+            decoded = np.stack(
+                [
+                    (ours[i][f"observation.images.{camera}"].numpy().transpose(1, 2, 0) * 255).round()
+                    for i in range(length)
+                ]
+            )
             assert psnr(decoded, demo["obs"][f"{camera}_image"][()]) >= MIN_PSNR_DB
     assert_exports_to_groot(user_home / "datasets" / "teleop" / "bins", tmp_path)
 
@@ -171,10 +180,13 @@ def test_an_rlds_dataset_of_an_unknown_robot_goes_in_with_infer_and_ingest(user_
     steps = random_steps("my_robot_dataset", 12, seed=0, steps=USER_RLDS_STEPS)
     steps["action"][:, 6] = np.where(np.arange(12) < 6, -1.0, 1.0)
     np.testing.assert_array_equal(np.stack([ours[i]["action"].numpy() for i in range(12)]), steps["action"])
-    np.testing.assert_array_equal(np.stack([ours[i]["observation.state"].numpy() for i in range(12)]),
-                                  steps["observation/state"])  # fmt: skip
+    np.testing.assert_array_equal(
+        np.stack([ours[i]["observation.state"].numpy() for i in range(12)]), steps["observation/state"]
+    )
     for camera in embodiment.cameras:  # the frames the source holds: its JPEGs, decoded
-        source_frames = np.stack([np.asarray(Image.open(io.BytesIO(_jpeg(frame)))) for frame in steps[f"observation/{camera}"]])
+        source_frames = np.stack(
+            [np.asarray(Image.open(io.BytesIO(_jpeg(frame)))) for frame in steps[f"observation/{camera}"]]
+        )
         assert psnr(frames_of(ours, f"observation.images.{camera}")[:12], source_frames) >= MIN_PSNR_DB
     assert_exports_to_groot(written, tmp_path)
 
@@ -187,9 +199,18 @@ def test_known_open_x_embodiment_builders_go_in_as_their_standardised_robot(data
     assert pyramid("ingest", str(builder), "--embodiment", "auto") == 0
     ours = LeRobotDataset("pyramid/oxe", root=user_home / "datasets" / "oxe" / dataset)
     assert_exports_to_groot(user_home / "datasets" / "oxe" / dataset, tmp_path)
-    assert ours.meta.total_episodes == 2 and ours.meta.info["robot_type"] == get_embodiment(
-        {"fractal20220817_data": "google_robot", "language_table": "language_table", "berkeley_autolab_ur5": "ur5",
-         "jaco_play": "jaco"}[dataset]).robot_type  # fmt: skip
+    assert (
+        ours.meta.total_episodes == 2
+        and ours.meta.info["robot_type"]
+        == get_embodiment(
+            {
+                "fractal20220817_data": "google_robot",
+                "language_table": "language_table",
+                "berkeley_autolab_ur5": "ur5",
+                "jaco_play": "jaco",
+            }[dataset]
+        ).robot_type
+    )
 
 
 # -- bad input: one line naming the file and the fix, exit status 3; the good episodes of a mixed dataset land --
@@ -214,8 +235,9 @@ def test_a_malformed_embodiment_file_names_the_file_and_field(user_home, tmp_pat
     (folder / "broken.yaml").write_text("name: broken\nfps: [\n")
     assert pyramid("embodiments") == EXIT_INPUT
     assert "broken.yaml: not valid YAML" in one_line_error(capsys)
-    (folder / "broken.yaml").write_text(yaml.safe_dump({"name": "broken", "fps": 0, "control_mode": "joint_position",
-                                                        "cameras": ["front"]}))  # fmt: skip
+    (folder / "broken.yaml").write_text(
+        yaml.safe_dump({"name": "broken", "fps": 0, "control_mode": "joint_position", "cameras": ["front"]})
+    )
     assert pyramid("embodiments") == EXIT_INPUT
     error = one_line_error(capsys)
     assert "broken.yaml: field fps: Input should be greater than 0" in error

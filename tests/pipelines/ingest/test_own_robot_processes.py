@@ -9,9 +9,13 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from pipelines.release.store import ReleaseStore
 from tests.conftest import REPO_ROOT
 from tests.pipelines.ingest.user_datasets import PANDA_8, record_lerobot
+
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 
 
 def run(*command: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -24,8 +28,13 @@ def test_a_user_embodiment_is_used_by_every_process_and_travels_with_its_release
     home = tmp_path / "home"
     sources = tmp_path / "no_sources.yaml"
     sources.write_text("{}\n")
-    env = {**os.environ, "PYRAMID_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"),
-           "PYRAMID_SOURCES": str(sources), "COLUMNS": "200"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PYRAMID_HOME": str(home),
+        "DAGSTER_HOME": str(home / "dagster"),
+        "PYRAMID_SOURCES": str(sources),
+        "COLUMNS": "200",
+    }
     env.pop("PYRAMID_EMBODIMENT_PATH", None)
     recording = record_lerobot(tmp_path / "panda_lab", PANDA_8)
     pyramid = (sys.executable, "-m", "pipelines.cli")
@@ -35,8 +44,20 @@ def test_a_user_embodiment_is_used_by_every_process_and_travels_with_its_release
     assert (home / "embodiments" / "panda_lab.yaml").is_file()
 
     # a Dagster run in its own process finds the embodiment by name (unchanged inputs: the dataset is kept)
-    run(sys.executable, "-m", "dagster", "asset", "materialize", "-m", "assets.definitions",
-        "--select", "teleop_datasets", "--partition", "panda_lab", env=env)  # fmt: skip
+    run(
+        sys.executable,
+        "-m",
+        "dagster",
+        "asset",
+        "materialize",
+        "-m",
+        "assets.definitions",
+        "--select",
+        "teleop_datasets",
+        "--partition",
+        "panda_lab",
+        env=env,
+    )
     meta = json.loads((home / "datasets/teleop/panda_lab/meta/pyramid.json").read_text())
     assert meta["embodiment"] == "panda_lab" and meta["provenance"]["embodiment_inferred"]["known"] is False
 
@@ -51,8 +72,23 @@ def test_a_user_embodiment_is_used_by_every_process_and_travels_with_its_release
     modality = json.loads((tmp_path / "groot/teleop__panda_lab/meta/modality.json").read_text())
     assert list(modality["video"]) == ["front", "wrist"] and modality["action"]["gripper"]["binary"] is True
 
-    trained = run(*pyramid, "train", "--store", str(store), "--steps", "4", "--post-train-steps", "0", "--target",
-                  "panda_lab", "--hidden", "32", "--batch-size", "4", env=env)  # fmt: skip
+    trained = run(
+        *pyramid,
+        "train",
+        "--store",
+        str(store),
+        "--steps",
+        "4",
+        "--post-train-steps",
+        "0",
+        "--target",
+        "panda_lab",
+        "--hidden",
+        "32",
+        "--batch-size",
+        "4",
+        env=env,
+    )
     assert "policy" in trained.stdout
     config = json.loads(next((home / "policies" / version).rglob("checkpoint/config.json")).read_text())
     assert config["config"]["embodiments"]["panda_lab"]["cameras"] == ["front", "wrist"]

@@ -15,8 +15,15 @@ from tests.pipelines.ingest.rlds_builders import PUBLISHED_STEPS, random_steps, 
 
 def test_the_eight_required_datasets_are_standardised():
     assert set(STANDARDISATIONS) >= {
-        "bridge_dataset", "fractal20220817_data", "language_table", "droid", "kuka", "taco_play", "jaco_play", "berkeley_autolab_ur5",
-    }  # fmt: skip
+        "bridge_dataset",
+        "fractal20220817_data",
+        "language_table",
+        "droid",
+        "kuka",
+        "taco_play",
+        "jaco_play",
+        "berkeley_autolab_ur5",
+    }
 
 
 def test_real_bridge_shard_ingests_with_bridges_quirks(tmp_path):

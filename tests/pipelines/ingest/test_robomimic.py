@@ -31,7 +31,7 @@ def demo(length: int = 30, idle: int = 6, seed: int = 0, instruction: str = "lif
             "robot0_eef_pos": rng.normal(size=(length, 3)),
             "robot0_eef_quat": rng.normal(size=(length, 4)),
             "robot0_gripper_qpos": rng.normal(size=(length, 2)),
-        },  # fmt: skip
+        },
         datagen_info={
             "eef_pose": np.tile(np.eye(4), (length, 1, 1)),
             "object_poses/cube": np.tile(np.eye(4), (length, 1, 1)),

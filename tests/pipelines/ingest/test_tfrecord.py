@@ -74,5 +74,7 @@ def test_a_huge_declared_length_is_refused_before_anything_is_allocated(tmp_path
         stream.write(length + struct.pack("<I", masked_crc32c(length)) + b"tail")
     records = read_records(path)
     assert [next(records).data, next(records).data] == [b"first", b"second"]
-    with pytest.raises(TFRecordError, match=r"record 2 at byte 43: record declares 4611686018427387904 bytes, the file has 0 left"):
+    with pytest.raises(
+        TFRecordError, match=r"record 2 at byte 43: record declares 4611686018427387904 bytes, the file has 0 left"
+    ):
         next(records)

@@ -47,70 +47,121 @@ def record_lerobot(root: Path, spec: RecordingSpec, seed: int = 0) -> Path:
     features = {
         "observation.state": {"dtype": "float32", "shape": (state_dim,), "names": spec.state_names},
         "action": {"dtype": "float32", "shape": (action_dim,), "names": spec.action_names},
-        **{key: {"dtype": dtype, "shape": (height, width, 3), "names": ["height", "width", "channels"]}
-           for key, dtype in spec.cameras.items()},
+        **{
+            key: {"dtype": dtype, "shape": (height, width, 3), "names": ["height", "width", "channels"]}
+            for key, dtype in spec.cameras.items()
+        },
         **spec.extra_features,
-    }  # fmt: skip
-    dataset = LeRobotDataset.create(f"user/{spec.name}", fps=spec.fps, features=features, root=root,
-                                    robot_type=spec.name, use_videos=True)  # fmt: skip
+    }
+    dataset = LeRobotDataset.create(
+        f"user/{spec.name}", fps=spec.fps, features=features, root=root, robot_type=spec.name, use_videos=True
+    )
     rng = np.random.default_rng(seed)
     for episode in range(spec.episodes):
-        frames = {key: scene_frames(spec.length, height, width, seed=seed * 100 + episode * 10 + k)
-                  for k, key in enumerate(spec.cameras)}  # fmt: skip
+        frames = {
+            key: scene_frames(spec.length, height, width, seed=seed * 100 + episode * 10 + k)
+            for k, key in enumerate(spec.cameras)
+        }
         state = np.cumsum(rng.normal(0, 0.1, (spec.length, state_dim)), axis=0).astype(np.float32)
         action = rng.uniform(-1, 1, (spec.length, action_dim)).astype(np.float32)
         for dim in spec.gripper_dims:
             action[:, dim] = np.where(np.arange(spec.length) < spec.length // 2, -1.0, 1.0)
         for t in range(spec.length):
-            frame = {"observation.state": state[t], "action": action[t], "task": spec.tasks[episode % len(spec.tasks)],
-                     **{key: video[t] for key, video in frames.items()},
-                     **{key: rng.normal(size=tuple(f["shape"])).astype(np.float32) for key, f in spec.extra_features.items()}}  # fmt: skip
+            frame = {
+                "observation.state": state[t],
+                "action": action[t],
+                "task": spec.tasks[episode % len(spec.tasks)],
+                **{key: video[t] for key, video in frames.items()},
+                **{
+                    key: rng.normal(size=tuple(f["shape"])).astype(np.float32) for key, f in spec.extra_features.items()
+                },
+            }
             dataset.add_frame(frame)
         dataset.save_episode()
     dataset.finalize()
     return Path(root)
 
 
-PANDA_8 = RecordingSpec(  # the example: a Panda with an 8-D state and 7-D action, one video and one image camera
-    name="panda_lab",
-    state_names=[f"joint_{i}" for i in range(1, 8)] + ["gripper"],
-    action_names=["x", "y", "z", "roll", "pitch", "yaw", "gripper"],
-    fps=15,
-    cameras={"observation.images.front": "video", "observation.images.wrist": "image"},
-    gripper_dims=(6,),
+PANDA_8 = (
+    RecordingSpec(  # the example: a Panda with an 8-D state and 7-D action, one video and one image camera
+        name="panda_lab",
+        state_names=[f"joint_{i}" for i in range(1, 8)] + ["gripper"],
+        action_names=["x", "y", "z", "roll", "pitch", "yaw", "gripper"],
+        fps=15,
+        cameras={"observation.images.front": "video", "observation.images.wrist": "image"},
+        gripper_dims=(6,),
+    )
 )
 SO100_6 = RecordingSpec(
     name="so100",
-    state_names=["shoulder_pan.pos", "shoulder_lift.pos", "elbow_flex.pos", "wrist_flex.pos", "wrist_roll.pos",
-                 "gripper.pos"],
-    action_names=["shoulder_pan.pos", "shoulder_lift.pos", "elbow_flex.pos", "wrist_flex.pos", "wrist_roll.pos",
-                  "gripper.pos"],
+    state_names=[
+        "shoulder_pan.pos",
+        "shoulder_lift.pos",
+        "elbow_flex.pos",
+        "wrist_flex.pos",
+        "wrist_roll.pos",
+        "gripper.pos",
+    ],
+    action_names=[
+        "shoulder_pan.pos",
+        "shoulder_lift.pos",
+        "elbow_flex.pos",
+        "wrist_flex.pos",
+        "wrist_roll.pos",
+        "gripper.pos",
+    ],
     fps=30,
     cameras={"observation.images.laptop": "image"},
     extra_features={"observation.effort": {"dtype": "float32", "shape": (6,), "names": None}},
-)  # fmt: skip
+)
 ALOHA_14 = RecordingSpec(
     name="aloha",
-    state_names={"motors": [f"{side}_{joint}" for side in ("left", "right")
-                            for joint in ("waist", "shoulder", "elbow", "forearm_roll", "wrist_angle", "wrist_rotate", "gripper")]},
-    action_names={"motors": [f"{side}_{joint}" for side in ("left", "right")
-                             for joint in ("waist", "shoulder", "elbow", "forearm_roll", "wrist_angle", "wrist_rotate", "gripper")]},
+    state_names={
+        "motors": [
+            f"{side}_{joint}"
+            for side in ("left", "right")
+            for joint in ("waist", "shoulder", "elbow", "forearm_roll", "wrist_angle", "wrist_rotate", "gripper")
+        ]
+    },
+    action_names={
+        "motors": [
+            f"{side}_{joint}"
+            for side in ("left", "right")
+            for joint in ("waist", "shoulder", "elbow", "forearm_roll", "wrist_angle", "wrist_rotate", "gripper")
+        ]
+    },
     fps=10,
     cameras={"observation.images.cam_high": "video", "observation.images.cam_left_wrist": "video"},
     gripper_dims=(6, 13),
-)  # fmt: skip
+)
 HUMANOID_44 = RecordingSpec(
-    name="humanoid", state_names=None, action_names=None, state_dim=44, action_dim=44, fps=30,
-    cameras={"observation.images.head": "video"}, episodes=2,
-)  # fmt: skip
+    name="humanoid",
+    state_names=None,
+    action_names=None,
+    state_dim=44,
+    action_dim=44,
+    fps=30,
+    cameras={"observation.images.head": "video"},
+    episodes=2,
+)
 ARM_SESSION_A = RecordingSpec(
-    name="arm_a", state_names=[f"j{i}" for i in range(7)], action_names=[f"j{i}" for i in range(7)], fps=15,
-    cameras={"observation.images.top": "video"}, tasks=("wipe the table",), episodes=2,
-)  # fmt: skip
+    name="arm_a",
+    state_names=[f"j{i}" for i in range(7)],
+    action_names=[f"j{i}" for i in range(7)],
+    fps=15,
+    cameras={"observation.images.top": "video"},
+    tasks=("wipe the table",),
+    episodes=2,
+)
 ARM_SESSION_B = RecordingSpec(  # the same robot on another day: its camera was renamed
-    name="arm_b", state_names=[f"j{i}" for i in range(7)], action_names=[f"j{i}" for i in range(7)], fps=15,
-    cameras={"observation.images.fixed": "video"}, tasks=("wipe the table",), episodes=2,
-)  # fmt: skip
+    name="arm_b",
+    state_names=[f"j{i}" for i in range(7)],
+    action_names=[f"j{i}" for i in range(7)],
+    fps=15,
+    cameras={"observation.images.fixed": "video"},
+    tasks=("wipe the table",),
+    episodes=2,
+)
 
 
 def write_user_robomimic(path: Path, demos: int = 3, length: int = 20, seed: int = 0) -> Path:
@@ -121,21 +172,23 @@ def write_user_robomimic(path: Path, demos: int = 3, length: int = 20, seed: int
     for index in range(demos):
         actions = rng.uniform(-1, 1, (length, 7)).astype(np.float32)
         actions[:, 6] = np.where(np.arange(length) < length // 2, -1.0, 1.0)
-        recorded.append(RobomimicDemo(
-            instruction=f"put the block in bin {index}",
-            states=rng.normal(size=(length, 20)),
-            actions=actions,
-            obs={
-                "agentview_image": scene_frames(length, 64, 64, seed + index),
-                "robot0_eye_in_hand_image": scene_frames(length, 64, 64, seed + index + 50),
-                "robot0_joint_pos": np.cumsum(rng.normal(0, 0.1, (length, 6)), axis=0),
-                "robot0_joint_vel": rng.normal(size=(length, 6)),
-                "robot0_eef_pos": rng.normal(size=(length, 3)),
-                "robot0_eef_quat": rng.normal(size=(length, 4)),
-                "robot0_gripper_qpos": rng.normal(size=(length, 2)),
-                "object": rng.normal(size=(length, 10)),
-            },
-        ))  # fmt: skip
+        recorded.append(
+            RobomimicDemo(
+                instruction=f"put the block in bin {index}",
+                states=rng.normal(size=(length, 20)),
+                actions=actions,
+                obs={
+                    "agentview_image": scene_frames(length, 64, 64, seed + index),
+                    "robot0_eye_in_hand_image": scene_frames(length, 64, 64, seed + index + 50),
+                    "robot0_joint_pos": np.cumsum(rng.normal(0, 0.1, (length, 6)), axis=0),
+                    "robot0_joint_vel": rng.normal(size=(length, 6)),
+                    "robot0_eef_pos": rng.normal(size=(length, 3)),
+                    "robot0_eef_quat": rng.normal(size=(length, 4)),
+                    "robot0_gripper_qpos": rng.normal(size=(length, 2)),
+                    "object": rng.normal(size=(length, 10)),
+                },
+            )
+        )
     write_robomimic(path, "PickPlace", recorded, fps=20)
     return path
 

@@ -179,17 +179,23 @@ def test_image_cameras_stored_as_files_beside_a_v2_dataset_read_as_frames(make_e
             (root / relative).write_bytes(buffer.getvalue())
             paths.append({"bytes": None, "path": relative})
         table = pq.read_table(data)
-        pq.write_table(table.append_column(key, pa.array(paths, pa.struct([("bytes", pa.binary()), ("path", pa.string())]))), data)
+        pq.write_table(
+            table.append_column(key, pa.array(paths, pa.struct([("bytes", pa.binary()), ("path", pa.string())]))), data
+        )
     source = LeRobotSource(root)
     assert source.image_keys == [key] and source.cameras[key] == "robot0_eye_in_hand"
-    np.testing.assert_array_equal(source.read_episode(1).frames["robot0_eye_in_hand"], episodes[1].frames["robot0_eye_in_hand"])
+    np.testing.assert_array_equal(
+        source.read_episode(1).frames["robot0_eye_in_hand"], episodes[1].frames["robot0_eye_in_hand"]
+    )
 
     outside = tmp_path / "outside.png"
     outside.write_bytes(b"not an image")
     table = pq.read_table(root / layout.V2_DATA_PATH.format(episode_chunk=0, episode_index=0))
     column = pa.array([{"bytes": None, "path": "../../outside.png"}] * 6, table.schema.field(key).type)
-    pq.write_table(table.set_column(table.schema.get_field_index(key), key, column),
-                   root / layout.V2_DATA_PATH.format(episode_chunk=0, episode_index=0))  # fmt: skip
+    pq.write_table(
+        table.set_column(table.schema.get_field_index(key), key, column),
+        root / layout.V2_DATA_PATH.format(episode_chunk=0, episode_index=0),
+    )
     with pytest.raises(EpisodeReadError, match="escapes"):  # a path in a dataset never leaves it
         LeRobotSource(root).read_episode(0)
 

@@ -86,7 +86,11 @@ def test_the_metadata_is_what_lerobots_own_helpers_would_write(tmp_path, episode
     assert schema.metadata == get_hf_features_from_features(features).arrow_schema.metadata
     theirs = DatasetInfo(**{**info, "features": features}).to_dict()
     assert list(info) == list(theirs) and info == {**theirs, "features": info["features"]}
-    video = tmp_path / "ds" / layout.VIDEO_PATH.format(video_key=layout.camera_key("agentview"), chunk_index=0, file_index=0)
+    video = (
+        tmp_path
+        / "ds"
+        / layout.VIDEO_PATH.format(video_key=layout.camera_key("agentview"), chunk_index=0, file_index=0)
+    )
     lerobot_info = get_video_info(video)
     assert {k: info["features"][layout.camera_key("agentview")]["info"][k] for k in lerobot_info} == lerobot_info
 

@@ -4,14 +4,24 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO_ROOT, build_episode
 from tests.pipelines.release.conftest import write_home
+
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 
 
 def pyramid(*args: str, home, check: bool = True) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYRAMID_HOME": str(home), "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True,
-                          check=check, env=env, cwd=REPO_ROOT)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *args],
+        capture_output=True,
+        text=True,
+        check=check,
+        env=env,
+        cwd=REPO_ROOT,
+    )
 
 
 def test_publish_list_diff_and_pull_from_the_command_line(home, tmp_path):
@@ -26,10 +36,12 @@ def test_publish_list_diff_and_pull_from_the_command_line(home, tmp_path):
     assert len(versions) == 2 and "(latest)" in listing
     diff = pyramid("diff", versions[0], versions[1], "--store", store, home=home).stdout
     assert "added 1 episodes in teleop__robosuite_panda" in diff
-    pulled = pyramid("pull", store, "--version", "latest", "--dest", str(tmp_path / "pulled"),
-                     "--embodiments", "widowx", home=home)  # fmt: skip
+    pulled = pyramid(
+        "pull", store, "--version", "latest", "--dest", str(tmp_path / "pulled"), "--embodiments", "widowx", home=home
+    )
     assert "pulled and verified" in pulled.stdout
     assert [p.name for p in (tmp_path / "pulled").glob("*/datasets/*")] == ["oxe__widowx"]
-    missing = pyramid("pull", store, "--version", "20000101-000000000000", "--dest", str(tmp_path / "x"),
-                      home=home, check=False)  # fmt: skip
+    missing = pyramid(
+        "pull", store, "--version", "20000101-000000000000", "--dest", str(tmp_path / "x"), home=home, check=False
+    )
     assert missing.returncode != 0 and "no release '20000101-000000000000'" in missing.stderr

@@ -14,6 +14,9 @@ import s3fs
 from pipelines.release.open import PulledRelease
 from pipelines.release.store import ChecksumError, ReleaseStore, pull_release
 from tests.conftest import REPO_ROOT
+from tests.pipelines.release.conftest import PUBLISH
+
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 
 MOTO_SERVER = str(Path(sys.executable).with_name("moto_server"))
 URI = "s3://pyramid-releases/nightly"
@@ -24,8 +27,9 @@ def s3_endpoint():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([MOTO_SERVER, "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    server = subprocess.Popen(
+        [MOTO_SERVER, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -45,8 +49,12 @@ def s3_endpoint():
 @pytest.fixture
 def s3(s3_endpoint, monkeypatch):
     """Credentials and endpoint as a trainer's environment would carry them; a fresh bucket per test."""
-    environment = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                   "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": s3_endpoint}  # fmt: skip
+    environment = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": s3_endpoint,
+    }
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     filesystem = s3fs.S3FileSystem(skip_instance_cache=True)
@@ -68,10 +76,10 @@ def test_publish_and_pull_through_s3(home, tmp_path, s3):
 
 
 def test_a_publisher_killed_mid_upload_leaves_nothing_visible_on_s3(home, tmp_path, s3):
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYRAMID_PUBLISH_CRASH_AT": "file:3"}
-    code = "import sys; from pathlib import Path; from pipelines.release.store import ReleaseStore; " \
-           "ReleaseStore(sys.argv[1]).publish(Path(sys.argv[2]))"  # fmt: skip
-    crashed = subprocess.run([sys.executable, "-c", code, URI, str(home / "pyramid")], env=env, timeout=120)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    crashed = subprocess.run(
+        [sys.executable, "-c", PUBLISH, URI, str(home / "pyramid"), "file:3"], env=env, timeout=120, check=False
+    )
     assert crashed.returncode == -9
     store = ReleaseStore(URI)
     assert store.versions() == [] and store.latest() is None  # objects were uploaded, but no manifest

@@ -22,17 +22,13 @@ from pipelines.release.store import (
     pull_release,
 )
 from tests.conftest import REPO_ROOT, build_episode
-from tests.pipelines.release.conftest import add_stack_episode, write_home
-
-PUBLISH = "import sys; from pathlib import Path; from pipelines.release.store import ReleaseStore; " \
-          "ReleaseStore(sys.argv[1]).publish(Path(sys.argv[2]))"  # fmt: skip
+from tests.pipelines.release.conftest import PUBLISH, add_stack_episode, write_home
 
 
 def publish_in_subprocess(store: Path, folder: Path, crash_at: str | None = None) -> subprocess.Popen:
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT)}
-    if crash_at:
-        env["PYRAMID_PUBLISH_CRASH_AT"] = crash_at
-    return subprocess.Popen([sys.executable, "-c", PUBLISH, str(store), str(folder)], env=env, cwd=REPO_ROOT)
+    command = [sys.executable, "-c", PUBLISH, str(store), str(folder), crash_at or ""]
+    return subprocess.Popen(command, env=env, cwd=REPO_ROOT)
 
 
 def second_build(home: Path) -> str:
@@ -126,8 +122,10 @@ def test_concurrent_publishes_never_corrupt_each_other(home, tmp_path):
     other_home = tmp_path / "other"
     write_home(other_home, build_episode, extra_stack_episodes=2)
     build_pyramid(other_home, validate=lambda root: {"quality": True})
-    publishers = [publish_in_subprocess(store_path, folder) for folder in
-                  (home / "pyramid", other_home / "pyramid", home / "pyramid", other_home / "pyramid")]  # fmt: skip
+    publishers = [
+        publish_in_subprocess(store_path, folder)
+        for folder in (home / "pyramid", other_home / "pyramid", home / "pyramid", other_home / "pyramid")
+    ]
     assert [p.wait(timeout=180) for p in publishers] == [0, 0, 0, 0]
     store = ReleaseStore(store_path)
     assert len(store.versions()) == 2 and store.latest() in store.versions()
@@ -210,7 +208,9 @@ def test_two_pulls_into_one_destination_at_once_both_complete(home, tmp_path):
 
     version = ReleaseStore(tmp_path / "store").publish(home / "pyramid")
     with ThreadPoolExecutor(2) as pool:
-        pulled = list(pool.map(lambda _: pull_release(tmp_path / "store", version, tmp_path / "pulled", workers=4), range(2)))
+        pulled = list(
+            pool.map(lambda _: pull_release(tmp_path / "store", version, tmp_path / "pulled", workers=4), range(2))
+        )
     assert pulled[0] == pulled[1] and PulledRelease(pulled[0]).dataset_names
     assert not list((tmp_path / "pulled").rglob("*.part"))
 
@@ -237,8 +237,12 @@ def test_a_frozen_object_store_fails_a_pull_within_its_timeouts(tmp_path, monkey
     held = []
     threading.Thread(target=lambda: [held.append(server.accept()) for _ in iter(int, 1)], daemon=True).start()
     monkeypatch.setattr(store_module, "TIMEOUT_S", 1)
-    options = {"key": "x", "secret": "y", "skip_instance_cache": True,
-               "client_kwargs": {"endpoint_url": f"http://127.0.0.1:{server.getsockname()[1]}"}}  # fmt: skip
+    options = {
+        "key": "x",
+        "secret": "y",
+        "skip_instance_cache": True,
+        "client_kwargs": {"endpoint_url": f"http://127.0.0.1:{server.getsockname()[1]}"},
+    }
     started = time.monotonic()
     with pytest.raises(StoreUnreachableError, match="failed 3 times .*check that the store is up and reachable"):
         pull_release("s3://frozen/releases", "latest", tmp_path / "pulled", storage_options=options)
@@ -246,9 +250,7 @@ def test_a_frozen_object_store_fails_a_pull_within_its_timeouts(tmp_path, monkey
     server.close()
 
 
-@pytest.mark.parametrize(
-    "field, value", [("dataset", "../../../X"), ("path", "/etc"), ("path", "../../elsewhere")]
-)
+@pytest.mark.parametrize("field, value", [("dataset", "../../../X"), ("path", "/etc"), ("path", "../../elsewhere")])
 def test_a_pulled_manifest_naming_a_place_outside_the_release_is_refused(home, tmp_path, field, value):
     from pipelines.release.manifest import ManifestError
 

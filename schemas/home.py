@@ -1,0 +1,85 @@
+"""The layout of a pyramid home, named once: every command and asset finds its folders here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from schemas.pyramid import SourceKind
+
+__all__ = ["Home", "as_home"]
+
+
+@dataclass(frozen=True)
+class Home:
+    """A pyramid home (``PYRAMID_HOME``) and the folders in it."""
+
+    root: Path
+
+    @property
+    def raw(self) -> Path:
+        """Recorded and generated source files (embedded teleop HDF5, stand-in video, simulated rollouts)."""
+        return self.root / "raw"
+
+    @property
+    def datasets(self) -> Path:
+        return self.root / "datasets"
+
+    def dataset(self, kind: SourceKind, name: str) -> Path:
+        """Where the source ``name`` of ``kind`` is materialised as a LeRobot dataset."""
+        return self.datasets / kind.value / name
+
+    @property
+    def models(self) -> Path:
+        """Label and video models (``latent_actions/``, ``idm/<embodiment>/``, ``video/<embodiment>/``)."""
+        return self.root / "models"
+
+    @property
+    def generated(self) -> Path:
+        """Clips an image-to-video model generated, before labelling (``video/<embodiment>/``)."""
+        return self.root / "generated"
+
+    @property
+    def pyramid(self) -> Path:
+        """The release candidate ``pyramid build`` writes."""
+        return self.root / "pyramid"
+
+    @property
+    def store(self) -> Path:
+        """The default release store."""
+        return self.root / "store"
+
+    @property
+    def pulled(self) -> Path:
+        """Releases pulled for training."""
+        return self.root / "pulled"
+
+    @property
+    def policies(self) -> Path:
+        """Reference-policy runs, per release."""
+        return self.root / "policies"
+
+    @property
+    def embodiments(self) -> Path:
+        """The home's own embodiment files."""
+        return self.root / "embodiments"
+
+    @property
+    def sources_file(self) -> Path:
+        """The home's own source list (kept by ``pyramid ingest`` and ``pyramid sources``)."""
+        return self.root / "sources.yaml"
+
+    @property
+    def drop(self) -> Path:
+        """Files dropped here become sources without a config edit."""
+        return self.root / "drop"
+
+    @property
+    def dagster(self) -> Path:
+        """The Dagster instance's folder (``DAGSTER_HOME`` by default)."""
+        return self.root / "dagster"
+
+
+def as_home(home: Home | Path | str) -> Home:
+    """``home`` as a ``Home``: functions take a home folder in either form."""
+    return home if isinstance(home, Home) else Home(Path(home))
