@@ -11,7 +11,10 @@ from assets.release import nightly_release_job, nightly_release_schedule, pyrami
 from assets.resources import PyramidHome, RayResource, ReleaseStoreResource
 from assets.sim import sim_datasets
 from assets.sources import source_partitions
+from pipelines.parallel import RayConfig
 from schemas import settings
+
+settings.use_process_defaults()  # before an asset imports MuJoCo or the Hugging Face hub (they do so lazily)
 
 home = PyramidHome(path=str(settings.pyramid_home().root), sources_file=str(settings.sources_file()))
 store = ReleaseStoreResource(uri=settings.store_uri())
@@ -41,7 +44,7 @@ defs = Definitions(
     sensors=[source_partitions],
     resources={
         "home": home,
-        "ray": RayResource(workers=2, address=settings.ray_address()),
+        "ray": RayResource(workers=settings.ray_workers(RayConfig.workers), address=settings.ray_address()),
         "store": store,
     },
 )

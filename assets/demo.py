@@ -1,81 +1,158 @@
-"""`make demo`: record the embedded data, ingest every declared source, multiply the embedded demos in
-simulation, train the label models and label the action-less video, build and publish the pyramid, all
-through the Dagster CLI; print the pyramid (hours per layer) and where its chart is; pull the release back and
-open it as a trainer would; then train the reference policy on it, evaluate it open and closed loop, and
-measure each layer's value.
+"""`make demo`: build the pyramid from an empty home at a named scale (`demo_scales.yaml`: quick, full).
 
-Runs against the real Dagster instance in $DAGSTER_HOME, so every run shows up in `make ui` afterwards.
+Records the embedded data, ingests every declared source, multiplies the embedded demos in simulation, trains
+the label models and labels the action-less video, trains the video model and makes neural trajectories,
+builds and publishes the pyramid, prints it (hours and weights per layer), pulls the release back and opens it
+as a trainer would, then trains the reference policy and evaluates it open and closed loop (and, at full
+scale, measures each layer's value). It ends with a table of every step's wall time, saved in the home.
+
+Every step is a run of the real Dagster instance in $DAGSTER_HOME (`make ui` shows them afterwards), executed
+in this process so that imports and the local Ray are paid once.
 """
 
-import subprocess
+import argparse
+import json
 import sys
 import tempfile
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
-from dagster import DagsterInstance
+import yaml
+from dagster import AssetKey, DagsterInstance
 from rich.console import Console
+from rich.table import Table
 
-from assets.definitions import home, store
+from assets.definitions import defs, home, store
 from assets.embedded import EMBEDDED_TASKS
 from assets.ingest import SOURCE_ASSETS, SOURCE_PARTITIONS
 from assets.labels import IDM_EMBODIMENTS
 from assets.release import NIGHTLY
 from assets.sources import new_source_partitions
+from pipelines.atomic import atomic_write_text
 from pipelines.lerobot.reader import LeRobotSource
+from pipelines.parallel import ray_session
 from pipelines.release.manifest import CHART, load_manifest
 from pipelines.release.open import PulledRelease
 from pipelines.release.store import pull_release
 from pipelines.summary import manifest_table
 from schemas.pyramid import SourceKind
 
-
-def materialize(console: Console, selection: str, partition: str | None = None) -> None:
-    """One materialisation through the real Dagster CLI (so it shows in the UI's run history)."""
-    console.rule(f"{selection} [{partition}]" if partition else selection)
-    command = [
-        str(Path(sys.executable).with_name("dagster")),
-        "asset",
-        "materialize",
-        "-m",
-        "assets.definitions",
-        "--select",
-        selection,
-        *(["--partition", partition] if partition else []),
-    ]
-    subprocess.run(command, check=True)
+SCALES_FILE = Path(__file__).with_name("demo_scales.yaml")
 
 
-def main() -> int:
-    console = Console()
+@dataclass(frozen=True)
+class Scale:
+    """A named preset: run config per asset, and the steps it leaves out."""
+
+    name: str
+    run_config: dict[str, dict[str, Any]]
+    skip: tuple[str, ...]
+
+    @classmethod
+    def load(cls, name: str, path: Path = SCALES_FILE) -> "Scale":
+        presets = yaml.safe_load(path.read_text())
+        if name not in presets:
+            raise SystemExit(f"{path}: no scale {name!r}; the scales are {', '.join(presets)}")
+        return cls(name, presets[name].get("run_config") or {}, tuple(presets[name].get("skip") or ()))
+
+
+@dataclass
+class StepTime:
+    step: str
+    partition: str
+    seconds: float
+
+
+class Demo:
+    """Materialises the demo's steps in this process against the real Dagster instance (every run is in the
+    UI's history), with one local Ray for all of them; times each step."""
+
+    def __init__(self, scale: Scale, console: Console, instance: DagsterInstance):
+        self.scale, self.console, self.instance = scale, console, instance
+        self.job = defs.resolve_implicit_global_asset_job_def()
+        self.times: list[StepTime] = []
+
+    def materialize(self, assets: list[str], partition: str | None = None) -> None:
+        label = ",".join(assets)
+        if all(asset in self.scale.skip for asset in assets):
+            self.console.print(f"[dim]{label}: left out at the {self.scale.name} scale[/]")
+            return
+        self.console.rule(f"{label} [{partition}]" if partition else label)
+        run_config = {"ops": {a: {"config": self.scale.run_config[a]} for a in assets if a in self.scale.run_config}}
+        started = time.monotonic()
+        self.job.execute_in_process(
+            run_config=run_config,
+            instance=self.instance,
+            partition_key=partition,
+            asset_selection=[AssetKey(asset) for asset in assets],
+        )
+        self.times.append(StepTime(label, partition or "", time.monotonic() - started))
+
+    def timing_table(self, total: float) -> Table:
+        table = Table("step", "partition", "wall time", title=f"make demo SCALE={self.scale.name}")
+        for entry in self.times:
+            table.add_row(entry.step, entry.partition, _minutes(entry.seconds))
+        table.add_row("[bold]total[/]", "", f"[bold]{_minutes(total)}[/]")
+        return table
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)}m{seconds % 60:04.1f}s"
+
+
+def run_demo(demo: Demo) -> None:
+    """Every stage: record, ingest, simulate, label, generate, release, verify, train and evaluate."""
     for task in EMBEDDED_TASKS.get_partition_keys():
-        materialize(console, "embedded_teleop_demos", task)
-    materialize(console, "embedded_human_videos")
-    with DagsterInstance.get() as instance:
-        for kind, sources in new_source_partitions(instance, home).items():
-            instance.add_dynamic_partitions(SOURCE_PARTITIONS[kind].name, [s.name for s in sources])
+        demo.materialize(["embedded_teleop_demos"], task)
+    demo.materialize(["embedded_human_videos"])
+    for kind, sources in new_source_partitions(demo.instance, home).items():
+        demo.instance.add_dynamic_partitions(SOURCE_PARTITIONS[kind].name, [s.name for s in sources])
     for kind, asset in SOURCE_ASSETS.items():
         for source in home.sources().of_kind(kind):
-            materialize(console, asset.key.to_user_string(), source.name)
+            demo.materialize([asset.key.to_user_string()], source.name)
     for task in EMBEDDED_TASKS.get_partition_keys():
-        materialize(console, "sim_datasets", task)
-    materialize(console, "latent_action_model")
+        demo.materialize(["sim_datasets"], task)
+    demo.materialize(["latent_action_model"])
     for embodiment in IDM_EMBODIMENTS.get_partition_keys():
-        materialize(console, "idm_model", embodiment)
+        demo.materialize(["idm_model"], embodiment)
     for source in home.sources().of_kind(SourceKind.HUMAN_VIDEO):
-        materialize(console, "latent_action_labels,idm_labels", source.name)
-    materialize(console, "video_model")
-    materialize(console, "generated_clips")
-    materialize(console, "neural_trajectories")
-    materialize(console, "pyramid,release", NIGHTLY.get_last_partition_key())
+        demo.materialize(["latent_action_labels", "idm_labels"], source.name)
+    demo.materialize(["video_model"])
+    demo.materialize(["generated_clips"])
+    demo.materialize(["neural_trajectories"])
+    demo.materialize(["pyramid", "release"], NIGHTLY.get_last_partition_key())
     manifest = load_manifest(home.home.pyramid)
-    console.print(manifest_table(manifest))
-    console.print(f"pyramid chart: {home.home.pyramid / CHART}")
+    demo.console.print(manifest_table(manifest))
+    demo.console.print(f"pyramid chart: {home.home.pyramid / CHART}")
     uri = store.uri_for(home)
-    console.print(f"published {manifest.version} to {uri}; a trainer pulls it with: pyramid pull {uri} --dest DIR")
-    verify_release(console, uri, home.home.pulled)
-    materialize(console, "reference_policy")
-    materialize(console, "layer_value")
-    console.print(f"policy runs and the layer-value table: {home.home.policies / manifest.version}")
+    demo.console.print(f"published {manifest.version} to {uri}; a trainer pulls it with: pyramid pull {uri} --dest DIR")
+    started = time.monotonic()
+    verify_release(demo.console, uri, home.home.pulled)
+    demo.times.append(StepTime("pull and verify", manifest.version, time.monotonic() - started))
+    demo.materialize(["reference_policy"])
+    demo.materialize(["layer_value"])
+    demo.console.print(f"policy runs: {home.home.policies / manifest.version}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", default="quick", help=f"a scale of {SCALES_FILE.name} (default quick)")
+    args = parser.parse_args(argv)
+    console = Console()
+    started = time.monotonic()
+    with DagsterInstance.get() as instance, ray_session(defs.resources["ray"].config()):
+        demo = Demo(Scale.load(args.scale), console, instance)
+        try:
+            run_demo(demo)
+        finally:
+            total = time.monotonic() - started
+            console.print(demo.timing_table(total))
+            timings = home.home.root / "demo" / f"timings-{args.scale}.json"
+            record = {"scale": args.scale, "total_seconds": total, "steps": [asdict(t) for t in demo.times]}
+            atomic_write_text(timings, json.dumps(record, indent=2))
+            console.print(f"step times saved in {timings}")
     return 0
 
 

@@ -2,18 +2,18 @@
 
 from pathlib import Path
 
-from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, StaticPartitionsDefinition, asset
-from pydantic import Field
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, StaticPartitionsDefinition, asset
 
+from assets.config import run_config
 from assets.resources import PyramidHome, RayResource
+from generators.sim.config import EmbeddedDemos, EmbeddedStandIns
 from pipelines.fingerprint import code_version
 
 EMBEDDED_TASKS = StaticPartitionsDefinition(["Lift", "Stack", "PickPlaceCan", "TwoArmLift", "GR1TwoArmLift"])
 
 
-class EmbeddedTeleopConfig(Config):
-    demos_per_task: int = Field(default=10, description="successful expert demos recorded per task")
-    image_size: int = Field(default=84, description="square camera frames (even)")
+EmbeddedTeleopConfig = run_config("EmbeddedTeleopConfig", EmbeddedDemos)
+EmbeddedHumanVideoConfig = run_config("EmbeddedHumanVideoConfig", EmbeddedStandIns)
 
 
 def embedded_teleop_path(home: PyramidHome, task: str) -> Path:
@@ -51,10 +51,6 @@ def embedded_teleop_demos(
             "failed_seeds": MetadataValue.json(report.failed_seeds),
         }
     )
-
-
-class EmbeddedHumanVideoConfig(Config):
-    clips_per_task: int = Field(default=2, description="stand-in clips rendered per embedded task")
 
 
 def embedded_human_video_folder(home: PyramidHome) -> Path:

@@ -16,14 +16,13 @@ from dagster import (
     AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
-    Config,
     MaterializeResult,
     MetadataValue,
     StaticPartitionsDefinition,
     asset,
 )
-from pydantic import Field
 
+from assets.config import run_config
 from assets.ingest import (
     SOURCE_ASSETS,
     SOURCE_PARTITIONS,
@@ -34,7 +33,11 @@ from assets.ingest import (
 )
 from assets.resources import PyramidHome, RayResource
 from assets.sim import sim_datasets
+from idm.config import IDM_TRAINING, IDMConfig, IDMLabelling, IDMScoring
+from latent_actions.config import LATENT_ACTION_TRAINING, LatentActionConfig, LatentActionScoring
 from pipelines.fingerprint import code_version
+from pipelines.training import TrainConfig
+from schemas.options import from_values
 from schemas.pyramid import SourceKind
 
 IDM_EMBODIMENTS = StaticPartitionsDefinition(["robosuite_panda"])
@@ -50,51 +53,11 @@ def idm_checkpoint(home: PyramidHome, embodiment: str) -> Path:
     return home.home.models / "idm" / embodiment
 
 
-class TrainingConfig(Config):
-    image_size: int = Field(default=64, description="square frames the model reads (pixels)")
-    steps: int = Field(default=2000, description="optimiser steps")
-    batch_size: int = Field(default=32, description="frame pairs per step")
-    learning_rate: float = Field(default=1e-3, description="peak AdamW learning rate")
-    holdout: float = Field(default=0.2, description="share of each dataset's episodes held out for evaluation")
-    seed: int = Field(default=0, description="seeds weights, batches and the held-out split")
-    device: str = Field(default="cpu", description="torch device: cpu, or cuda on a GPU node")
-
-    def training(self):
-        from pipelines.training import TrainConfig
-
-        return TrainConfig(
-            steps=self.steps,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            seed=self.seed,
-            device=self.device,
-        )
-
-
-class LatentActionModelConfig(TrainingConfig):
-    steps: int = Field(
-        default=4000, description="optimiser steps (held-out probe R2 0.59 at 2k, 0.67 at 4k on demo data)"
-    )
-    frame_gap: int = Field(default=8, description="H: steps between the two frames of a pair (0.4 s at 20 Hz)")
-    dim: int = Field(default=64, description="transformer width")
-    depth: int = Field(default=2, description="encoder and decoder blocks")
-    action_weight: float = Field(
-        default=0.01,
-        description="weight of the loss grounding the latent in the true "
-        "actions of the clips that have them (0: LAPA's unsupervised latent)",
-    )
-    probe_embodiment: str = Field(default="robosuite_panda", description="whose true actions the linear probe predicts")
-    probe_r2_floor: float = Field(default=0.6, description="label_quality check: held-out linear-probe R2 at least")
-    perplexity_floor: float = Field(default=2.0, description="label_quality check: codebook perplexity at least")
-
-
-class IDMModelConfig(TrainingConfig):
-    steps: int = Field(
-        default=8000, description="optimiser steps (held-out R2 still rose from 4k to 8k on the demo data)"
-    )
-    frame_gap: int = Field(default=4, description="H: steps between the two frames, the length of a predicted chunk")
-    ensemble: int = Field(default=4, description="prediction heads whose spread gives the confidence")
-    r2_floor: float = Field(default=0.9, description="label_quality check: held-out R2 over all action dims at least")
+LatentActionModelConfig = run_config(
+    "LatentActionModelConfig", LatentActionConfig, LATENT_ACTION_TRAINING, LatentActionScoring
+)
+IDMModelConfig = run_config("IDMModelConfig", IDMConfig, IDM_TRAINING, IDMScoring)
+IDMLabelConfig = run_config("IDMLabelConfig", IDMLabelling)
 
 
 def _r2_table(names: list[str], values: list[float]) -> MetadataValue:
@@ -120,25 +83,18 @@ def latent_action_model(
 ) -> MaterializeResult:
     """LAPA-style VQ-VAE latent action model trained on all the pyramid's video, scored on held-out episodes."""
     from latent_actions.label import save_latent_action_model
-    from latent_actions.model import LatentActionConfig
     from latent_actions.train import train_latent_action_model
     from pipelines.labelled import video_datasets
     from pipelines.plots import label_quality_png
     from schemas.embodiment import get_embodiment
 
     roots = [str(s.root) for s in video_datasets(home.home)]
-    model_config = LatentActionConfig(
-        image_size=config.image_size,
-        frame_gap=config.frame_gap,
-        dim=config.dim,
-        depth=config.depth,
-        action_weight=config.action_weight,
-    )
+    model_config = from_values(LatentActionConfig, config)
     context.log.info(f"training on {len(roots)} datasets: {roots}")
     trained = ray.call(
         context,
         train_latent_action_model,
-        (roots, model_config, config.training(), config.probe_embodiment, config.holdout),
+        (roots, model_config, from_values(TrainConfig, config), config.probe_embodiment, config.holdout),
     )
     evaluation = trained.evaluation
     sha256 = save_latent_action_model(latent_action_checkpoint(home), trained.model, evaluation.to_dict())
@@ -195,7 +151,6 @@ def idm_model(
 ) -> MaterializeResult:
     """Inverse dynamics model of one embodiment, trained on its teleop and sim episodes, scored on held-out ones."""
     from idm.label import save_idm
-    from idm.model import IDMConfig
     from idm.train import train_idm
     from pipelines.labelled import video_datasets
     from pipelines.plots import label_quality_png
@@ -205,16 +160,11 @@ def idm_model(
     roots = [str(s.root) for s in video_datasets(home.home, embodiment.name)]
     if not roots:
         raise ValueError(f"no {embodiment.name} datasets in {home.home.datasets} to train its IDM on")
-    model_config = IDMConfig(
-        embodiment=embodiment.name,
-        camera=embodiment.cameras[0],
-        action_dim=embodiment.action_dim,
-        image_size=config.image_size,
-        frame_gap=config.frame_gap,
-        ensemble=config.ensemble,
+    model_config = from_values(
+        IDMConfig, config, embodiment=embodiment.name, camera=embodiment.cameras[0], action_dim=embodiment.action_dim
     )
     context.log.info(f"training on {roots}")
-    trained = ray.call(context, train_idm, (roots, model_config, config.training(), config.holdout))
+    trained = ray.call(context, train_idm, (roots, model_config, from_values(TrainConfig, config), config.holdout))
     evaluation = trained.evaluation
     folder = idm_checkpoint(home, embodiment.name)
     sha256 = save_idm(folder, trained.model, trained.normaliser, evaluation.to_dict())
@@ -247,11 +197,6 @@ def idm_model(
         },
         check_results=[check],
     )
-
-
-class IDMLabelConfig(Config):
-    embodiment: str = Field(default="robosuite_panda", description="whose IDM labels the clips")
-    min_confidence: float = Field(default=0.0, description="quarantine clips whose mean IDM confidence is lower")
 
 
 @asset(

@@ -16,17 +16,27 @@ from dagster import (
     AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
-    Config,
     MaterializeResult,
     MetadataValue,
     asset,
 )
-from pydantic import Field
 
+from assets.config import run_config
 from assets.ingest import SOURCE_ASSETS, dataset_result, image_markdown, quality_check_spec
-from assets.labels import TrainingConfig, idm_checkpoint, idm_model, latent_action_checkpoint, latent_action_model
+from assets.labels import idm_checkpoint, idm_model, latent_action_checkpoint, latent_action_model
 from assets.resources import PyramidHome, RayResource
+from generators.video.config import (
+    VIDEO_TRAINING,
+    GenerationConfig,
+    GenerationSource,
+    NeuralFilters,
+    NeuralLabelling,
+    VideoModelConfig,
+    VideoModelScoring,
+)
 from pipelines.fingerprint import code_version
+from pipelines.training import TrainConfig
+from schemas.options import from_values
 from schemas.pyramid import SourceKind
 
 BEATS_COPY_BASELINE = "beats_copy_baseline"
@@ -42,22 +52,9 @@ def generated_clips_folder(home: PyramidHome, embodiment: str) -> Path:
     return home.home.generated / "video" / embodiment
 
 
-class VideoModelTrainingConfig(TrainingConfig):
-    steps: int = Field(default=1500, description="optimiser steps")
-    batch_size: int = Field(default=8, description="clip windows per step")
-    embodiment: str = Field(default="robosuite_panda", description="whose teleop video the model learns")
-    frames: int = Field(default=8, description="frames per generated window, the first one the condition")
-    patch_size: int = Field(default=8, description="pixels per side of a transformer token")
-    dim: int = Field(default=128, description="transformer width")
-    layers: int = Field(default=2, description="(spatial, temporal) transformer block pairs")
-    sampling_steps: int = Field(default=10, description="flow-matching steps when scoring held-out episodes")
-
-    def model(self):
-        from generators.video.model import VideoModelConfig
-
-        return VideoModelConfig(
-            image_size=self.image_size, frames=self.frames, patch_size=self.patch_size, dim=self.dim, layers=self.layers
-        )
+VideoModelTrainingConfig = run_config("VideoModelTrainingConfig", VideoModelConfig, VIDEO_TRAINING, VideoModelScoring)
+GenerationAssetConfig = run_config("GenerationAssetConfig", GenerationSource, GenerationConfig)
+NeuralFilterConfig = run_config("NeuralFilterConfig", NeuralLabelling, NeuralFilters)
 
 
 def _teleop_roots(home: PyramidHome, embodiment: str) -> list[str]:
@@ -88,16 +85,16 @@ def video_model(
     context: AssetExecutionContext, config: VideoModelTrainingConfig, home: PyramidHome, ray: RayResource
 ) -> MaterializeResult:
     """The in-house image-to-video model (diffusers Latte transformer + flow matching), scored on held-out teleop."""
-    from generators.video.generate import GenerationConfig
     from generators.video.model import save_video_pipeline
     from generators.video.train import train_video_model
     from pipelines.plots import clip_strip_png, label_quality_png
 
     roots = _teleop_roots(home, config.embodiment)
     context.log.info(f"training on {roots}")
-    generation = GenerationConfig(steps=config.sampling_steps, seed=config.seed, device=config.device)
+    generation = GenerationConfig(sampling_steps=config.sampling_steps, seed=config.seed, device=config.device)
+    training = from_values(TrainConfig, config)
     trained = ray.call(
-        context, train_video_model, (roots, config.model(), config.training(), generation, config.holdout)
+        context, train_video_model, (roots, from_values(VideoModelConfig, config), training, generation, config.holdout)
     )
     evaluation = trained.evaluation
     folder = video_model_folder(home, config.embodiment)
@@ -141,41 +138,6 @@ def video_model(
     )
 
 
-class GenerationAssetConfig(Config):
-    embodiment: str = Field(default="robosuite_panda", description="whose teleop first frames seed the clips")
-    video_model: str = Field(
-        default="",
-        description="a local diffusers image-to-video pipeline folder; "
-        "empty: the in-house model of the video_model asset",
-    )
-    multiplier: float = Field(default=10.0, description="generated hours / teleop hours to reach after filtering")
-    oversample: float = Field(default=1.25, description="extra clips generated for the share the filters reject")
-    windows: int = Field(default=4, description="model windows chained per clip")
-    sampling_steps: int = Field(default=10, description="flow-matching (or the pipeline's) sampling steps")
-    guidance_scale: float = Field(default=1.0, description="classifier-free guidance; 1 is none")
-    generation_batch: int = Field(default=8, description="clips per pipeline call")
-    frames: int = Field(default=0, description="window length to ask for (0: the in-house model's own, 9 of others)")
-    image_size: int = Field(default=0, description="square size to ask for (0: the in-house model's own, 64 of others)")
-    seed: int = Field(default=0, description="seeds the instructions chosen and every clip's noise")
-    device: str = Field(default="cpu", description="torch device: cpu, or cuda on a GPU node")
-
-    def generation(self):
-        from generators.video.generate import GenerationConfig
-
-        return GenerationConfig(
-            multiplier=self.multiplier,
-            oversample=self.oversample,
-            windows=self.windows,
-            steps=self.sampling_steps,
-            guidance_scale=self.guidance_scale,
-            batch_size=self.generation_batch,
-            image_size=self.image_size,
-            frames=self.frames,
-            seed=self.seed,
-            device=self.device,
-        )
-
-
 @asset(
     group_name="neural",
     deps=[video_model],
@@ -202,7 +164,7 @@ def generated_clips(
         roots,
         generated_clips_folder(home, config.embodiment),
         folder,
-        config.generation(),
+        from_values(GenerationConfig, config),
         ray=ray.config(),
         on_item=log_progress,
     )
@@ -231,18 +193,6 @@ def generated_clips(
     )
 
 
-class NeuralFilterConfig(Config):
-    embodiment: str = Field(default="robosuite_panda", description="whose IDM labels the clips")
-    min_first_frame_psnr_db: float = Field(default=30.0, description="generated vs teleop first frame, at least")
-    min_motion: float = Field(
-        default=1.0, description="mean absolute change over the IDM's frame gap (0-255), at least"
-    )
-    min_idm_confidence: float = Field(
-        default=0.85,
-        description="mean IDM confidence over the clip, at least (the demo IDM gives real Panda teleop 0.867 or more)",
-    )
-
-
 @asset(
     group_name="neural",
     deps=[generated_clips, AssetDep(idm_model, partition_mapping=AllPartitionMapping()), latent_action_model],
@@ -261,14 +211,10 @@ def neural_trajectories(
     context: AssetExecutionContext, config: NeuralFilterConfig, home: PyramidHome, ray: RayResource
 ) -> MaterializeResult:
     """Generated clips labelled by the IDM and latent action model, filtered, as the ``neural`` source."""
-    import json
-    from collections import Counter
-
-    from generators.video.neural import NeuralFilters, label_neural_trajectories
-    from pipelines.lerobot import layout
+    from generators.video.neural import label_neural_trajectories, multiplier_outcome
 
     clips = generated_clips_folder(home, config.embodiment)
-    filters = NeuralFilters(config.min_first_frame_psnr_db, config.min_motion, config.min_idm_confidence)
+    filters = from_values(NeuralFilters, config)
     report = label_neural_trajectories(
         clips,
         home.home.dataset(SourceKind.NEURAL, config.embodiment),
@@ -277,34 +223,25 @@ def neural_trajectories(
         filters,
         ray=ray.config(),
     )
-    generation = json.loads((clips / layout.PYRAMID_META_PATH).read_text())["provenance"]
-    asked, multiplier = generation["multiplier_requested"], report.hours / generation["teleop_hours"]
-    rejections = Counter(r.field for r in report.rejected)
+    outcome = multiplier_outcome(clips, report)
     context.log.info(
-        f"{report.episodes} kept, rejected {dict(rejections)}; multiplier {multiplier:.2f} (asked {asked})"
+        f"{report.episodes} kept, rejected {outcome.rejections}; "
+        f"multiplier {outcome.multiplier:.2f} (asked {outcome.asked})"
     )
     result = dataset_result(
         report,
         {
             "labelled_from": MetadataValue.path(str(clips)),
-            "teleop_hours": MetadataValue.float(round(generation["teleop_hours"], 5)),
-            "multiplier": MetadataValue.float(round(multiplier, 2)),
-            "multiplier_requested": asked,
-            "rejections": MetadataValue.json(dict(rejections)),
+            "teleop_hours": MetadataValue.float(round(outcome.teleop_hours, 5)),
+            "multiplier": MetadataValue.float(round(outcome.multiplier, 2)),
+            "multiplier_requested": outcome.asked,
+            "rejections": MetadataValue.json(outcome.rejections),
         },
-    )
-    why = (
-        ""
-        if multiplier >= asked
-        else (
-            f"filters kept {report.episodes} of {report.episodes + len(report.rejected)} "
-            f"clips ({dict(rejections)}); raise oversample or relax the filters"
-        )
     )
     check = AssetCheckResult(
         check_name=MULTIPLIER_REACHED,
-        passed=multiplier >= asked,
+        passed=outcome.reached,
         severity=AssetCheckSeverity.WARN,
-        metadata={"multiplier": multiplier, "asked": asked, "why_not": why},
+        metadata={"multiplier": outcome.multiplier, "asked": outcome.asked, "why_not": outcome.why_not()},
     )
     return MaterializeResult(metadata=result.metadata, check_results=[*result.check_results, check])

@@ -1,24 +1,18 @@
 """Simulated rollouts: the embedded teleop demos multiplied MimicGen-style in robosuite, one partition per task."""
 
-from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
-from pydantic import Field
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
+from assets.config import run_config
 from assets.embedded import EMBEDDED_TASKS, embedded_teleop_demos, embedded_teleop_path
 from assets.ingest import ingest_and_check, quality_check_spec
 from assets.resources import PyramidHome, RayResource
+from generators.sim.config import MimicGenConfig, SimRun
 from pipelines.config import SourceConfig
 from pipelines.fingerprint import code_version
+from schemas.options import from_values
 from schemas.pyramid import SourceKind
 
-
-class SimConfig(Config):
-    demos_per_task: int = Field(default=80, description="successful generated demos per task (8x the embedded sources)")
-    image_size: int = Field(default=84, description="square camera frames (even)")
-    selection: str = Field(
-        default="nearest",
-        description="source segment per subtask: random, or nearest (as MimicGen: one of the few closest)",
-    )
-    action_noise: float = Field(default=0.05, description="std of the noise on the delta end-effector command")
+SimConfig = run_config("SimConfig", SimRun, MimicGenConfig)
 
 
 @asset(
@@ -35,7 +29,6 @@ def sim_datasets(
     """MimicGen-style rollouts from the task's embedded source demos, successes kept, as LeRobot v3.0."""
     from generators.robosuite_env import ROBOSUITE_TASKS
     from generators.sim.generate import generate_demos
-    from generators.sim.mimicgen import GenerationConfig
 
     task = context.partition_key
     name = ROBOSUITE_TASKS[task].dataset_name
@@ -46,7 +39,7 @@ def sim_datasets(
         embedded_teleop_path(home, task),
         config.demos_per_task,
         raw,
-        config=GenerationConfig(selection=config.selection, action_noise=config.action_noise),
+        config=from_values(MimicGenConfig, config),
         image_size=config.image_size,
         ray=ray.config(),
         on_attempt=lambda attempts, successes: context.log.info(

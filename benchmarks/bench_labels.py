@@ -22,11 +22,13 @@ import ray
 import torch
 
 from generators.scripted_teleop import ExpertConfig, record_expert_demo
+from idm.config import IDMConfig
 from idm.label import label_idm_actions, save_idm
-from idm.model import IDMConfig, InverseDynamicsModel
+from idm.model import InverseDynamicsModel
 from idm.train import ActionNormaliser, idm_labels
+from latent_actions.config import LatentActionConfig
 from latent_actions.label import label_latent_actions, save_latent_action_model
-from latent_actions.model import LatentActionConfig, LatentActionModel
+from latent_actions.model import LatentActionModel
 from latent_actions.train import latent_labels
 from pipelines.frame_pairs import read_clips
 from pipelines.lerobot.writer import write_dataset

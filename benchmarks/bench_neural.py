@@ -22,8 +22,9 @@ import ray
 import torch
 
 from generators.scripted_teleop import ExpertConfig, record_teleop_set
-from generators.video.generate import GenerationConfig, generate_clips, generate_windows
-from generators.video.model import VideoModelConfig, build_pipeline, save_video_pipeline
+from generators.video.config import GenerationConfig, VideoModelConfig
+from generators.video.generate import generate_clips, generate_windows
+from generators.video.model import build_pipeline, save_video_pipeline
 from pipelines.config import SourceConfig
 from pipelines.frame_pairs import read_clips
 from pipelines.ingest.sources import ingest_source
@@ -69,7 +70,7 @@ def main() -> None:
     parser.add_argument("--multiplier", type=float, default=2.0)
     parser.add_argument("--steps", type=int, default=10)
     args = parser.parse_args()
-    config = GenerationConfig(multiplier=args.multiplier, oversample=1.0, steps=args.steps)
+    config = GenerationConfig(multiplier=args.multiplier, oversample=1.0, sampling_steps=args.steps)
     torch.manual_seed(0)
     pipeline = build_pipeline(VideoModelConfig())
     with tempfile.TemporaryDirectory() as scratch:

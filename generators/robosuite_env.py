@@ -4,7 +4,8 @@ pose deltas and 1 gripper command in turn; for GR1, both arms' pose deltas, then
 
 Physics runs without cameras (~70 steps/s here); frames are rendered afterwards from recorded simulator
 states with MuJoCo's own renderer, reflections off (software GL renders ~2x faster that way). The GL
-backend comes from MUJOCO_GL, which the Makefile sets before anything imports mujoco.
+backend comes from MUJOCO_GL (default osmesa, see ``schemas.settings``), set by ``generators/__init__.py``
+before any generator imports mujoco.
 """
 
 from __future__ import annotations

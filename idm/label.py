@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from idm.model import IDMConfig, InverseDynamicsModel
+from idm.config import IDMConfig
+from idm.model import InverseDynamicsModel
 from idm.train import ActionNormaliser, idm_labels
 from pipelines.checkpoints import load_checkpoint, save_checkpoint
 from pipelines.labelled import episode_clip, label_dataset, labelled_episode

@@ -7,35 +7,12 @@ different bootstrap masks of every batch, so where they disagree the label is un
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import nn
 
-__all__ = ["IDMConfig", "InverseDynamicsModel"]
+from idm.config import IDMConfig
 
-
-@dataclass(frozen=True)
-class IDMConfig:
-    """Attributes:
-    embodiment: whose actions it predicts; camera: the view it reads (clips are labelled from one camera).
-    image_size: square frames; frame_gap: H; action_dim: A.
-    width: channels of the first convolution (doubling twice); hidden: trunk output; ensemble: heads.
-    shift: training augmentation, both frames shifted together by up to this many pixels.
-    """
-
-    embodiment: str
-    camera: str
-    action_dim: int
-    image_size: int = 64
-    frame_gap: int = 4
-    width: int = 32
-    hidden: int = 256
-    ensemble: int = 4
-    shift: int = 4
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+__all__ = ["InverseDynamicsModel"]
 
 
 def _conv(inputs: int, outputs: int) -> nn.Sequential:

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from idm.model import IDMConfig, InverseDynamicsModel
+from idm.config import IDMConfig
+from idm.model import InverseDynamicsModel
 from pipelines.frame_pairs import (
     Clip,
     check_length,

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from latent_actions.model import LatentActionConfig, LatentActionModel
+from latent_actions.config import LatentActionConfig
+from latent_actions.model import LatentActionModel
 from latent_actions.train import latent_labels
 from pipelines.checkpoints import load_checkpoint, save_checkpoint
 from pipelines.labelled import episode_clip, label_dataset, labelled_episode

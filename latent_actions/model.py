@@ -11,48 +11,15 @@ restarted on encoder outputs.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["LatentActionConfig", "LatentActionModel", "LatentActionOutput"]
+from latent_actions.config import LatentActionConfig
 
-
-@dataclass(frozen=True)
-class LatentActionConfig:
-    """Attributes:
-    image_size: square frames (pixels); patch_size must divide it.
-    frame_gap: H, steps between the two frames (GR00T: ~1 s; here 0.4 s at 20 Hz).
-    dim: transformer width; depth: encoder and decoder blocks each; heads: attention heads.
-    codebook_size: codes per token; tokens: latent action tokens (codebook_size ** tokens actions);
-    code_dim: width of one token (the continuous label is tokens * code_dim).
-    action_weight: weight of the action grounding loss on clips that have true actions (0: LAPA's purely
-    unsupervised latent; see ``latent_actions.train.ActionGrounding``).
-    """
-
-    image_size: int = 64
-    patch_size: int = 8
-    frame_gap: int = 8
-    dim: int = 64
-    depth: int = 2
-    heads: int = 4
-    codebook_size: int = 8
-    tokens: int = 4
-    code_dim: int = 8
-    action_weight: float = 0.01
-
-    @property
-    def patches(self) -> int:
-        return (self.image_size // self.patch_size) ** 2
-
-    @property
-    def label_dim(self) -> int:
-        return self.tokens * self.code_dim
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+__all__ = ["LatentActionModel", "LatentActionOutput"]
 
 
 @dataclass

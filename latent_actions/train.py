@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from latent_actions.model import LatentActionConfig, LatentActionModel
+from latent_actions.config import LatentActionConfig
+from latent_actions.model import LatentActionModel
 from pipelines.frame_pairs import (
     Clip,
     check_length,

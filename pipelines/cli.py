@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from pipelines.config import AUTO, SourceConfig
-from policy.config import ServerLimits
+from policy.config import ClosedLoopSettings, PolicyConfig, ServerLimits, TrainingRecipe
 from schemas import settings
 from schemas.embodiment import (
     BUILTIN_DIR,
@@ -33,6 +33,7 @@ from schemas.embodiment import (
 )
 from schemas.errors import InputError
 from schemas.home import Home
+from schemas.options import from_values, options_of
 from schemas.pyramid import SourceKind
 
 if TYPE_CHECKING:
@@ -406,24 +407,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from pipelines.plots import policy_training_png
     from pipelines.release.store import pull_release
-    from pipelines.training import TrainConfig
-    from policy.config import PolicyConfig
     from policy.train import train_reference_policy
 
+    recipe = from_values(TrainingRecipe, args)
     release = pull_release(args.store, args.release, _home().pulled)
     out = Path(args.out) if args.out else _home().policies / release.name / "all"
-
-    def phase(steps: int) -> TrainConfig:
-        return TrainConfig(
-            steps=steps,
-            batch_size=args.batch_size,
-            learning_rate=args.learning_rate,
-            warmup=min(100, steps // 10),
-            seed=args.seed,
-            device=args.device,
-        )
-
-    with tqdm(total=args.steps + args.post_train_steps, desc=f"train on {release.name}", unit="step") as bar:
+    with tqdm(
+        total=recipe.pretrain_steps + recipe.post_train_steps, desc=f"train on {release.name}", unit="step"
+    ) as bar:
         done = {"pretrain": 0, "post_train": 0}
 
         def progress(name: str, entry: dict[str, float]) -> None:
@@ -432,14 +423,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             bar.set_postfix(phase=name, loss=f"{entry['loss']:.4f}")
 
         runs = train_reference_policy(
-            release,
-            out,
-            PolicyConfig(hidden=args.hidden),
-            phase(args.steps),
-            phase(args.post_train_steps) if args.post_train_steps else None,
-            set(args.target),
-            log=bar.write,
-            on_log=progress,
+            release, out, from_values(PolicyConfig, args), recipe, log=bar.write, on_log=progress
         )
     (out / "loss.png").write_bytes(policy_training_png(f"reference policy on {release.name}", {"loss": runs.history()}))
     console.print(f"policy {runs.served.sha256[:12]} in {runs.served.folder} (loss curve: {out / 'loss.png'})")
@@ -474,18 +458,42 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from policy.evaluate import closed_loop
-    from policy.inference import ReferencePolicy
+    from pipelines.parallel import RayConfig
+    from policy.evaluate import ClosedLoopResult, evaluation_seeds, parallel_closed_loop, save_videos
 
-    policy = ReferencePolicy(args.policy)
-    table = Table("task", "episodes", "successes", "success rate", title=f"closed loop, policy {policy.sha256[:12]}")
-    for task in args.tasks:
-        with tqdm(total=args.episodes, desc=task, unit="episode") as bar:
-            result = closed_loop(
-                policy, task, args.episodes, max_steps=args.max_steps, on_episode=lambda i, ok: bar.update(1)
+    scoring = from_values(ClosedLoopSettings, args)
+    ray = RayConfig(workers=args.workers, address=settings.ray_address()) if args.workers > 0 else None
+    videos = Path(args.videos_to) if args.videos_to else Path(args.policy) / "videos"
+    table = Table("task", "episodes", "successes", "success rate [Wilson 95%]", "steps to success")
+    table.title = f"closed loop, policy {args.policy}"
+    for task in scoring.tasks:
+        with tqdm(total=scoring.episodes, desc=task, unit="episode") as bar:
+
+            def progress(part: ClosedLoopResult, bar: tqdm = bar) -> None:
+                bar.update(len(part.seeds))
+
+            result = parallel_closed_loop(
+                args.policy,
+                task,
+                evaluation_seeds(scoring.episodes),
+                ray,
+                scoring.max_steps,
+                args.device,
+                scoring.videos,
+                progress,
             )
-        table.add_row(task, str(args.episodes), str(sum(result.successes)), f"{result.success_rate:.2f}")
+        low, high = result.interval
+        steps = result.steps_to_success
+        table.add_row(
+            task,
+            str(len(result.seeds)),
+            str(sum(result.successes)),
+            f"{result.success_rate:.2f} [{low:.2f}, {high:.2f}]",
+            f"{steps:.0f}" if steps is not None else "-",
+        )
+        save_videos(result, videos)
     console.print(table)
+    console.print(f"rollout videos in {videos}")
     return 0
 
 
@@ -615,15 +623,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train the reference policy on a published release (resumes an unfinished run)")
     p.add_argument("--release", default="latest", help="a version id, or latest")
     p.add_argument("--store", default=default_store, help=store_help)
-    p.add_argument("--out", help="run folder (default <home>/policies/<version>)")
-    p.add_argument("--steps", type=int, default=500, help="pre-training steps on the release's mixture")
-    p.add_argument("--post-train-steps", type=int, default=2000, help="then steps on the target's data (0: none)")
-    p.add_argument("--target", nargs="+", default=["robosuite_panda"], help="embodiments to post-train on")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--learning-rate", type=float, default=3e-4)
-    p.add_argument("--hidden", type=int, default=96, help="token width (the CPU reference size is 96)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", help="run folder (default <home>/policies/<version>/all)")
+    add_options(p, TrainingRecipe, PolicyConfig)
     p.set_defaults(run=cmd_train)
 
     p = sub.add_parser("serve", help="serve a trained policy over ZeroMQ + msgpack")
@@ -633,26 +634,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--allow-remote", action="store_true", help="allow a --host beyond loopback (set a token: PYRAMID_SERVE_TOKEN)"
     )
-    limits = ServerLimits()
-    p.add_argument(
-        "--max-batch", type=int, default=limits.max_batch, help=f"observations per request (default {limits.max_batch})"
-    )
-    p.add_argument(
-        "--max-request-mb",
-        type=int,
-        default=limits.max_request_mb,
-        help=f"request size limit (default {limits.max_request_mb} MB)",
-    )
+    add_options(p, ServerLimits)
     p.add_argument("--device", default="cpu")
     p.set_defaults(run=cmd_serve)
 
     p = sub.add_parser("eval", help="closed-loop success of a trained policy in robosuite")
     p.add_argument("--policy", required=True, help="a run folder pyramid train printed")
-    p.add_argument("--tasks", nargs="+", default=["Lift"], help="robosuite Panda tasks (Lift, Stack, PickPlaceCan)")
-    p.add_argument("--episodes", type=int, default=20)
-    p.add_argument("--max-steps", type=int, default=250)
+    add_options(p, ClosedLoopSettings)
+    p.add_argument("--workers", type=int, default=2, help="Ray workers running episodes (0: in this process)")
+    p.add_argument("--device", default="cpu", help="torch device of the policy")
+    p.add_argument("--videos-to", help="folder for the recorded episodes' mp4 files (default: the policy's run folder)")
     p.set_defaults(run=cmd_eval)
     return parser
+
+
+def add_options(parser: argparse.ArgumentParser, *configs: type) -> None:
+    """A flag for every option field of the dataclasses ``configs`` (``post_train_steps`` is
+    ``--post-train-steps``), with its type, default and help."""
+    for option in options_of(*configs):
+        flag, shown = "--" + option.name.replace("_", "-"), option.default
+        if option.annotation == list[str]:
+            parser.add_argument(flag, nargs="+", default=option.default, metavar=option.name.upper())
+            shown = " ".join(option.default)
+        else:
+            parser.add_argument(flag, type=option.annotation, default=option.default)
+        parser._actions[-1].help = f"{option.help} (default: {shown if shown != '' else 'none'})"
 
 
 def quiet_libraries() -> None:
@@ -668,6 +674,7 @@ def quiet_libraries() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    settings.use_process_defaults()
     args = build_parser().parse_args(argv)
     if not args.verbose:
         quiet_libraries()

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipelines.atomic import atomic_write_text
 from schemas.errors import InputError
@@ -45,6 +45,35 @@ class SourceFileError(InputError):
     """A sources file that cannot be used; names the file and the field."""
 
 
+class HumanVideoConfig(BaseModel):
+    """How a folder of human video is curated into clips (``curation:`` of a ``video_folder`` source)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    fps: int = Field(default=20, gt=0, description="output frame rate (frames are picked at k/fps)")
+    size: tuple[int, int] = Field(default=(96, 96), description="output (height, width), even for yuv420p")
+    clip_seconds: float = Field(default=4.0, gt=0, description="clips are at most this long")
+    min_clip_frames: int = Field(default=16, ge=1, description="shorter clips (after trimming) are dropped")
+    dark_luma: float = Field(default=20.0, description="clips whose mean luma (0-255) is below this are dropped")
+    motion_threshold: float = Field(
+        default=0.005,
+        description="share of pixels whose luma changes by more than 20 levels, at or under which a frame pair "
+        "is static (counting large changes ignores codec flicker on still footage)",
+    )
+    duplicate_distance: int = Field(
+        default=8,
+        description="a clip is a near-duplicate of a kept one when two of its frames at 25/50/75% have "
+        "perceptual hashes within this many bits (of 64) of that clip's",
+    )
+
+    @field_validator("size")
+    @classmethod
+    def _even(cls, size: tuple[int, int]) -> tuple[int, int]:
+        if any(side <= 0 or side % 2 for side in size):
+            raise ValueError(f"size {list(size)}: height and width must be even and positive (yuv420p)")
+        return size
+
+
 class SourceConfig(BaseModel):
     """One source dataset a data engineer declared."""
 
@@ -70,6 +99,9 @@ class SourceConfig(BaseModel):
         default=None, description="instruction of episodes that carry none (robomimic, RLDS without language)"
     )
     trim_idle: bool = Field(default=True, description="teleop: drop idle lead-in/lead-out frames")
+    curation: HumanVideoConfig = Field(
+        default_factory=HumanVideoConfig, description="video_folder: how videos are cut, resized and filtered"
+    )
     description: str = ""
 
 

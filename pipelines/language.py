@@ -8,6 +8,8 @@ from functools import lru_cache
 
 import torch
 
+from schemas.settings import use_process_defaults
+
 __all__ = ["LanguageEncoder", "language_encoder"]
 
 
@@ -16,6 +18,7 @@ class LanguageEncoder:
     release has few distinct instructions and a robot keeps one per episode)."""
 
     def __init__(self, folder: str = ""):
+        use_process_defaults()  # the hub offline before sentence-transformers reads its settings
         from sentence_transformers import SentenceTransformer
 
         if not folder:

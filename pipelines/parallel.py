@@ -6,10 +6,11 @@ import os
 import secrets
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["RayConfig", "ray_call", "ray_map", "start_local_ray"]
+__all__ = ["RayConfig", "ray_call", "ray_map", "ray_session", "start_local_ray"]
 
 LOG_POLL_SECONDS = 2.0  # how often ray_call passes on what a running task reported
 
@@ -65,6 +66,20 @@ def _start_ray(config: RayConfig) -> bool:
     else:
         start_local_ray(config.workers)
     return True
+
+
+@contextmanager
+def ray_session(config: RayConfig | None) -> Iterator[None]:
+    """Ray started (or connected to) once for a block of work, e.g. every step of the demo: each ``ray_map``
+    and ``ray_call`` inside reuses it instead of starting its own."""
+    import ray
+
+    started = config is not None and _start_ray(config)
+    try:
+        yield
+    finally:
+        if started:
+            ray.shutdown()
 
 
 def ray_map(fn: Callable[..., Any], arguments: Iterable[tuple], config: RayConfig) -> Iterator[Any]:

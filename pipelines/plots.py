@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -163,14 +165,24 @@ def open_loop_png(true: np.ndarray, predicted: np.ndarray, names: list[str], tit
     return _png(figure)
 
 
-def layer_value_png(rows: list[dict[str, float | str]]) -> bytes:
-    """Per training variant (all layers, and without each one): open-loop MSE and closed-loop success."""
-    figure, (errors, success) = plt.subplots(1, 2, figsize=(9, 3))
+def layer_value_png(rows: list[dict[str, Any]], tasks: Sequence[str]) -> bytes:
+    """Per training variant: open-loop MSE on the shared held-out episodes, and each task's closed-loop success
+    with its Wilson 95% interval as an error bar."""
+    figure, (errors, success) = plt.subplots(1, 2, figsize=(10, 3.2))
     names = [str(r["variant"]) for r in rows]
     errors.bar(names, [float(r["open_loop_mse"]) for r in rows], color="#4c72b0")
-    errors.set(ylabel="open-loop MSE (held-out Panda)", title="lower is better")
-    success.bar(names, [float(r["success_rate"]) for r in rows], color="#55a868")
-    success.set(ylabel="closed-loop success", ylim=(0, 1), title="higher is better")
+    errors.set(ylabel="open-loop MSE (held-out)", title="lower is better")
+    width = 0.8 / max(1, len(tasks))
+    for number, task in enumerate(tasks):
+        key = task.lower()
+        rates = np.array([r[f"{key}_success"] for r in rows])
+        bounds = np.array([[r[f"{key}_success_lo"], r[f"{key}_success_hi"]] for r in rows])
+        where = np.arange(len(rows)) + (number - (len(tasks) - 1) / 2) * width
+        success.bar(where, rates, width, yerr=[rates - bounds[:, 0], bounds[:, 1] - rates], capsize=3, label=task)
+    success.set_xticks(np.arange(len(rows)), names)
+    success.set(ylabel="closed-loop success", ylim=(0, 1), title="higher is better (95% intervals)")
+    success.legend(fontsize=7)
     for ax in (errors, success):
         ax.tick_params(axis="x", labelrotation=30, labelsize=7)
+    figure.tight_layout()
     return _png(figure)

@@ -7,35 +7,30 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
+
+from schemas.options import option
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["TrainConfig", "TrainerState", "train"]
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Attributes:
-    steps: optimiser steps.
-    batch_size: frame pairs per step.
-    learning_rate: peak AdamW learning rate (after ``warmup`` steps, cosine-decayed to 10% at the end).
-    weight_decay: AdamW weight decay.
-    warmup: linear warm-up steps.
-    seed: seeds the weights and the batch sampler, so a run is reproducible on the same machine.
-    device: torch device ("cpu", "cuda").
-    log_every: steps between history entries (and ``on_log`` calls).
-    """
+    """One model's optimisation; each model declares its own defaults as an instance beside it."""
 
-    steps: int = 2_000
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-4
-    warmup: int = 100
-    seed: int = 0
-    device: str = "cpu"
-    log_every: int = 50
+    steps: int = option(2_000, "optimiser steps")
+    batch_size: int = option(32, "samples per step")
+    learning_rate: float = option(1e-3, "peak AdamW learning rate (after warm-up, cosine-decayed to 10%)")
+    weight_decay: float = option(1e-4, "AdamW weight decay")
+    warmup: int = option(100, "linear warm-up steps")
+    seed: int = option(0, "seeds the weights, the batches and the held-out split (reproducible on one machine)")
+    device: str = option("cpu", "torch device: cpu, or cuda on a GPU node")
+    log_every: int = option(50, "steps between loss log lines")
 
 
 @dataclass
@@ -72,6 +67,8 @@ def train(
     a run from its state (the model must hold that run's weights); ``on_checkpoint`` receives the state every
     ``checkpoint_every`` steps and at the end.
     """
+    import torch  # here, so that reading a TrainConfig (Dagster, the CLI) does not load torch
+
     rng = np.random.default_rng(config.seed)
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     history, running, first_step = [], {}, 0

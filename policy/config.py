@@ -4,47 +4,41 @@ schedule. Defaults are the CPU reference size; the same fields scale it up on a 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["PolicyConfig", "ServerLimits"]
+from schemas.options import option
+
+if TYPE_CHECKING:
+    from pipelines.training import TrainConfig
+
+__all__ = ["ClosedLoopSettings", "LayerValueSettings", "PolicyConfig", "ServerLimits", "TrainingRecipe"]
+
+PANDA = "robosuite_panda"
 
 
 @dataclass(frozen=True)
 class PolicyConfig:
-    """Attributes:
-    image_size: square side every camera frame is resized to before the vision encoder.
-    hidden: width of every token (System 2 and System 1).
-    heads: attention heads.
-    vl_layers: System 2 transformer layers over the vision and language tokens.
-    dit_layers: System 1 layers, alternating self-attention over [state, action] tokens (even layers) and
-        cross-attention to the vision-language tokens (odd layers).
-    chunk: actions predicted per call (GR00T: 16).
-    inference_steps: Euler steps from noise to actions (GR00T: 4).
-    max_state_dim, max_action_dim: every embodiment's state/action is zero-padded to these, with masks.
-    embodiment_slots: per-embodiment weight slots of the state/action encoders and the action decoder.
-    normalisation: "min_max" or "q01_q99" (both map to [-1, 1] from the release's stats; grippers are binary).
-    language_model: folder of a sentence-transformers model; "" is the bundled offline MiniLM.
-    vision_model: folder of a pretrained transformers vision model, or of a vision-language model whose
-        vision tower is used (e.g. SigLIP, CLIP), in place of the conv encoder trained here; "" is the conv.
-    vision_layer: which hidden layer of ``vision_model`` gives the tokens (GR00T reads a middle layer).
-    time_buckets: discretisation of the flow-matching time for its sinusoidal embedding.
-    """
+    """The model: sizes, the padded state/action layout and the flow-matching schedule."""
 
-    image_size: int = 64
-    hidden: int = 96
-    heads: int = 4
-    vl_layers: int = 2
-    dit_layers: int = 4
-    chunk: int = 16
-    inference_steps: int = 4
-    max_state_dim: int = 64
-    max_action_dim: int = 32
-    embodiment_slots: int = 32
-    normalisation: str = "min_max"
-    language_model: str = ""
-    vision_model: str = ""
-    vision_layer: int = -1
-    time_buckets: int = 1000
+    image_size: int = option(64, "square side every camera frame is resized to (multiple of 16)")
+    hidden: int = option(96, "width of every token (System 2 and System 1); 96 is the CPU reference size")
+    heads: int = option(4, "attention heads")
+    vl_layers: int = option(2, "System 2 transformer layers over the vision and language tokens")
+    dit_layers: int = option(
+        4, "System 1 layers, alternating self-attention over [state, action] and cross-attention to System 2"
+    )
+    chunk: int = option(16, "actions predicted per call (GR00T: 16)")
+    inference_steps: int = option(4, "Euler steps from noise to actions (GR00T: 4)")
+    max_state_dim: int = option(64, "every embodiment's state is zero-padded to this width, with a mask")
+    max_action_dim: int = option(32, "every embodiment's action is zero-padded to this width, with a mask")
+    embodiment_slots: int = option(32, "per-embodiment weight slots of the state/action encoders and decoder")
+    normalisation: str = option("min_max", "min_max or q01_q99, both to [-1, 1] from the release's stats")
+    language_model: str = option("", "folder of a sentence-transformers model; empty: the bundled offline MiniLM")
+    vision_model: str = option(
+        "", "folder of a pretrained transformers vision (or vision-language) model in place of the conv encoder"
+    )
+    vision_layer: int = option(-1, "which hidden layer of vision_model gives the tokens (GR00T reads a middle one)")
+    time_buckets: int = option(1000, "discretisation of the flow-matching time for its sinusoidal embedding")
 
     def __post_init__(self) -> None:
         if self.normalisation not in ("min_max", "q01_q99"):
@@ -62,13 +56,51 @@ class PolicyConfig:
 
 
 @dataclass(frozen=True)
+class TrainingRecipe:
+    """GR00T N1's two phases: pre-training on the release's mixture, then post-training on the target
+    embodiments' own data, from the pre-trained weights."""
+
+    pretrain_steps: int = option(500, "optimiser steps on the release's mixture")
+    post_train_steps: int = option(2000, "then optimiser steps on the target embodiments' data (0: none)")
+    target: list[str] = option([PANDA], "embodiments post-trained on and evaluated")
+    batch_size: int = option(32, "frames per step, all from one dataset")
+    learning_rate: float = option(3e-4, "peak AdamW learning rate")
+    seed: int = option(0, "seeds weights, batches and the held-out split")
+    device: str = option("cpu", "torch device: cpu, or cuda on a GPU node")
+
+    def phase(self, steps: int) -> TrainConfig:
+        from pipelines.training import TrainConfig  # torch: not for a process that only reads settings
+
+        return TrainConfig(
+            steps=steps,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            warmup=min(100, steps // 10),
+            seed=self.seed,
+            device=self.device,
+        )
+
+
+@dataclass(frozen=True)
+class ClosedLoopSettings:
+    """How a policy is scored in robosuite: the same seeded scenes for every policy, so rates compare."""
+
+    tasks: list[str] = option(["Lift"], "robosuite tasks of the target embodiment (Lift, Stack, PickPlaceCan)")
+    episodes: int = option(50, "closed-loop episodes per task, seeded scenes shared by every policy")
+    max_steps: int = option(250, "step limit per episode")
+    videos: int = option(3, "episodes per task saved as mp4")
+
+
+@dataclass(frozen=True)
+class LayerValueSettings:
+    synthetic_shares: list[float] = option(
+        [0.25, 0.5, 0.75], "shares of the draws given to the synthetic layer in the full pyramid (a sweep)"
+    )
+
+
+@dataclass(frozen=True)
 class ServerLimits:
-    """What ``pyramid serve`` accepts from a client.
+    """What ``pyramid serve`` accepts from a client."""
 
-    Attributes:
-        max_batch: the most observations one ``get_action`` request may carry.
-        max_request_mb: a larger request gets an error reply (ZeroMQ itself drops one over 4x this).
-    """
-
-    max_batch: int = 64
-    max_request_mb: int = 64
+    max_batch: int = option(64, "the most observations one get_action request may carry")
+    max_request_mb: int = option(64, "a larger request gets an error reply (ZeroMQ drops one over 4x this)")

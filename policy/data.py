@@ -23,10 +23,11 @@ from policy.config import PolicyConfig
 from policy.model import ModelInputs
 from policy.normalize import Normaliser, embodiment_normalisers
 from schemas.embodiment import Embodiment, get_embodiment
-from schemas.pyramid import Layer
+from schemas.pyramid import Layer, SourceKind, layer_of
 
 __all__ = [
     "EpisodeData",
+    "Mixture",
     "NothingToTrainError",
     "PolicyDataset",
     "ReleaseData",
@@ -54,14 +55,55 @@ class EpisodeData:
         return len(self.actions)
 
 
+@dataclass(frozen=True)
+class Mixture:
+    """What a policy trains on from a release: the datasets of ``sources`` (None: every source kind), drawn
+    with the manifest's weights, except that each layer in ``layer_shares`` gets that share of the draws and
+    the other layers share the rest in their manifest proportions."""
+
+    sources: frozenset[SourceKind] | None = None
+    layer_shares: dict[Layer, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if any(not 0 <= share <= 1 for share in self.layer_shares.values()) or sum(self.layer_shares.values()) > 1:
+            raise ValueError(f"layer shares must lie in [0, 1] and sum to at most 1, not {self.layer_shares}")
+
+    def keeps(self, source: SourceKind) -> bool:
+        return self.sources is None or source in self.sources
+
+    def weights(self, datasets: list[PolicyDataset]) -> list[float]:
+        """Each dataset's draw probability under this mixture."""
+        layers = np.array([d.layer for d in datasets])
+        shared = [layer for layer in self.layer_shares if (layers == layer).any()]
+        groups = [(layers == layer, self.layer_shares[layer]) for layer in shared]
+        others = ~np.isin(layers, shared)
+        if others.any():
+            groups.append((others, 1 - sum(self.layer_shares[layer] for layer in shared)))
+        weights = np.zeros(len(datasets))
+        for inside, share in groups:  # a group's share spread by manifest weight (evenly if those are all 0)
+            base = np.array([d.weight for d, chosen in zip(datasets, inside, strict=True) if chosen], np.float64)
+            weights[inside] = share * (base / base.sum() if base.sum() > 0 else np.full(len(base), 1 / len(base)))
+        return (weights / weights.sum() if weights.sum() > 0 else np.full(len(datasets), 1 / len(datasets))).tolist()
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "sources": sorted(kind.value for kind in self.sources) if self.sources is not None else "all",
+            "layer_shares": {layer.value: share for layer, share in sorted(self.layer_shares.items())},
+        }
+
+
 @dataclass
 class PolicyDataset:
     name: str
-    layer: Layer
+    source: SourceKind
     embodiment: Embodiment
     weight: float
     train: list[EpisodeData]
     held_out: list[EpisodeData]
+
+    @property
+    def layer(self) -> Layer:
+        return layer_of(self.source)
 
 
 @dataclass
@@ -165,16 +207,19 @@ def _split(episodes: list[EpisodeData], holdout: float, seed: int) -> tuple[list
 def load_release(
     folder: Path | str,
     config: PolicyConfig,
-    layers: set[Layer] | None = None,
+    mixture: Mixture | None = None,
     holdout: float = 0.1,
     seed: int = 0,
+    embodiments: set[str] | None = None,
     log: Callable[[str], None] = print,
 ) -> ReleaseData:
-    """The release at ``folder`` (a pulled release or a built pyramid) ready to train on; ``layers`` keeps
-    only datasets of those layers (None: all). Normalisers and weight slots always cover every
-    embodiment of the release. Datasets without actions, or whose frames cannot be read at the policy's size,
-    are skipped with their reason."""
-    release = PulledRelease(folder)
+    """The release at ``folder`` (a pulled release or a built pyramid) ready to train on: the datasets
+    ``mixture`` keeps, with its draw weights (default: every dataset, the manifest's weights). Normalisers,
+    weight slots and held-out episodes are the same whatever the mixture, so variants compare;
+    ``embodiments`` reads only their datasets (e.g. to score a policy on its target's held-out episodes).
+    Datasets without actions, or whose frames cannot be read at the policy's size, are skipped with their
+    reason."""
+    release, mixture = PulledRelease(folder), mixture or Mixture()
     entries = [e for e in release.manifest.datasets if get_embodiment(e.embodiment).has_actions]
     skipped = {e.dataset: "no actions (unlabelled video)" for e in release.manifest.datasets if e not in entries}
     normalisers = embodiment_normalisers({release.folder / e.path: e.embodiment for e in entries}, config.normalisation)
@@ -186,7 +231,7 @@ def load_release(
     slots = {e.embodiment: tags.index(get_embodiment(e.embodiment).tag) for e in entries}
     datasets = []
     for rank, entry in enumerate(entries):
-        if layers is not None and entry.layer not in layers:
+        if not mixture.keeps(entry.source) or (embodiments is not None and entry.embodiment not in embodiments):
             continue
         embodiment = get_embodiment(entry.embodiment)
         try:
@@ -198,8 +243,10 @@ def load_release(
             log(f"skipping {entry.dataset}: {error}")
             continue
         train, held_out = _split(episodes, holdout, seed + rank)
-        datasets.append(PolicyDataset(entry.dataset, entry.layer, embodiment, entry.mixture_weight, train, held_out))
+        datasets.append(PolicyDataset(entry.dataset, entry.source, embodiment, entry.mixture_weight, train, held_out))
         log(f"loaded {entry.dataset}: {len(train)} training and {len(held_out)} held-out episodes ({embodiment.name})")
     if not datasets:
         raise NothingToTrainError(f"release {release.manifest.version}: no dataset to train on (skipped: {skipped})")
+    for dataset, weight in zip(datasets, mixture.weights(datasets), strict=True):
+        dataset.weight = weight
     return ReleaseData(release.manifest.version, datasets, normalisers, slots, skipped)

@@ -19,11 +19,10 @@ from pipelines.checkpoints import load_checkpoint, load_trainer_state, save_chec
 from pipelines.frame_pairs import random_shift
 from pipelines.language import language_encoder
 from pipelines.training import TrainConfig, TrainerState, train
-from policy.config import PolicyConfig
-from policy.data import NothingToTrainError, ReleaseData, load_release, observation_inputs
+from policy.config import PolicyConfig, TrainingRecipe
+from policy.data import Mixture, NothingToTrainError, ReleaseData, load_release, observation_inputs
 from policy.model import FlowMatchingPolicy
 from schemas.embodiment import get_embodiment
-from schemas.pyramid import Layer
 
 __all__ = ["CHECKPOINT_DIR", "PolicyRun", "RecipeRuns", "fit_dims", "train_policy", "train_reference_policy"]
 
@@ -73,7 +72,7 @@ def fit_dims(config: PolicyConfig, data: ReleaseData) -> PolicyConfig:
 
 
 def checkpoint_config(
-    config: PolicyConfig, data: ReleaseData, training: TrainConfig, layers: set[Layer] | None, initial: str = ""
+    config: PolicyConfig, data: ReleaseData, training: TrainConfig, mixture: Mixture | None, initial: str = ""
 ) -> dict[str, Any]:
     """Everything needed to serve the checkpoint besides its weights, and where they came from."""
     return {
@@ -84,7 +83,7 @@ def checkpoint_config(
         "embodiments": {name: get_embodiment(name).to_document() for name in data.slots},  # served without files
         "release": data.version,
         "datasets": {d.name: d.weight for d in data.datasets},
-        "layers": sorted(layer.value for layer in layers) if layers is not None else "all",
+        "mixture": (mixture or Mixture()).describe(),
         "training": asdict(training),
         "initial_checkpoint": initial,
     }
@@ -95,23 +94,23 @@ def train_policy(
     out: Path | str,
     config: PolicyConfig | None = None,
     training: TrainConfig | None = None,
-    layers: set[Layer] | None = None,
+    mixture: Mixture | None = None,
     initial: Path | str | None = None,
     data: ReleaseData | None = None,
     checkpoint_every: int = 500,
     log: Callable[[str], None] = print,
     on_log: Callable[[dict[str, float]], None] | None = None,
 ) -> PolicyRun:
-    """Train on the release at ``release_folder`` (only datasets of ``layers`` when given)
-    into ``out``, from the weights of the run at ``initial`` when given (post-training); a run already there
+    """Train on the release at ``release_folder`` (the datasets and weights of ``mixture``, default all) into
+    ``out``, from the weights of the run at ``initial`` when given (post-training); a run already there
     with the same settings is resumed from its last checkpoint. ``data`` reuses an already loaded release."""
     config, training, out = config or PolicyConfig(), training or TrainConfig(), Path(out)
-    data = data or load_release(release_folder, config, layers=layers, seed=training.seed, log=log)
+    data = data or load_release(release_folder, config, mixture, seed=training.seed, log=log)
     config = fit_dims(config, data)
     start = load_checkpoint(Path(initial) / CHECKPOINT_DIR) if initial is not None else None
     if start is not None:
         config = PolicyConfig.from_dict(start.config["policy"])  # the same model, e.g. its padded widths
-    saved = checkpoint_config(config, data, training, layers, start.sha256 if start else "")
+    saved = checkpoint_config(config, data, training, mixture, start.sha256 if start else "")
     language = language_encoder(config.language_model)
     torch.manual_seed(training.seed)
     model = FlowMatchingPolicy(config, language.dim).to(training.device)
@@ -165,44 +164,35 @@ def train_reference_policy(
     release_folder: Path | str,
     out: Path | str,
     config: PolicyConfig,
-    pretraining: TrainConfig,
-    post_training: TrainConfig | None = None,
-    target: set[str] | None = None,
-    layers: set[Layer] | None = None,
+    recipe: TrainingRecipe,
+    mixture: Mixture | None = None,
     log: Callable[[str], None] = print,
     on_log: Callable[[str, dict[str, float]], None] | None = None,
 ) -> RecipeRuns:
-    """GR00T N1's recipe: pre-train on the release's mixture (``layers`` only, when given) into
-    ``out/pretrain``, then post-train on the ``target`` embodiments' datasets of those layers into
-    ``out/post_train`` (starting from the pre-trained weights). ``on_log`` receives the phase name and each
-    history entry."""
+    """GR00T N1's recipe: pre-train on the release's ``mixture`` into ``out/pretrain``, then post-train on the
+    recipe's target embodiments' datasets of that mixture into ``out/post_train`` (starting from the
+    pre-trained weights). ``on_log`` receives the phase name and each history entry."""
     out = Path(out)
-    data = load_release(release_folder, config, layers=layers, seed=pretraining.seed, log=log)
+    data = load_release(release_folder, config, mixture, seed=recipe.seed, log=log)
 
     def phase_log(phase: str) -> Callable[[dict[str, float]], None] | None:
         return (lambda entry: on_log(phase, entry)) if on_log is not None else None
 
+    pretraining = recipe.phase(recipe.pretrain_steps)
     pretrained = train_policy(
-        release_folder,
-        out / "pretrain",
-        config,
-        pretraining,
-        layers=layers,
-        data=data,
-        log=log,
-        on_log=phase_log("pretrain"),
+        release_folder, out / "pretrain", config, pretraining, mixture, data=data, log=log, on_log=phase_log("pretrain")
     )
-    if post_training is None or not target:
+    if not recipe.post_train_steps or not recipe.target:
         return RecipeRuns(pretrained, None)
-    data = replace(data, datasets=[d for d in data.datasets if d.embodiment.name in target])
+    data = replace(data, datasets=[d for d in data.datasets if d.embodiment.name in recipe.target])
     if not data.datasets:
-        raise NothingToTrainError(f"release {data.version}: no dataset of {sorted(target)} to post-train on")
+        raise NothingToTrainError(f"release {data.version}: no dataset of {sorted(recipe.target)} to post-train on")
     post_trained = train_policy(
         release_folder,
         out / "post_train",
         config,
-        post_training,
-        layers=layers,
+        recipe.phase(recipe.post_train_steps),
+        mixture,
         initial=out / "pretrain",
         data=data,
         log=log,

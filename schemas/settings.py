@@ -14,19 +14,38 @@ from schemas.home import Home
 __all__ = [
     "DEFAULT_HOME",
     "DEFAULT_SOURCES_FILE",
+    "PROCESS_DEFAULTS",
     "REPO_ROOT",
     "dagster_home",
     "embodiment_path",
     "pyramid_home",
     "ray_address",
+    "ray_workers",
     "serve_token",
     "sources_file",
     "store_uri",
+    "use_process_defaults",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_HOME = REPO_ROOT / ".pyramid"
 DEFAULT_SOURCES_FILE = REPO_ROOT / "sources.yaml"
+
+
+PROCESS_DEFAULTS = {  # what every pyramid process needs from its environment, unless the user set otherwise
+    "HF_HUB_OFFLINE": "1",  # nothing downloads at run time
+    "HF_DATASETS_OFFLINE": "1",
+    "MUJOCO_GL": "osmesa",  # headless rendering; egl where a GPU renders
+    "PYOPENGL_PLATFORM": "osmesa",
+    "RAY_AUTH_MODE": "disabled",  # a cluster's own mode; a local Ray pyramid starts uses a token
+}
+
+
+def use_process_defaults() -> None:
+    """Set ``PROCESS_DEFAULTS`` where the environment leaves them unset; called first by every entry point
+    (CLI, Dagster definitions, tests, benchmarks), before anything imports MuJoCo or the Hugging Face hub."""
+    for name, value in PROCESS_DEFAULTS.items():
+        os.environ.setdefault(name, value)
 
 
 def pyramid_home() -> Home:
@@ -52,6 +71,16 @@ def store_uri() -> str | None:
 def ray_address() -> str | None:
     """``RAY_ADDRESS``: a running Ray cluster to use (None: a local Ray)."""
     return os.environ.get("RAY_ADDRESS") or None
+
+
+def ray_workers(default: int) -> int:
+    """``PYRAMID_RAY_WORKERS``: CPUs of the local Ray and tasks in flight (0: in-process; unset: ``default``)."""
+    value = os.environ.get("PYRAMID_RAY_WORKERS", "")
+    if not value:
+        return default
+    if not value.isdigit():
+        raise ValueError(f"PYRAMID_RAY_WORKERS={value!r}: give a whole number of workers (0 runs in-process)")
+    return int(value)
 
 
 def embodiment_path() -> tuple[Path, ...]:

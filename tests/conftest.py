@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-os.environ.setdefault("MUJOCO_GL", "osmesa")  # before anything imports mujoco
-os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
+from schemas.settings import use_process_defaults
+
+use_process_defaults()  # before anything imports mujoco
 
 from schemas.embodiment import get_embodiment
 from schemas.episode import Episode, exact_timestamps

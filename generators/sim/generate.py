@@ -16,7 +16,8 @@ from mujoco import FatalError
 from robosuite.utils.errors import robosuiteError
 
 from generators.robosuite_env import CONTROL_FREQ, ROBOSUITE_TASKS, make_env, render_states
-from generators.sim.mimicgen import GenerationConfig, SourceDemo, check_sources, generate_rollout, load_source_demos
+from generators.sim.config import MimicGenConfig
+from generators.sim.mimicgen import SourceDemo, check_sources, generate_rollout, load_source_demos
 from pipelines.ingest.robomimic import RobomimicDemo, write_robomimic
 from pipelines.parallel import RayConfig, ray_map
 from schemas.embodiment import get_embodiment
@@ -49,7 +50,7 @@ def _sources(path: str) -> list[SourceDemo]:
 
 
 def _attempt(
-    task: str, source_path: str, seed: int, config: GenerationConfig, cameras: tuple[str, ...], image_size: int
+    task: str, source_path: str, seed: int, config: MimicGenConfig, cameras: tuple[str, ...], image_size: int
 ) -> tuple[RobomimicDemo | None, dict]:
     """One seeded attempt where it runs (e.g. a Ray worker); a success comes back rendered. A simulator error
     (robosuite's or MuJoCo's own exceptions) fails this attempt only, with the error as its reason."""
@@ -81,7 +82,7 @@ def generate_demos(
     count: int,
     destination: Path | str,
     *,
-    config: GenerationConfig | None = None,
+    config: MimicGenConfig | None = None,
     first_seed: int = 10_000,
     max_attempts: int | None = None,
     cameras: tuple[str, ...] | None = None,
@@ -96,7 +97,7 @@ def generate_demos(
     ``cameras`` default to the task's embodiment cameras. ``on_attempt(attempts, successes)`` reports progress.
     Source demos that cannot seed the task are refused here, before any attempt runs.
     """
-    config = config or GenerationConfig()
+    config = config or MimicGenConfig()
     check_sources(task, load_source_demos(source_path))
     cameras = get_embodiment(ROBOSUITE_TASKS[task].embodiment).cameras if cameras is None else cameras
     max_attempts = max_attempts or 4 * count

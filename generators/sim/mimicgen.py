@@ -30,12 +30,12 @@ from generators.robosuite_env import (
     grasp_signal,
     make_env,
 )
+from generators.sim.config import MimicGenConfig
 from generators.sim.poses import bridge_steps, delta_command, interpolate_poses, transform_segment
 from schemas.embodiment import get_embodiment
 
 __all__ = [
     "SUBTASKS",
-    "GenerationConfig",
     "Rollout",
     "SourceDemo",
     "Subtask",
@@ -212,31 +212,6 @@ def segment_bounds(demo: SourceDemo, spec: Spec, rng: np.random.Generator) -> li
     return bounds
 
 
-@dataclass(frozen=True)
-class GenerationConfig:
-    """Attributes:
-    selection: "random" source segment per subtask, or "nearest": one of the ``nearest_k`` whose object
-        pose was closest to the new scene's (MimicGen's nearest_neighbor_object).
-    nearest_k: how many nearest segments "nearest" chooses among at random.
-    interpolation_steps: the fewest steps bridging the robot's pose to each segment's first pose.
-    bridge_speed, bridge_angular_speed: the bridge takes more steps where it would move faster than this
-        (m, rad per step). MimicGen's fixed 5 steps suit a slow human source; behind a source moving at
-        full speed the arm (OSC follows ~1.5 cm a step here) lags for the whole segment.
-    action_noise: std of Gaussian noise on the position/rotation command (input units).
-    settle_steps: steps holding still after the last segment before success is judged.
-    max_steps: a rollout longer than this (e.g. arms waiting on each other forever) fails.
-    """
-
-    selection: str = "nearest"
-    nearest_k: int = 3
-    interpolation_steps: int = 5
-    bridge_speed: float = 0.01
-    bridge_angular_speed: float = 0.1
-    action_noise: float = 0.05
-    settle_steps: int = 10
-    max_steps: int = 2_000
-
-
 @dataclass
 class Rollout:
     """One generated attempt: what was done, whether it succeeded, and why not."""
@@ -266,7 +241,7 @@ class _Arm:
 class _Generation:
     """One attempt's state: the env, the chosen segments and what every step recorded."""
 
-    def __init__(self, task: str, sources: list[SourceDemo], seed: int, config: GenerationConfig, spec: Spec):
+    def __init__(self, task: str, sources: list[SourceDemo], seed: int, config: MimicGenConfig, spec: Spec):
         self.task, self.sources, self.seed, self.config, self.spec = task, sources, seed, config, spec
         self.rng = np.random.default_rng(seed)
         self.objects, self.robot = ROBOSUITE_TASKS[task].objects, ROBOSUITE_TASKS[task].robot
@@ -437,13 +412,13 @@ class _Generation:
 
 
 def generate_rollout(
-    task: str, sources: list[SourceDemo], seed: int, config: GenerationConfig | None = None, spec: Spec | None = None
+    task: str, sources: list[SourceDemo], seed: int, config: MimicGenConfig | None = None, spec: Spec | None = None
 ) -> Rollout:
     """One MimicGen attempt on a scene seeded by ``seed`` (deterministic for the same inputs); ``spec`` overrides
     the task's subtasks (e.g. a sequential variant)."""
     spec = spec or SUBTASKS[task]
     check_sources(task, sources, spec)
-    return _Generation(task, sources, seed, config or GenerationConfig(), spec).run()
+    return _Generation(task, sources, seed, config or MimicGenConfig(), spec).run()
 
 
 def replay_actions(task: str, seed: int, actions: np.ndarray) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +20,8 @@ import numpy as np
 import PIL.Image
 import torch
 
-from generators.video.instructions import DEFAULT_VOCABULARY, Vocabulary, new_instructions
+from generators.video.config import GenerationConfig
+from generators.video.instructions import new_instructions
 from generators.video.model import PyramidVideoPipeline, load_video_pipeline, pipeline_hash
 from pipelines.frame_pairs import read_clip, resize_frames
 from pipelines.ingest.runner import ReadPlan, write_plan
@@ -34,41 +35,12 @@ if TYPE_CHECKING:
     from pipelines.lerobot.writer import WriteReport
 
 __all__ = [
-    "GenerationConfig",
     "GenerationReport",
     "generate_clips",
     "generate_windows",
     "run_pipeline",
     "window_shape",
 ]
-
-
-@dataclass(frozen=True)
-class GenerationConfig:
-    """Attributes:
-    multiplier: generated hours / teleop hours to reach (GR00T N1: ~10).
-    oversample: extra clips generated for the share the filters will reject.
-    windows: model windows chained per clip (a clip has 1 + windows * (frames - 1) frames).
-    steps, guidance_scale: sampling steps and classifier-free guidance (1: none).
-    batch_size: clips per pipeline call.
-    image_size, frames: square size and window length to ask the pipeline for; 0: the in-house pipeline's own,
-        or for a third-party pipeline 64 (what the label models read) and 9 (4k + 1, as CogVideoX and Wan need).
-    seed: seeds instruction choice and every clip's noise (clip k of a run gets ``seed + k``).
-    device: torch device the pipeline runs on.
-    vocabulary: words the new instructions are made of.
-    """
-
-    multiplier: float = 10.0
-    oversample: float = 1.25
-    windows: int = 4
-    steps: int = 10
-    guidance_scale: float = 1.0
-    batch_size: int = 8
-    image_size: int = 0
-    frames: int = 0
-    seed: int = 0
-    device: str = "cpu"
-    vocabulary: Vocabulary = field(default=DEFAULT_VOCABULARY)
 
 
 @dataclass(frozen=True)
@@ -151,7 +123,7 @@ def generate_windows(
             [seed * 1000 + window for seed in seeds],
             size,
             frames,
-            config.steps,
+            config.sampling_steps,
             config.guidance_scale,
             config.device,
         )
@@ -190,8 +162,8 @@ def generate_episode_clips(
         return [RejectedEpisode(source.episode_id(episode_index), "source", str(error))]
     first = clip.frames[0]
     episodes: list[Episode | RejectedEpisode] = []
-    for begin in range(0, len(instructions), config.batch_size):
-        batch = instructions[begin : begin + config.batch_size]
+    for begin in range(0, len(instructions), config.generation_batch):
+        batch = instructions[begin : begin + config.generation_batch]
         seeds = [first_seed + begin + k for k in range(len(batch))]
         clips = generate_windows(
             pipeline, np.repeat(first[None], len(batch), axis=0), [t for t, _ in batch], seeds, config.windows, config
@@ -228,7 +200,7 @@ def generate_clips(
     roots: list[Path | str],
     destination: Path | str,
     pipeline_folder: Path | str,
-    config: GenerationConfig = GenerationConfig(),
+    config: GenerationConfig | None = None,
     *,
     ray: RayConfig | None = None,
     on_item: Callable[[int], None] | None = None,
@@ -237,6 +209,7 @@ def generate_clips(
     LeRobot dataset (the ``generated_video`` embodiment) at ``destination``, atomically. A source episode that
     cannot be read is quarantined with its reason; the others are generated. ``on_item(done)`` follows the
     clips written."""
+    config = config or GenerationConfig()
     sha256 = pipeline_hash(pipeline_folder)
     pipeline = _cached_pipeline(str(pipeline_folder), config.device, sha256)  # a missing model fails before any work
     length = clip_frames(pipeline, config)

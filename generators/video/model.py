@@ -30,13 +30,13 @@ from diffusers import DiffusionPipeline, FlowMatchEulerDiscreteScheduler, LatteT
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
+from generators.video.config import VideoModelConfig
 from pipelines.atomic import atomic_directory
 from pipelines.language import language_encoder
 
 __all__ = [
     "EVALUATION_FILE",
     "PyramidVideoPipeline",
-    "VideoModelConfig",
     "VideoPipelineOutput",
     "build_pipeline",
     "load_video_pipeline",
@@ -45,32 +45,6 @@ __all__ = [
 ]
 
 EVALUATION_FILE = "evaluation.json"
-
-
-@dataclass(frozen=True)
-class VideoModelConfig:
-    """Attributes:
-    image_size: square frames (pixels); the IDM and latent action model read 64.
-    frames: frames per generated window, the first one the conditioning frame.
-    patch_size: pixels per side of a transformer token.
-    dim, heads, layers: transformer width, attention heads, (spatial, temporal) block pairs.
-    language_model: a local sentence-transformers folder; empty for the bundled offline MiniLM.
-    """
-
-    image_size: int = 64
-    frames: int = 8
-    patch_size: int = 8
-    dim: int = 128
-    heads: int = 4
-    layers: int = 2
-    language_model: str = ""
-
-    def __post_init__(self) -> None:
-        if self.image_size % self.patch_size or self.dim % self.heads or self.frames < 2:
-            raise ValueError(
-                f"video model config {self}: image_size must be a multiple of patch_size, dim of "
-                "heads, and a window needs at least 2 frames"
-            )
 
 
 @dataclass

@@ -9,6 +9,8 @@ their lineage: source frame, prompt, seed, the video model's hash and both label
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,12 +18,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from generators.video.config import NeuralFilters
 from idm.label import cached_idm, load_idm
 from idm.train import idm_labels
 from latent_actions.label import cached_latent_action_model, load_latent_action_model
 from latent_actions.train import latent_labels
 from pipelines.frame_pairs import resize_frames
 from pipelines.labelled import episode_clip, label_dataset, labelled_episode
+from pipelines.lerobot import layout
 from pipelines.parallel import RayConfig
 from schemas.embodiment import Embodiment, get_embodiment
 from schemas.episode import Episode, RejectedEpisode
@@ -29,26 +33,7 @@ from schemas.episode import Episode, RejectedEpisode
 if TYPE_CHECKING:
     from pipelines.lerobot.writer import WriteReport
 
-__all__ = ["NeuralFilters", "label_neural_trajectories", "motion", "neural_embodiment"]
-
-
-@dataclass(frozen=True)
-class NeuralFilters:
-    """Attributes:
-    min_first_frame_psnr_db: the generated first frame against the teleop frame it came from.
-    min_motion: mean absolute change between frames ``gap`` steps apart (gray levels, 0-255).
-    min_idm_confidence: mean IDM confidence over the clip.
-
-    Defaults from the demo (2026-11-22): the trained model renders first frames at 42-45 dB (5th-95th
-    percentile), so below 30 dB a clip did not start from its teleop frame; real Panda teleop clips move 3-10
-    gray levels, a still one under 1; the demo IDM gives the first 29 frames of every real Panda teleop episode
-    a mean confidence of 0.867 or more, so below 0.85 it does not recognise the clip as that robot's motion.
-    The confidence scale is the IDM's own: retune it with another IDM.
-    """
-
-    min_first_frame_psnr_db: float = 30.0
-    min_motion: float = 1.0
-    min_idm_confidence: float = 0.85
+__all__ = ["MultiplierOutcome", "label_neural_trajectories", "motion", "multiplier_outcome", "neural_embodiment"]
 
 
 def neural_embodiment(embodiment: str) -> Embodiment:
@@ -109,12 +94,13 @@ def label_neural_trajectories(
     destination: Path | str,
     idm_checkpoint: Path | str,
     latent_checkpoint: Path | str,
-    filters: NeuralFilters = NeuralFilters(),
+    filters: NeuralFilters | None = None,
     *,
     ray: RayConfig | None = None,
 ) -> WriteReport:
     """The neural-trajectory dataset of the generated clips at ``root``; both checkpoints are checked here
     before any work starts."""
+    filters = filters or NeuralFilters()
     idm, _, idm_sha256 = load_idm(idm_checkpoint)
     _, latent_sha256 = load_latent_action_model(latent_checkpoint)
     arguments = (str(idm_checkpoint), str(latent_checkpoint), filters)
@@ -126,4 +112,45 @@ def label_neural_trajectories(
         arguments,
         {"idm": idm_sha256, "latent_actions": latent_sha256},
         ray=ray,
+    )
+
+
+@dataclass(frozen=True)
+class MultiplierOutcome:
+    """Kept neural hours against the teleop hours they were generated from, and the multiplier asked for."""
+
+    teleop_hours: float
+    neural_hours: float
+    asked: float
+    kept: int
+    rejections: dict[str, int]
+
+    @property
+    def multiplier(self) -> float:
+        return self.neural_hours / self.teleop_hours if self.teleop_hours else 0.0
+
+    @property
+    def reached(self) -> bool:
+        return self.multiplier >= self.asked
+
+    def why_not(self) -> str:
+        """What to change when the multiplier was missed (empty when it was reached)."""
+        if self.reached:
+            return ""
+        return (
+            f"filters kept {self.kept} of {self.kept + sum(self.rejections.values())} clips "
+            f"({self.rejections}); raise oversample or relax the filters"
+        )
+
+
+def multiplier_outcome(clips_root: Path | str, report: WriteReport) -> MultiplierOutcome:
+    """The multiplier the filtered dataset in ``report`` reached, from the provenance the generation wrote
+    beside the clips at ``clips_root``."""
+    generation = json.loads((Path(clips_root) / layout.PYRAMID_META_PATH).read_text())["provenance"]
+    return MultiplierOutcome(
+        generation["teleop_hours"],
+        report.hours,
+        generation["multiplier_requested"],
+        report.episodes,
+        dict(Counter(r.field for r in report.rejected)),
     )

@@ -19,8 +19,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from generators.video.generate import GenerationConfig, generate_windows, window_shape
-from generators.video.model import PyramidVideoPipeline, VideoModelConfig, build_pipeline
+from generators.video.config import GenerationConfig, VideoModelConfig
+from generators.video.generate import generate_windows, window_shape
+from generators.video.model import PyramidVideoPipeline, build_pipeline
 from pipelines.frame_pairs import Clip, read_training_clips, split_by_episode
 from pipelines.metrics import psnr
 from pipelines.training import TrainConfig, train
@@ -114,7 +115,7 @@ def evaluate_video_model(
     first window, real, predicted and sampled, to look at.
 
     The prediction is the pipeline sampled in one step: from pure noise, the model's clean estimate is the mean
-    continuation it expects (what a squared error should score). Samples (``generation.steps``) are what
+    continuation it expects (what a squared error should score). Samples (``generation.sampling_steps``) are what
     generation writes: sharper, so a wrong guess about where the arm goes costs twice.
     """
     frames = window_shape(pipeline, generation)[1]
@@ -125,8 +126,8 @@ def evaluate_video_model(
         raise ValueError(f"no held-out clip has {frames} frames to score the video model on")
     errors: dict[str, list[np.ndarray]] = {"predicted": [], "sampled": [], "copy": [], "first": []}
     samples: dict[str, np.ndarray] = {}
-    for begin in range(0, len(windows), generation.batch_size):
-        batch = windows[begin : begin + generation.batch_size]
+    for begin in range(0, len(windows), generation.generation_batch):
+        batch = windows[begin : begin + generation.generation_batch]
         real = np.stack([clip.frames[t : t + frames] for clip, t in batch])
         arguments = (
             pipeline,
@@ -135,13 +136,13 @@ def evaluate_video_model(
             [seed + begin + k for k in range(len(batch))],
             1,
         )
-        predicted = generate_windows(*arguments, replace(generation, steps=1)) / np.float32(255)
+        predicted = generate_windows(*arguments, replace(generation, sampling_steps=1)) / np.float32(255)
         sampled = generate_windows(*arguments, generation) / np.float32(255)
         if not samples:
             samples = {
                 f"real: {batch[0][0].instruction}": real[0],
                 "predicted (1 step)": predicted[0],
-                f"sampled ({generation.steps} steps)": sampled[0],
+                f"sampled ({generation.sampling_steps} steps)": sampled[0],
             }
         real = real / np.float32(255)
         errors["predicted"].append(((predicted[:, 1:] - real[:, 1:]) ** 2).mean(axis=(1, 2, 3, 4)))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -18,13 +17,13 @@ import imagehash
 import numpy as np
 from PIL import Image
 
+from pipelines.config import HumanVideoConfig
 from pipelines.lerobot.encoded import EncodedEpisode
 from pipelines.lerobot.video import VideoDecodeError, video_stream
 from schemas.episode import Episode, RejectedEpisode, exact_timestamps
 
 __all__ = [
     "VIDEO_SUFFIXES",
-    "HumanVideoConfig",
     "drop_near_duplicates",
     "human_video_clips",
     "read_video",
@@ -34,33 +33,6 @@ __all__ = [
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov")
 PIXEL_CHANGE = 20  # luma levels: more than codec noise, less than an object moving across a pixel
-
-
-@dataclass(frozen=True)
-class HumanVideoConfig:
-    """Curation settings.
-
-    Attributes:
-        fps: output frame rate (frames are picked at k/fps).
-        size: output (height, width), even for yuv420p.
-        clip_seconds: clips are at most this long.
-        min_clip_frames: shorter clips (after trimming) are dropped.
-        dark_luma: clips whose mean luma (0-255) is below this are dropped.
-        motion_threshold: fraction of pixels whose luma changes by more than ``PIXEL_CHANGE`` levels, at or
-            under which a frame pair is static. Counting large changes ignores codec flicker, which shifts
-            many pixels by a few levels on still footage.
-        duplicate_distance: a clip is a near-duplicate of a kept clip when, of its frames at 25%, 50% and
-            75%, at least two have perceptual hashes within this many bits (of 64) of that clip's (one frame
-            may differ more: re-encoding flips bits of smooth images).
-    """
-
-    fps: int = 20
-    size: tuple[int, int] = (96, 96)
-    clip_seconds: float = 4.0
-    min_clip_frames: int = 16
-    dark_luma: float = 20.0
-    motion_threshold: float = 0.005
-    duplicate_distance: int = 8
 
 
 def read_video(path: Path, fps: int, size: tuple[int, int]) -> np.ndarray:

@@ -16,13 +16,7 @@ import h5py
 
 from pipelines.config import AUTO, SourceConfig
 from pipelines.fingerprint import code_version, inputs_fingerprint
-from pipelines.ingest.human_video import (
-    VIDEO_SUFFIXES,
-    HumanVideoConfig,
-    drop_near_duplicates,
-    video_file_clips,
-    video_files,
-)
+from pipelines.ingest.human_video import VIDEO_SUFFIXES, drop_near_duplicates, video_file_clips, video_files
 from pipelines.ingest.infer import InferredEmbodiment, infer_embodiment
 from pipelines.ingest.oxe import oxe_plan
 from pipelines.ingest.robomimic import (
@@ -117,7 +111,7 @@ def source_plan(source: SourceConfig) -> ReadPlan:
     if source.format == "rlds":
         return oxe_plan(source.path, split=source.split, embodiment=embodiment, instruction=source.instruction)
     if source.format == "video_folder":
-        config = HumanVideoConfig()
+        config = source.curation
         units = [(str(path), config) for path in video_files(source.path)]
         select = partial(drop_near_duplicates, config=config)
         return ReadPlan(get_embodiment("human_video"), config.fps, video_file_clips, units, select=select)

@@ -12,11 +12,13 @@ from dagster import DagsterInstance, materialize
 from assets.labels import idm_checkpoint, latent_action_checkpoint
 from assets.neural import generated_clips, neural_trajectories, video_model
 from assets.resources import PyramidHome, RayResource
+from idm.config import IDMConfig
 from idm.label import save_idm
-from idm.model import IDMConfig, InverseDynamicsModel
+from idm.model import InverseDynamicsModel
 from idm.train import ActionNormaliser
+from latent_actions.config import LatentActionConfig
 from latent_actions.label import save_latent_action_model
-from latent_actions.model import LatentActionConfig, LatentActionModel
+from latent_actions.model import LatentActionModel
 from tests.conftest import LABEL_IMAGE_SIZE
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves it out

@@ -1,6 +1,6 @@
 """The policy assets on a real Dagster instance: the reference policy trains on the latest published release
-and reports open- and closed-loop figures with plots; the layer-value table compares it with the same budget
-without each layer (here the release has one layer, so the only variant left is refused with its reason)."""
+and reports open- and closed-loop figures with plots and rollouts; the layer-value table compares the mixtures
+the release supports (here teleop only, so the full pyramid is the same data and its changes are 0)."""
 
 import json
 
@@ -19,8 +19,9 @@ SMALL = {
     "batch_size": 4,
     "image_size": 32,
     "hidden": 32,
-    "episodes": 1,
+    "episodes": 2,
     "max_steps": 8,
+    "videos": 1,
 }
 
 
@@ -39,15 +40,22 @@ def test_reference_policy_and_layer_value(policy_release, tmp_path):
     (policy,) = trained.asset_materializations_for_node("reference_policy")
     assert policy.metadata["release"].value == version
     assert policy.metadata["open_loop_mse"].value > 0 and 0 <= policy.metadata["closed_loop_success_Lift"].value <= 1
+    assert "(Wilson 95%, 2 episodes)" in policy.metadata["closed_loop_interval_Lift"].value
     assert "open_loop_plot_teleop__robosuite_panda" in policy.metadata and "loss_curve" in policy.metadata
-    served = tmp_path / "home" / "policies" / version / "all" / "post_train"
-    assert policy.metadata["checkpoint"].value == str(served)
+    assert "rollouts_Lift" in policy.metadata
+    run = tmp_path / "home" / "policies" / version / "all"
+    assert policy.metadata["checkpoint"].value == str(run / "post_train")
+    assert [video.stat().st_size > 0 for video in (run / "videos").glob("Lift_1000000_*.mp4")] == [True]
 
     valued = materialize(
         [layer_value], resources=resources, instance=instance, run_config={"ops": {"layer_value": {"config": SMALL}}}
     )
     (table,) = valued.asset_materializations_for_node("layer_value")
     rows = json.loads((tmp_path / "home" / "policies" / version / "layer_value.json").read_text())
-    assert [row["variant"] for row in rows] == ["all"]  # without its only layer nothing is left to train on
-    assert rows[0]["sha256"] == policy.metadata["sha256"].value[:12]  # the reference policy's run, reused
-    assert rows[0]["mse_change_vs_all"] == 0 and "| all |" in table.metadata["table"].value
+    baseline, full = rows
+    assert (baseline["variant"], full["variant"], full["compared_with"]) == ("teleop_only", "all", "teleop_only")
+    assert full["sha256"] == policy.metadata["sha256"].value[:12]  # the reference policy's run, reused
+    assert full["held_out_episodes"] == baseline["held_out_episodes"] >= 1  # the same held-out episodes
+    assert full["open_loop_mse_change"] == pytest.approx(0, abs=1e-9)  # same data, recipe and seed
+    assert full["lift_change"] == 0 and full["lift_verdict"] == "within noise"
+    assert table.metadata["within_noise"].value == ["all"] and "| all | teleop_only |" in table.metadata["table"].value

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
+from idm.config import IDMConfig
 from idm.label import label_idm_actions, load_idm, save_idm
-from idm.model import IDMConfig
 from idm.train import evaluate_idm, idm_labels, train_idm
 from pipelines.frame_pairs import read_training_clips, resize_frames
 from pipelines.labelled import video_datasets

@@ -11,8 +11,9 @@ import pytest
 import torch
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
+from latent_actions.config import LatentActionConfig
 from latent_actions.label import label_latent_actions, load_latent_action_model, save_latent_action_model
-from latent_actions.model import LatentActionConfig, LatentActionModel
+from latent_actions.model import LatentActionModel
 from latent_actions.train import ActionGrounding, latent_labels, train_latent_action_model, window_means
 from pipelines.checkpoints import MissingCheckpointError
 from pipelines.frame_pairs import Clip, ClipTooShortError

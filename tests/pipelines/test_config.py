@@ -80,3 +80,16 @@ def test_a_dropped_robomimic_file_needs_its_embodiment_beside_it(tmp_path):
     (tmp_path / "teleop" / "demos.yaml").write_text("embodiment: robosuite_panda\n")
     (dropped,) = discover_drop_sources(tmp_path).teleop
     assert (dropped.name, dropped.format, dropped.embodiment) == ("drop_demos", "robomimic", "robosuite_panda")
+
+
+def test_human_video_curation_is_set_per_source_and_checked(tmp_path):
+    clips = {"name": "clips", "path": "videos", "format": "video_folder"}
+    write(tmp_path / "sources.yaml", {"human_video": [{**clips, "curation": {"fps": 10, "size": [48, 64]}}]})
+    (source,) = load_sources(tmp_path / "sources.yaml", Home(tmp_path / "home")).human_video
+    assert (source.curation.fps, source.curation.size, source.curation.clip_seconds) == (10, (48, 64), 4.0)
+    write(tmp_path / "odd.yaml", {"human_video": [{**clips, "curation": {"size": [47, 64]}}]})
+    with pytest.raises(SourceFileError, match=r"odd\.yaml: field human_video\.0\.curation\.size: .*must be even"):
+        load_sources(tmp_path / "odd.yaml", Home(tmp_path / "home"))
+    write(tmp_path / "typo.yaml", {"human_video": [{**clips, "curation": {"fsp": 10}}]})
+    with pytest.raises(SourceFileError, match=r"field human_video\.0\.curation\.fsp: Extra inputs"):
+        load_sources(tmp_path / "typo.yaml", Home(tmp_path / "home"))

@@ -3,7 +3,16 @@
 import numpy as np
 import pytest
 
-from pipelines.metrics import perplexity, psnr, r2_scores, ridge_fit, ridge_predict
+from pipelines.metrics import (
+    paired_bootstrap_interval,
+    perplexity,
+    psnr,
+    r2_scores,
+    rate_difference_interval,
+    ridge_fit,
+    ridge_predict,
+    wilson_interval,
+)
 
 
 def test_r2_is_one_for_a_perfect_fit_zero_for_the_mean_and_nan_for_a_constant_dimension():
@@ -40,3 +49,47 @@ def test_a_ridge_probe_recovers_a_linear_map_on_held_out_features():
     fitted, scaling = ridge_fit(features[:300], targets[:300], penalty=1e-6)
     predicted = ridge_predict(features[300:], fitted, scaling)
     assert r2_scores(targets[300:], predicted)[0] > 0.999
+
+
+@pytest.mark.parametrize(
+    ("successes", "trials", "expected"),
+    [  # Wilson intervals from Newcombe (1998), Statistics in Medicine 17, table I (95%, no continuity correction)
+        (81, 263, (0.2553, 0.3662)),
+        (15, 148, (0.0624, 0.1605)),
+        (0, 20, (0.0000, 0.1611)),
+        (1, 29, (0.0061, 0.1718)),
+    ],
+)
+def test_wilson_interval_matches_newcombes_table(successes, trials, expected):
+    assert wilson_interval(successes, trials) == pytest.approx(expected, abs=5e-5)
+
+
+def test_wilson_interval_of_no_trials_is_everything():
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [  # differences of independent proportions, Newcombe (1998), Statistics in Medicine 17, table II, method 10
+        ((56, 70), (48, 80), (0.0524, 0.3339)),
+        ((9, 10), (3, 10), (0.1705, 0.8090)),
+        ((5, 56), (0, 29), (-0.0381, 0.1926)),
+        ((0, 10), (0, 20), (-0.1611, 0.2775)),
+    ],
+)
+def test_rate_difference_interval_matches_newcombes_method_10(a, b, expected):
+    assert rate_difference_interval(*a, *b) == pytest.approx(expected, abs=5e-4)
+
+
+def test_paired_bootstrap_sees_a_shift_that_unpaired_noise_would_hide():
+    rng = np.random.default_rng(3)
+    shared = rng.normal(0, 10, size=60)  # large per-episode differences both models share
+    low, high = paired_bootstrap_interval(shared + 0.5 + rng.normal(0, 0.1, 60), shared)
+    assert 0.4 < low < 0.5 < high < 0.6
+    low, high = paired_bootstrap_interval(shared + rng.normal(0, 0.1, 60), shared)
+    assert low < 0 < high
+
+
+def test_paired_bootstrap_refuses_unpaired_values():
+    with pytest.raises(ValueError, match="equal, non-empty"):
+        paired_bootstrap_interval(np.zeros(3), np.zeros(4))

@@ -27,7 +27,16 @@ def failed_columns(root, **bounds) -> set[str]:
 
 def test_clean_dataset_passes_every_expectation(dataset):
     report = validate_dataset(dataset)
-    assert report.success and len(report.outcomes) == 1 + 2 * (16 + 7) + 2 + 2  # ts, 2 per dim, length, text, 2 cameras
+    embodiment = get_embodiment("robosuite_panda")
+    values = [f"state_{i}" for i in range(embodiment.state_dim)] + [f"action_{i}" for i in range(embodiment.action_dim)]
+    cameras = [f"length == video_frames_{camera}" for camera in embodiment.cameras]
+    assert report.success and not report.failures()
+    assert {o.column for o in report.outcomes} == {*values, *cameras, "timestamp_error", "length", "instruction"}
+    for column in values:  # every state and action value is checked for nulls and for its range
+        assert {o.expectation for o in report.outcomes if o.column == column} == {
+            "expect_column_values_to_not_be_null",
+            "expect_column_values_to_be_between",
+        }
 
 
 def test_timestamps_off_the_fps_grid_fail(dataset):

@@ -34,7 +34,7 @@ def test_train_serve_and_eval_from_the_command_line(policy_release, tmp_path):
         "train",
         "--store",
         str(store),
-        "--steps",
+        "--pretrain-steps",
         "6",
         "--post-train-steps",
         "4",
@@ -65,5 +65,8 @@ def test_train_serve_and_eval_from_the_command_line(policy_release, tmp_path):
         server.terminate()
         assert server.wait(timeout=30) == 0  # SIGTERM stops the server cleanly
 
-    evaluated = run_cli("eval", "--policy", str(run / "post_train"), "--episodes", "1", "--max-steps", "8", env=env)
-    assert "Lift" in evaluated.stdout and "success rate" in evaluated.stdout
+    evaluated = run_cli(
+        "eval", "--policy", str(run / "post_train"), "--episodes", "2", "--max-steps", "8", "--workers", "0", env=env
+    )
+    assert "Lift" in evaluated.stdout and "success rate [Wilson 95%]" in evaluated.stdout
+    assert sorted(p.name.split("_")[1] for p in (run / "post_train" / "videos").iterdir()) == ["1000000", "1000001"]

@@ -2,13 +2,16 @@
 against a policy that replays a successful expert demo of the same scene (success) and one that holds still
 (failure)."""
 
+import av
 import numpy as np
 import pytest
 
+from generators.robosuite_env import make_env
 from generators.scripted_teleop import ExpertConfig, record_expert_demo
+from pipelines.parallel import RayConfig
 from policy.config import PolicyConfig
 from policy.data import load_release
-from policy.evaluate import EVAL_SEED, closed_loop, open_loop
+from policy.evaluate import EVAL_SEED, closed_loop, evaluation_seeds, open_loop, parallel_closed_loop, save_videos
 from policy.inference import ReferencePolicy
 from tests.conftest import POLICY_CONFIG
 
@@ -40,16 +43,49 @@ class ReplayPolicy:
 def test_closed_loop_counts_a_replayed_success_and_a_still_failure():
     demo, success = record_expert_demo("Lift", EVAL_SEED, ExpertConfig(cameras=()))
     assert success
-    replayed = closed_loop(ReplayPolicy(demo.actions), "Lift", episodes=1, max_steps=len(demo.actions) + 40)
+    replayed = closed_loop(ReplayPolicy(demo.actions), "Lift", [EVAL_SEED], max_steps=len(demo.actions) + 40)
     assert replayed.successes == [True] and replayed.steps[0] <= len(demo.actions) + 8
     still = np.tile(np.r_[np.zeros(6), -1.0], (400, 1))
-    held = closed_loop(ReplayPolicy(still), "Lift", episodes=1, max_steps=40)
+    held = closed_loop(ReplayPolicy(still), "Lift", [EVAL_SEED], max_steps=40, record=1)
     assert held.successes == [False] and held.steps == [40] and held.success_rate == 0.0
+    assert held.steps_to_success is None and held.interval == pytest.approx((0.0, 0.7935), abs=1e-4)
+    assert held.videos[EVAL_SEED].shape == (40, 84, 84, 3)  # every control step of a recorded episode
+
+
+@pytest.mark.parametrize("task", ["Lift", "Stack"])
+def test_a_seed_gives_the_same_scene_to_every_policy_and_another_seed_another(task):
+    def cube_position(seed: int) -> np.ndarray:
+        env = make_env(task, seed=seed)
+        try:
+            env.reset()
+            return np.array(env.sim.data.body_xpos[env.cube_body_id if task == "Lift" else env.cubeA_body_id])
+        finally:
+            env.close()
+
+    first, again, other = cube_position(EVAL_SEED), cube_position(EVAL_SEED), cube_position(EVAL_SEED + 1)
+    assert np.array_equal(first, again) and np.linalg.norm(first[:2] - other[:2]) > 1e-3
 
 
 def test_the_trained_policy_runs_closed_loop_in_robosuite(tiny_policy):
-    result = closed_loop(ReferencePolicy(tiny_policy), "Lift", episodes=1, max_steps=24)
+    result = closed_loop(ReferencePolicy(tiny_policy), "Lift", [EVAL_SEED], max_steps=24)
     assert result.steps == [24] or result.successes == [True]
+
+
+def test_episodes_spread_over_ray_give_what_one_process_gives(tiny_policy, tmp_path):
+    seeds = evaluation_seeds(3)
+    alone = parallel_closed_loop(tiny_policy, "Lift", seeds, None, max_steps=16, record=2)
+    shares = []
+    spread = parallel_closed_loop(
+        tiny_policy, "Lift", seeds, RayConfig(workers=2), max_steps=16, record=2, on_episodes=shares.append
+    )
+    assert spread.seeds == alone.seeds == seeds and spread.steps == alone.steps and len(shares) >= 2
+    assert sorted(spread.videos) == sorted(alone.videos) == seeds[:2]
+    for seed in seeds[:2]:  # the same scene; later frames may differ in the last bits with torch's thread count
+        assert np.array_equal(spread.videos[seed][0], alone.videos[seed][0])
+        assert spread.videos[seed].shape == alone.videos[seed].shape
+    paths = save_videos(spread, tmp_path)
+    assert [p.name.rsplit("_", 1)[0] for p in paths] == [f"Lift_{seed}" for seed in seeds[:2]]
+    assert all(av.open(str(p)).streams.video[0].frames == 16 for p in paths)
 
 
 def test_open_loop_compares_every_held_out_step(tiny_policy, policy_release):
@@ -62,3 +98,5 @@ def test_open_loop_compares_every_held_out_step(tiny_policy, policy_release):
     errors = predicted - true
     assert np.isclose(result.mse["teleop__robosuite_panda"], np.mean(errors**2))
     assert len(result.mse_per_dim["teleop__robosuite_panda"]) == 7 and 0 < result.mae["teleop__robosuite_panda"] < 2
+    (episode_mse,) = result.episode_mse["teleop__robosuite_panda"]
+    assert episode_mse == pytest.approx(result.mse["teleop__robosuite_panda"])  # one held-out episode

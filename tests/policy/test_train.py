@@ -9,8 +9,9 @@ import torch
 from pipelines.checkpoints import load_checkpoint
 from pipelines.training import TrainConfig
 from policy.config import PolicyConfig
-from policy.data import load_release
+from policy.data import Mixture, load_release
 from policy.train import CHECKPOINT_DIR, train_policy
+from schemas.pyramid import SourceKind
 from tests.conftest import POLICY_CONFIG, POLICY_TRAINING
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
@@ -35,7 +36,9 @@ def test_checkpoint_holds_config_slots_and_normalisation(tiny_policy):
     normaliser = saved["normalisers"]["robosuite_panda"]
     assert len(normaliser["action_low"]) == 7 and normaliser["binary"] == [6]
     assert saved["cameras"] == {"robosuite_panda": ["agentview", "robot0_eye_in_hand"]}
-    assert saved["layers"] == "all" and saved["datasets"] == {"teleop__robosuite_panda": pytest.approx(1.0)}
+    assert saved["mixture"] == {"sources": "all", "layer_shares": {}} and saved["datasets"] == {
+        "teleop__robosuite_panda": pytest.approx(1.0)
+    }
 
 
 def test_an_interrupted_run_resumes_to_the_same_weights(policy_release, tmp_path):
@@ -75,7 +78,5 @@ def test_a_folder_holding_another_run_is_refused(policy_release, tiny_policy, tm
 
 
 def test_a_release_without_actions_has_nothing_to_train_on(policy_release):
-    from schemas.pyramid import Layer
-
     with pytest.raises(ValueError, match="no dataset to train on"):
-        load_release(policy_release, TINY, layers={Layer.HUMAN_WEB}, log=quiet)
+        load_release(policy_release, TINY, Mixture(frozenset({SourceKind.HUMAN_VIDEO})), log=quiet)

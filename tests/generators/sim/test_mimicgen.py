@@ -10,15 +10,9 @@ from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
 from generators.robosuite_env import body_pose, make_env
 from generators.scripted_teleop import ExpertConfig, record_teleop_set
+from generators.sim.config import MimicGenConfig
 from generators.sim.generate import generate_demos
-from generators.sim.mimicgen import (
-    SUBTASKS,
-    GenerationConfig,
-    generate_rollout,
-    load_source_demos,
-    replay_actions,
-    segment_bounds,
-)
+from generators.sim.mimicgen import SUBTASKS, generate_rollout, load_source_demos, replay_actions, segment_bounds
 from generators.sim.poses import transform_segment
 from pipelines.config import SourceConfig
 from pipelines.ingest.sources import ingest_source
@@ -53,13 +47,13 @@ def test_nearest_selection_takes_the_source_whose_object_was_closest(lift_source
         cube_now = body_pose(env, "cube_main")[:3, 3]
         env.close()
         distances = [np.linalg.norm(s.object_poses["cube"][0][:3, 3] - cube_now) for s in sources]
-        rollout = generate_rollout("Lift", sources, seed, GenerationConfig(selection="nearest", nearest_k=1))
+        rollout = generate_rollout("Lift", sources, seed, MimicGenConfig(selection="nearest", nearest_k=1))
         assert rollout.segments[0]["source"] == sources[int(np.argmin(distances))].name
 
 
 def test_a_failed_attempt_says_which_subtask_went_wrong(lift_sources):
     sources = load_source_demos(lift_sources)
-    shaken = generate_rollout("Lift", sources, 7, GenerationConfig(action_noise=1.0))
+    shaken = generate_rollout("Lift", sources, 7, MimicGenConfig(action_noise=1.0))
     assert not shaken.success and shaken.reason == "'grasp' never on (arm 0, subtask 0: cube)"
 
 

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from generators.video.model import VideoModelConfig, build_pipeline, save_video_pipeline
+from generators.video.config import VideoModelConfig
+from generators.video.model import build_pipeline, save_video_pipeline
 from tests.conftest import LABEL_IMAGE_SIZE
 
 TINY_VIDEO = VideoModelConfig(image_size=LABEL_IMAGE_SIZE, frames=4, patch_size=8, dim=32, heads=2, layers=1)

@@ -12,7 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-from generators.video.generate import GenerationConfig, generate_clips
+from generators.video.config import GenerationConfig
+from generators.video.generate import generate_clips
 from pipelines.lerobot import layout
 from pipelines.lerobot.reader import LeRobotSource
 from pipelines.parallel import RayConfig
@@ -20,7 +21,7 @@ from tests.conftest import LABEL_IMAGE_SIZE
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 
-CONFIG = GenerationConfig(multiplier=0.3, oversample=1.0, windows=2, steps=2)
+CONFIG = GenerationConfig(multiplier=0.3, oversample=1.0, windows=2, sampling_steps=2)
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ import pytest
 import torch
 from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
 
-from generators.video.generate import GenerationConfig, generate_windows, run_pipeline
+from generators.video.config import GenerationConfig, VideoModelConfig
+from generators.video.generate import generate_windows, run_pipeline
 from generators.video.model import (
     PyramidVideoPipeline,
-    VideoModelConfig,
     build_pipeline,
     load_video_pipeline,
     pipeline_hash,
@@ -60,7 +60,7 @@ def test_guidance_and_the_prompt_change_the_clip(pipeline):
 
 
 def test_windows_chain_from_the_last_generated_frame(pipeline):
-    config = GenerationConfig(steps=2)
+    config = GenerationConfig(sampling_steps=2)
     clips = generate_windows(pipeline, first_frames(2), ["lift the red cube"] * 2, [0, 1], 3, config)
     assert clips.shape == (2, 1 + 3 * 3, 16, 16, 3)
     one_window = generate_windows(pipeline, first_frames(2), ["lift the red cube"] * 2, [0, 1], 1, config)

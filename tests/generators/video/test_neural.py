@@ -9,13 +9,16 @@ import pytest
 import torch
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-from generators.video.generate import GenerationConfig, generate_clips
-from generators.video.neural import NeuralFilters, label_neural_trajectories, motion
+from generators.video.config import GenerationConfig, NeuralFilters
+from generators.video.generate import generate_clips
+from generators.video.neural import label_neural_trajectories, motion
+from idm.config import IDMConfig
 from idm.label import save_idm
-from idm.model import IDMConfig, InverseDynamicsModel
+from idm.model import InverseDynamicsModel
 from idm.train import ActionNormaliser
+from latent_actions.config import LatentActionConfig
 from latent_actions.label import save_latent_action_model
-from latent_actions.model import LatentActionConfig, LatentActionModel
+from latent_actions.model import LatentActionModel
 from pipelines.checkpoints import MissingCheckpointError
 from pipelines.lerobot import layout
 from pipelines.lerobot.reader import LeRobotSource
@@ -30,7 +33,7 @@ KEEP_ALL = NeuralFilters(min_first_frame_psnr_db=0.0, min_motion=0.0, min_idm_co
 @pytest.fixture(scope="module")
 def clips(untrained_video_model, label_home, tmp_path_factory):
     root = tmp_path_factory.mktemp("neural") / "clips"
-    config = GenerationConfig(multiplier=0.3, oversample=1.0, windows=3, steps=2)
+    config = GenerationConfig(multiplier=0.3, oversample=1.0, windows=3, sampling_steps=2)
     generate_clips([label_home / "datasets/teleop/panda_lift"], root, untrained_video_model, config)
     return root
 

@@ -4,8 +4,8 @@ save_pretrained / from_pretrained round trip because scoring goes through the ge
 
 import pytest
 
-from generators.video.generate import GenerationConfig
-from generators.video.model import VideoModelConfig, load_video_pipeline, save_video_pipeline
+from generators.video.config import GenerationConfig, VideoModelConfig
+from generators.video.model import load_video_pipeline, save_video_pipeline
 from generators.video.train import evaluate_video_model, train_video_model
 from pipelines.frame_pairs import read_training_clips, split_by_episode
 from pipelines.training import TrainConfig
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 
 CONFIG = VideoModelConfig(image_size=LABEL_IMAGE_SIZE, frames=6, patch_size=8, dim=96, heads=4, layers=2)
 TRAINING = TrainConfig(steps=600, batch_size=8, warmup=30, learning_rate=2e-3)
-GENERATION = GenerationConfig(steps=4)
+GENERATION = GenerationConfig(sampling_steps=4)
 # Ceiling from runs of this setup on this machine kind (seeds 0 and 1, 2 held-out Lift episodes, 6 windows):
 # predicted / copy-first-frame MSE 0.871 and 0.832, sampled / copy 0.752 and 0.873. At 0.95 both must beat the
 # baseline by 5%, with room for run-to-run noise.

@@ -77,7 +77,7 @@ def test_a_user_embodiment_is_used_by_every_process_and_travels_with_its_release
         "train",
         "--store",
         str(store),
-        "--steps",
+        "--pretrain-steps",
         "4",
         "--post-train-steps",
         "0",
