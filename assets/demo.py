@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 from dagster import AssetKey, DagsterInstance
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from assets.definitions import defs, home, store
@@ -31,6 +32,7 @@ from assets.labels import IDM_EMBODIMENTS
 from assets.release import NIGHTLY
 from assets.sources import new_source_partitions
 from pipelines.atomic import atomic_write_text
+from pipelines.cli import quiet_libraries
 from pipelines.lerobot.reader import LeRobotSource
 from pipelines.parallel import ray_session
 from pipelines.release.manifest import CHART, load_manifest
@@ -69,8 +71,9 @@ class Demo:
     """Materialises the demo's steps in this process against the real Dagster instance (every run is in the
     UI's history), with one local Ray for all of them; times each step."""
 
-    def __init__(self, scale: Scale, console: Console, instance: DagsterInstance):
+    def __init__(self, scale: Scale, console: Console, instance: DagsterInstance, verbose: bool = False):
         self.scale, self.console, self.instance = scale, console, instance
+        self.log_level = "DEBUG" if verbose else "INFO"  # INFO: the assets' own progress lines, not Dagster's events
         self.job = defs.resolve_implicit_global_asset_job_def()
         self.times: list[StepTime] = []
 
@@ -79,8 +82,11 @@ class Demo:
         if all(asset in self.scale.skip for asset in assets):
             self.console.print(f"[dim]{label}: left out at the {self.scale.name} scale[/]")
             return
-        self.console.rule(f"{label} [{partition}]" if partition else label)
-        run_config = {"ops": {a: {"config": self.scale.run_config[a]} for a in assets if a in self.scale.run_config}}
+        self.console.rule(escape(f"{label} [{partition}]" if partition else label))
+        run_config = {
+            "ops": {a: {"config": self.scale.run_config[a]} for a in assets if a in self.scale.run_config},
+            "loggers": {"console": {"config": {"log_level": self.log_level}}},
+        }
         started = time.monotonic()
         self.job.execute_in_process(
             run_config=run_config,
@@ -139,11 +145,14 @@ def run_demo(demo: Demo) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", default="quick", help=f"a scale of {SCALES_FILE.name} (default quick)")
+    parser.add_argument("--verbose", action="store_true", help="also Dagster's own event log lines")
     args = parser.parse_args(argv)
+    if not args.verbose:
+        quiet_libraries(keep_logs=True)
     console = Console()
     started = time.monotonic()
     with DagsterInstance.get() as instance, ray_session(defs.resources["ray"].config()):
-        demo = Demo(Scale.load(args.scale), console, instance)
+        demo = Demo(Scale.load(args.scale), console, instance, args.verbose)
         try:
             run_demo(demo)
         finally:

@@ -33,7 +33,7 @@ from policy.normalize import Normaliser
 from policy.server import PolicyClient, PolicyServer
 from policy.train import CHECKPOINT_DIR, checkpoint_config
 from schemas.embodiment import get_embodiment
-from schemas.pyramid import Layer
+from schemas.pyramid import SourceKind
 
 SYSTEM1_GOAL_MS, GET_ACTION_GOAL_MS = 1000 / 120, 1000 / 10
 
@@ -62,7 +62,7 @@ def random_policy(folder: Path, config: PolicyConfig) -> ReferencePolicy:
     )
     data = ReleaseData(
         "bench",
-        [PolicyDataset("bench", Layer.REAL_ROBOT, panda, 1.0, [], [])],
+        [PolicyDataset("bench", SourceKind.TELEOP, panda, 1.0, [], [])],
         {panda.name: normaliser},
         {panda.name: 0},
     )

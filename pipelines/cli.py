@@ -661,10 +661,12 @@ def add_options(parser: argparse.ArgumentParser, *configs: type) -> None:
         parser._actions[-1].help = f"{option.help} (default: {shown if shown != '' else 'none'})"
 
 
-def quiet_libraries() -> None:
-    """Keep library chatter (encoder logs, warnings, info logs) out of the terminal."""
+def quiet_libraries(keep_logs: bool = False) -> None:
+    """Keep library chatter (encoder logs, warnings, and unless ``keep_logs`` info logs) out of the terminal;
+    the demo keeps logs, since Dagster's run log is its progress."""
     warnings.simplefilter("ignore")
-    logging.disable(logging.WARNING)  # libraries' info and warning logs; errors still show
+    if not keep_logs:
+        logging.disable(logging.WARNING)  # libraries' info and warning logs; errors still show
     try:
         import av.logging
 

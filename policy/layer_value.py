@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 BASELINE, FULL = "teleop_only", "all"
+MIN_PAIRED_EPISODES = 10  # fewer shared held-out episodes give a bootstrap interval too narrow to trust
 REAL_ROBOT = frozenset({SourceKind.TELEOP, SourceKind.OXE})
 ADDED_ALONE = {  # variant -> the source kind added to the real-robot layer
     "teleop_sim": SourceKind.SIM,
@@ -190,7 +191,8 @@ def layer_value_rows(scores: list[VariantScore]) -> list[dict[str, Any]]:
             low, high = paired_bootstrap_interval(score.episode_errors, reference.episode_errors)
             change = mse - float(np.mean(reference.episode_errors))
             row |= {"open_loop_mse_change": change, "open_loop_mse_change_lo": low, "open_loop_mse_change_hi": high}
-            row["open_loop_verdict"] = _verdict(low, high, better_when_positive=False)
+            enough = len(score.episode_errors) >= MIN_PAIRED_EPISODES
+            row["open_loop_verdict"] = _verdict(low, high, False) if enough else "too few episodes"
         for task, result in score.closed.items():
             low, high = result.interval
             name = task.lower()
@@ -212,14 +214,14 @@ def layer_value_rows(scores: list[VariantScore]) -> list[dict[str, Any]]:
 
 
 def within_noise(rows: list[dict[str, Any]]) -> list[str]:
-    """Variants whose every change (open loop and each task) has an interval holding 0: the layer they add or
-    reweigh is not shown to matter at this budget."""
-    return [
-        row["variant"]
-        for row in rows
-        if "open_loop_verdict" in row
-        and all(value == "within noise" for key, value in row.items() if key.endswith("_verdict"))
-    ]
+    """Variants with a measured change none of which is shown to matter (every interval holds 0, or too few
+    episodes to tell): the layer they add or reweigh is not shown to matter at this budget."""
+    names = []
+    for row in rows:
+        verdicts = [value for key, value in row.items() if key.endswith("_verdict")]
+        if verdicts and not {"better", "worse"} & set(verdicts):
+            names.append(row["variant"])
+    return names
 
 
 def layer_value_table(rows: list[dict[str, Any]], tasks: Sequence[str]) -> str:

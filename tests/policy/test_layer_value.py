@@ -104,3 +104,12 @@ def test_changes_come_with_intervals_and_verdicts():
     assert within_noise(rows) == [FULL]
     table = layer_value_table(rows, ["Lift"])
     assert "| teleop_sim | teleop_only |" in table and "better" in table and len(table.splitlines()) == 5
+
+
+def test_a_handful_of_held_out_episodes_gives_no_open_loop_verdict():
+    errors = [0.1, 0.2, 0.15, 0.12, 0.18]
+    _, half = layer_value_rows(
+        [score(BASELINE, BASELINE, errors, 5), score("teleop_sim", BASELINE, [e / 2 for e in errors], 5)]
+    )
+    assert half["open_loop_mse_change_hi"] < 0 and half["open_loop_verdict"] == "too few episodes"
+    assert within_noise([half]) == ["teleop_sim"]  # nothing shown to matter either way

@@ -1,0 +1,135 @@
+"""The MimicGen effect through the reference policy: teleop demos alone against the same demos plus
+MimicGen-style generated ones, on the same budget, scored on the same held-out episodes and the same seeded
+robosuite scenes (``policy.layer_value``), with Wilson 95% intervals.
+
+From an empty scratch home it records ``--demos`` scripted-expert demos per task, generates ``--generated``
+more per task in simulation, ingests both, builds the pyramid, then trains and scores ``teleop_only`` and
+``teleop_sim``. Writes ``benchmarks/results/learning.json`` (every figure, the goals met or not, the
+commit, the date and the machine) and prints the table.
+
+    python benchmarks/bench_learning.py [--tasks Lift Stack] [--demos 10] [--generated 50] [--steps 2000]
+        [--episodes 50] [--workers 2] [--home DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from generators.robosuite_env import ROBOSUITE_TASKS
+from generators.scripted_teleop import ExpertConfig, record_teleop_set
+from generators.sim.generate import generate_demos
+from pipelines.config import SourceConfig
+from pipelines.ingest.sources import ingest_source
+from pipelines.parallel import RayConfig, ray_session
+from pipelines.release.build import build_pyramid
+from policy.config import PANDA, ClosedLoopSettings, PolicyConfig, TrainingRecipe
+from policy.data import load_release
+from policy.layer_value import BASELINE, layer_value_rows, layer_value_table, layer_value_variants, score_variant
+from schemas.home import Home
+from schemas.pyramid import SourceKind
+
+RESULTS = Path(__file__).with_name("results") / "learning.json"
+GOALS = {  # figure -> the least it should reach (issue: the pyramid proves its worth)
+    "lift_success": 0.9,
+    "stack_success": 0.6,
+}
+
+
+def record_sources(home: Home, tasks: list[str], demos: int, generated: int, ray: RayConfig) -> None:
+    """Teleop and simulated demos of every task, ingested as the home's teleop and sim datasets."""
+    for task in tasks:
+        name = ROBOSUITE_TASKS[task].dataset_name
+        teleop, sim = home.raw / "teleop" / f"{name}.hdf5", home.raw / "sim" / f"{name}.hdf5"
+        teleop.parent.mkdir(parents=True, exist_ok=True)
+        sim.parent.mkdir(parents=True, exist_ok=True)
+        record_teleop_set(task, demos, teleop, ExpertConfig(), ray=ray)
+        generate_demos(task, teleop, generated, sim, ray=ray)
+        for kind, path in ((SourceKind.TELEOP, teleop), (SourceKind.SIM, sim)):  # as the demo's sources
+            source = SourceConfig(
+                name=name, path=path, format="robomimic", embodiment=PANDA, trim_idle=kind == SourceKind.TELEOP
+            )
+            ingest_source(source, home.dataset(kind, name), ray=ray)
+        print(f"{task}: {demos} teleop and {generated} generated demos ingested")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", nargs="+", default=["Lift", "Stack"])
+    parser.add_argument("--demos", type=int, default=10, help="teleop (scripted-expert) demos per task")
+    parser.add_argument("--generated", type=int, default=50, help="MimicGen-style demos generated per task")
+    parser.add_argument("--steps", type=int, default=2000, help="training steps of every variant")
+    parser.add_argument("--episodes", type=int, default=50, help="closed-loop episodes per task and variant")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--home", help="scratch pyramid home (default: a temporary folder)")
+    args = parser.parse_args()
+
+    started = time.monotonic()
+    home = Home(Path(args.home or tempfile.mkdtemp(prefix="bench_learning_")))
+    ray = RayConfig(workers=args.workers)
+    recipe = TrainingRecipe(pretrain_steps=args.steps, post_train_steps=0)
+    config, scoring = PolicyConfig(), ClosedLoopSettings(tasks=args.tasks, episodes=args.episodes, videos=0)
+    with ray_session(ray):
+        record_sources(home, args.tasks, args.demos, args.generated, ray)
+        build_pyramid(home)
+        data_minutes = (time.monotonic() - started) / 60
+        evaluation = load_release(home.pyramid, config, seed=recipe.seed, embodiments={PANDA}, log=print)
+        variants = [v for v in layer_value_variants({SourceKind.TELEOP, SourceKind.SIM}, []) if v.name != "all"]
+        scores = [
+            score_variant(v, home.pyramid, home.policies / v.name, config, recipe, scoring, evaluation, ray)
+            for v in variants
+        ]
+    rows = layer_value_rows(scores)
+    print(layer_value_table(rows, args.tasks))
+
+    by_name = {row["variant"]: row for row in rows}
+    best = by_name["teleop_sim"]
+    figures: dict[str, float | int | None] = {
+        "episodes_per_task": args.episodes,
+        "training_steps": args.steps,
+        "teleop_demos_per_task": args.demos,
+        "generated_demos_per_task": args.generated,
+        "minutes_for_data": round(data_minutes, 2),
+        "minutes_per_variant": round(sum(s.trained.minutes for s in scores) / len(scores), 2),
+    }
+    for task in (t.lower() for t in args.tasks):
+        for variant, row in by_name.items():
+            for suffix in ("", "_lo", "_hi"):
+                figures[f"{task}_{variant}{suffix}"] = row[f"{task}_success{suffix}"]
+        for suffix in ("", "_lo", "_hi"):
+            figures[f"{task}_success{suffix}"] = best[f"{task}_success{suffix}"]
+    goals = {  # a goal of a task not run is not measured (met: null)
+        name: {"goal": f">= {floor}", "met": figures[name] >= floor if name in figures else None}
+        for name, floor in GOALS.items()
+    }
+    for task in (t.lower() for t in args.tasks):
+        disjoint = by_name["teleop_sim"][f"{task}_success_lo"] > by_name[BASELINE][f"{task}_success_hi"]
+        goals[f"{task}_teleop_sim_beats_teleop_only"] = {"goal": "intervals do not overlap", "met": disjoint}
+    git = ["git", "-C", str(Path(__file__).parent), "rev-parse", "--short", "HEAD"]
+    commit = subprocess.run(git, check=True, capture_output=True, text=True).stdout.strip()
+    record = {
+        "name": "learning",
+        "figures": figures,
+        "goals": goals,
+        "rows": rows,
+        "commit": commit,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{os.cpu_count()} CPUs ({platform.machine()}), no GPU used, {args.workers} Ray workers",
+        "reference": "none in this run: the issue's robomimic-style BC baseline is not built yet",
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(record, indent=2))
+    for name, goal in goals.items():
+        print(f"{name}: {goal['goal']}: {({True: 'met', False: 'NOT met', None: 'not measured'})[goal['met']]}")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
