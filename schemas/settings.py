@@ -42,8 +42,9 @@ PROCESS_DEFAULTS = {  # what every pyramid process needs from its environment, u
 
 
 def use_process_defaults() -> None:
-    """Set ``PROCESS_DEFAULTS`` where the environment leaves them unset; called first by every entry point
-    (CLI, Dagster definitions, tests, benchmarks), before anything imports MuJoCo or the Hugging Face hub."""
+    """Set ``PROCESS_DEFAULTS`` where the environment leaves them unset. Called by every entry point (CLI,
+    Dagster definitions, tests), and by the generators package and the language encoder before they import
+    MuJoCo or the Hugging Face hub, so a script or Ray worker gets them too."""
     for name, value in PROCESS_DEFAULTS.items():
         os.environ.setdefault(name, value)
 
