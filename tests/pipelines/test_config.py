@@ -93,3 +93,20 @@ def test_human_video_curation_is_set_per_source_and_checked(tmp_path):
     write(tmp_path / "typo.yaml", {"human_video": [{**clips, "curation": {"fsp": 10}}]})
     with pytest.raises(SourceFileError, match=r"field human_video\.0\.curation\.fsp: Extra inputs"):
         load_sources(tmp_path / "typo.yaml", Home(tmp_path / "home"))
+
+
+def test_the_curation_defaults_quoted_in_the_docs_are_the_codes():
+    import re
+
+    from pipelines.config import HumanVideoConfig
+    from tests.conftest import REPO_ROOT
+
+    text = (REPO_ROOT / "docs" / "ingest.md").read_text().replace("\n", " ")
+    quoted = dict(
+        re.findall(r"`(\w+)` (\[[\d, ]+\]|[\d.]+)", text.split("Every threshold is")[1].split("by default")[0])
+    )
+    defaults = HumanVideoConfig().model_dump()
+    assert set(quoted) == set(defaults)
+    assert {name: yaml.safe_load(value) for name, value in quoted.items()} == {
+        name: list(value) if isinstance(value, tuple) else value for name, value in defaults.items()
+    }
