@@ -57,8 +57,8 @@ class HumanVideoConfig(BaseModel):
     dark_luma: float = Field(default=20.0, description="clips whose mean luma (0-255) is below this are dropped")
     motion_threshold: float = Field(
         default=0.005,
-        description="share of pixels whose luma changes by more than 20 levels, at or under which a frame pair "
-        "is static (counting large changes ignores codec flicker on still footage)",
+        description="share of pixels whose luma changes a lot (human_video.PIXEL_CHANGE levels), at or under "
+        "which a frame pair is static (counting large changes ignores codec flicker on still footage)",
     )
     duplicate_distance: int = Field(
         default=8,

@@ -5,7 +5,8 @@ real-robot layer alone, then with simulation, with neural trajectories and with 
 full pyramid, and a sweep of the synthetic layer's share of the draws. Every variant is scored on the same
 held-out episodes of the target embodiment (open loop) and the same seeded robosuite scenes (closed loop).
 A change is reported with its 95% interval (a paired bootstrap over the shared episodes for open-loop error,
-Newcombe's interval for a difference of success rates); a change whose interval holds 0 is within noise.
+Newcombe's interval for a difference of success rates); a change whose interval holds 0 is within noise,
+and an open-loop change over fewer than ``MIN_PAIRED_EPISODES`` shared episodes gets no verdict.
 """
 
 from __future__ import annotations
@@ -172,7 +173,7 @@ def _verdict(low: float, high: float, better_when_positive: bool) -> str:
 
 def layer_value_rows(scores: list[VariantScore]) -> list[dict[str, Any]]:
     """One row per variant: its figures, and each change against the variant it is compared with, with a 95%
-    interval and a verdict (better, worse or within noise)."""
+    interval and a verdict (better, worse, within noise, or too few episodes)."""
     by_name = {score.variant.name: score for score in scores}
     rows = []
     for score in scores:
