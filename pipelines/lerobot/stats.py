@@ -88,7 +88,8 @@ def aggregate_stats(episodes: list[dict[str, dict[str, np.ndarray]]]) -> dict[st
     """A dataset's stats from its episodes' (``meta/stats.json``), combined as lerobot combines them: min of the
     minima, max of the maxima, count-weighted mean, pooled std, count-weighted quantiles."""
     combined = {}
-    for feature in {name for stats in episodes for name in stats}:
+    # first-seen order, not a set's: stats.json gets the same bytes every run
+    for feature in dict.fromkeys(name for stats in episodes for name in stats):
         parts = [stats[feature] for stats in episodes if feature in stats]
         means = np.stack([p["mean"] for p in parts])
         counts = np.stack([p["count"] for p in parts])

@@ -52,6 +52,7 @@ def test_lerobot_aggregates_our_stats():
     assert merged["action"]["count"].tolist() == [60] and merged["cam"]["mean"].shape == (3, 1, 1)
     ours = our_aggregate(episodes)  # the writer combines episodes without importing lerobot: the same numbers
     assert set(ours) == set(merged)
+    assert list(ours) == ["action", "cam"]  # the episodes' order, not a set's: stats.json has the same bytes every run
     for feature, stats in merged.items():
         assert set(ours[feature]) == set(stats)
         for key, value in stats.items():
