@@ -11,7 +11,7 @@ from assets.release import nightly_release_job, nightly_release_schedule, pyrami
 from assets.resources import PyramidHome, RayResource, ReleaseStoreResource
 from assets.sim import sim_datasets
 from assets.sources import source_partitions
-from pipelines.parallel import RayConfig
+from pipelines.runtime.parallel import RayConfig
 from schemas import settings
 
 settings.use_process_defaults()  # before an asset imports MuJoCo or the Hugging Face hub (they do so lazily)

@@ -25,20 +25,20 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from assets.cli import quiet_libraries
 from assets.definitions import defs, home, store
 from assets.embedded import EMBEDDED_TASKS
 from assets.ingest import SOURCE_ASSETS, SOURCE_PARTITIONS
 from assets.labels import IDM_EMBODIMENTS
 from assets.release import NIGHTLY
 from assets.sources import new_source_partitions
-from pipelines.atomic import atomic_write_text
-from pipelines.cli import quiet_libraries
+from assets.tables import manifest_table
 from pipelines.lerobot.reader import LeRobotSource
-from pipelines.parallel import ray_session
 from pipelines.release.manifest import CHART, load_manifest
 from pipelines.release.open import PulledRelease
 from pipelines.release.store import pull_release
-from pipelines.summary import manifest_table
+from pipelines.runtime.atomic import atomic_write_text
+from pipelines.runtime.parallel import ray_session
 from schemas.pyramid import SourceKind
 
 SCALES_FILE = Path(__file__).with_name("demo_scales.yaml")

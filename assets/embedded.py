@@ -7,7 +7,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, Sta
 from assets.config import run_config
 from assets.resources import PyramidHome, RayResource
 from generators.sim.config import EmbeddedDemos, EmbeddedStandIns
-from pipelines.fingerprint import code_version
+from pipelines.runtime.fingerprint import code_version
 
 EMBEDDED_TASKS = StaticPartitionsDefinition(["Lift", "Stack", "PickPlaceCan", "TwoArmLift", "GR1TwoArmLift"])
 

@@ -25,8 +25,8 @@ from dagster import (
 
 from assets.embedded import embedded_human_videos, embedded_teleop_demos
 from assets.resources import PyramidHome, RayResource
-from pipelines.config import SourceConfig
-from pipelines.fingerprint import code_version
+from pipelines.ingest.config import SourceConfig
+from pipelines.runtime.fingerprint import code_version
 from schemas.pyramid import SourceKind
 
 if TYPE_CHECKING:

@@ -35,8 +35,8 @@ from assets.resources import PyramidHome, RayResource
 from assets.sim import sim_datasets
 from idm.config import IDM_TRAINING, IDMConfig, IDMLabelling, IDMScoring
 from latent_actions.config import LATENT_ACTION_TRAINING, LatentActionConfig, LatentActionScoring
-from pipelines.fingerprint import code_version
-from pipelines.training import TrainConfig
+from pipelines.learning.training import TrainConfig
+from pipelines.runtime.fingerprint import code_version
 from schemas.options import from_values
 from schemas.pyramid import SourceKind
 
@@ -84,7 +84,7 @@ def latent_action_model(
     """LAPA-style VQ-VAE latent action model trained on all the pyramid's video, scored on held-out episodes."""
     from latent_actions.label import save_latent_action_model
     from latent_actions.train import train_latent_action_model
-    from pipelines.labelled import video_datasets
+    from pipelines.learning.labelled import video_datasets
     from pipelines.plots import label_quality_png
     from schemas.embodiment import get_embodiment
 
@@ -152,7 +152,7 @@ def idm_model(
     """Inverse dynamics model of one embodiment, trained on its teleop and sim episodes, scored on held-out ones."""
     from idm.label import save_idm
     from idm.train import train_idm
-    from pipelines.labelled import video_datasets
+    from pipelines.learning.labelled import video_datasets
     from pipelines.plots import label_quality_png
     from schemas.embodiment import get_embodiment
 

@@ -34,8 +34,8 @@ from generators.video.config import (
     VideoModelConfig,
     VideoModelScoring,
 )
-from pipelines.fingerprint import code_version
-from pipelines.training import TrainConfig
+from pipelines.learning.training import TrainConfig
+from pipelines.runtime.fingerprint import code_version
 from schemas.options import from_values
 from schemas.pyramid import SourceKind
 
@@ -58,7 +58,7 @@ NeuralFilterConfig = run_config("NeuralFilterConfig", NeuralLabelling, NeuralFil
 
 
 def _teleop_roots(home: PyramidHome, embodiment: str) -> list[str]:
-    from pipelines.summary import summarise_home
+    from pipelines.lerobot.inventory import summarise_home
 
     roots = [
         str(s.root) for s in summarise_home(home.home) if s.source == SourceKind.TELEOP and s.embodiment == embodiment

@@ -15,7 +15,7 @@ from assets.config import run_config
 from assets.ingest import image_markdown
 from assets.release import release
 from assets.resources import PyramidHome, RayResource, ReleaseStoreResource, progress_line
-from pipelines.fingerprint import code_version
+from pipelines.runtime.fingerprint import code_version
 from policy.config import ClosedLoopSettings, LayerValueSettings, PolicyConfig, TrainingRecipe
 
 if TYPE_CHECKING:  # the domain module imports torch and robosuite: only when an asset runs
@@ -101,9 +101,9 @@ def reference_policy(
     store: ReleaseStoreResource,
     ray: RayResource,
 ) -> MaterializeResult:
-    from pipelines.plots import open_loop_png, policy_training_png
     from policy.data import Mixture
     from policy.layer_value import FULL, Variant
+    from policy.plots import open_loop_png, policy_training_png
     from schemas.embodiment import get_embodiment
 
     release_folder = _pulled_release(home, store)
@@ -155,10 +155,10 @@ def layer_value(
 ) -> MaterializeResult:
     import json
 
-    from pipelines.atomic import atomic_write_text
-    from pipelines.plots import layer_value_png, policy_training_png
     from pipelines.release.manifest import load_manifest
+    from pipelines.runtime.atomic import atomic_write_text
     from policy.layer_value import layer_value_rows, layer_value_table, layer_value_variants, within_noise
+    from policy.plots import layer_value_png, policy_training_png
 
     release_folder = _pulled_release(home, store)
     present = {entry.source for entry in load_manifest(release_folder).datasets}

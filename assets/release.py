@@ -27,7 +27,7 @@ from assets.labels import idm_labels, latent_action_labels
 from assets.neural import neural_trajectories
 from assets.resources import PyramidHome, ReleaseStoreResource
 from assets.sim import sim_datasets
-from pipelines.fingerprint import code_version
+from pipelines.runtime.fingerprint import code_version
 
 NIGHTLY_HOUR = 2  # UTC; ingest refreshes an hour earlier (see assets.ingest)
 NIGHTLY = DailyPartitionsDefinition(start_date="2026-11-01", timezone="UTC")

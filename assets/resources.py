@@ -7,8 +7,8 @@ from typing import Any
 from dagster import AssetExecutionContext, ConfigurableResource
 from pydantic import Field
 
-from pipelines.config import SourcesConfig, source_origins
-from pipelines.parallel import RayConfig, ray_call
+from pipelines.ingest.config import SourcesConfig, source_origins
+from pipelines.runtime.parallel import RayConfig, ray_call
 from schemas.home import Home
 
 __all__ = ["PyramidHome", "RayResource", "ReleaseStoreResource"]

@@ -7,8 +7,8 @@ from assets.embedded import EMBEDDED_TASKS, embedded_teleop_demos, embedded_tele
 from assets.ingest import ingest_and_check, quality_check_spec
 from assets.resources import PyramidHome, RayResource
 from generators.sim.config import MimicGenConfig, SimRun
-from pipelines.config import SourceConfig
-from pipelines.fingerprint import code_version
+from pipelines.ingest.config import SourceConfig
+from pipelines.runtime.fingerprint import code_version
 from schemas.options import from_values
 from schemas.pyramid import SourceKind
 

@@ -18,7 +18,7 @@ from dagster import (
 
 from assets.ingest import QUALITY_CHECK, SOURCE_ASSETS, SOURCE_PARTITIONS, written_metadata
 from assets.resources import PyramidHome
-from pipelines.config import SourceConfig
+from pipelines.ingest.config import SourceConfig
 from schemas import settings
 from schemas.pyramid import SourceKind
 

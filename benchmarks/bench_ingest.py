@@ -17,9 +17,9 @@ from pathlib import Path
 
 import ray
 
-from pipelines.config import SourceConfig
+from pipelines.ingest.config import SourceConfig
 from pipelines.ingest.sources import ingest_source
-from pipelines.parallel import RayConfig, start_local_ray
+from pipelines.runtime.parallel import RayConfig, start_local_ray
 
 FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures"
 SOURCES = {

@@ -30,9 +30,9 @@ from latent_actions.config import LatentActionConfig
 from latent_actions.label import label_latent_actions, save_latent_action_model
 from latent_actions.model import LatentActionModel
 from latent_actions.train import latent_labels
-from pipelines.frame_pairs import read_clips
+from pipelines.learning.frame_pairs import read_clips
 from pipelines.lerobot.writer import write_dataset
-from pipelines.parallel import RayConfig, start_local_ray
+from pipelines.runtime.parallel import RayConfig, start_local_ray
 from schemas.embodiment import get_embodiment
 from schemas.episode import Episode, exact_timestamps
 

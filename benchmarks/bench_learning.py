@@ -26,10 +26,10 @@ from pathlib import Path
 from generators.robosuite_env import ROBOSUITE_TASKS
 from generators.scripted_teleop import ExpertConfig, record_teleop_set
 from generators.sim.generate import generate_demos
-from pipelines.config import SourceConfig
+from pipelines.ingest.config import SourceConfig
 from pipelines.ingest.sources import ingest_source
-from pipelines.parallel import RayConfig, ray_session
 from pipelines.release.build import build_pyramid
+from pipelines.runtime.parallel import RayConfig, ray_session
 from policy.config import PANDA, ClosedLoopSettings, PolicyConfig, TrainingRecipe
 from policy.data import load_release
 from policy.layer_value import BASELINE, layer_value_rows, layer_value_table, layer_value_variants, score_variant

@@ -25,10 +25,10 @@ from generators.scripted_teleop import ExpertConfig, record_teleop_set
 from generators.video.config import GenerationConfig, VideoModelConfig
 from generators.video.generate import generate_clips, generate_windows
 from generators.video.model import build_pipeline, save_video_pipeline
-from pipelines.config import SourceConfig
-from pipelines.frame_pairs import read_clips
+from pipelines.ingest.config import SourceConfig
 from pipelines.ingest.sources import ingest_source
-from pipelines.parallel import RayConfig, start_local_ray
+from pipelines.learning.frame_pairs import read_clips
+from pipelines.runtime.parallel import RayConfig, start_local_ray
 
 
 @ray.remote(num_cpus=1)

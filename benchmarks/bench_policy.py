@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipelines.checkpoints import save_checkpoint
-from pipelines.language import language_encoder
-from pipelines.training import TrainConfig
+from pipelines.learning.checkpoints import save_checkpoint
+from pipelines.learning.language import language_encoder
+from pipelines.learning.training import TrainConfig
 from policy.config import PolicyConfig
 from policy.data import PolicyDataset, ReleaseData
 from policy.inference import ReferencePolicy

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipelines.config import DEFAULT_SOURCES_FILE, load_sources
+from pipelines.ingest.config import DEFAULT_SOURCES_FILE, load_sources
 from pipelines.ingest.sources import ingest_source
 from pipelines.release.build import build_pyramid
 from pipelines.release.store import ReleaseStore

@@ -23,7 +23,7 @@ import ray
 from generators.robosuite_env import ROBOSUITE_TASKS, make_env
 from generators.scripted_teleop import ExpertConfig, record_teleop_set
 from generators.sim.generate import generate_demos
-from pipelines.parallel import RayConfig, start_local_ray
+from pipelines.runtime.parallel import RayConfig, start_local_ray
 from schemas.embodiment import get_embodiment
 
 

@@ -28,9 +28,9 @@ from generators.robosuite_env import (
     make_env,
     render_states,
 )
-from pipelines.ingest.robomimic import RobomimicDemo, write_robomimic
 from pipelines.lerobot.video import write_mp4
-from pipelines.parallel import RayConfig, ray_map
+from pipelines.robomimic import RobomimicDemo, write_robomimic
+from pipelines.runtime.parallel import RayConfig, ray_map
 from schemas.embodiment import get_embodiment
 
 __all__ = [

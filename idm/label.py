@@ -14,9 +14,9 @@ import torch
 from idm.config import IDMConfig
 from idm.model import InverseDynamicsModel
 from idm.train import ActionNormaliser, idm_labels
-from pipelines.checkpoints import load_checkpoint, save_checkpoint
-from pipelines.labelled import episode_clip, label_dataset, labelled_episode
-from pipelines.parallel import RayConfig
+from pipelines.learning.checkpoints import load_checkpoint, save_checkpoint
+from pipelines.learning.labelled import episode_clip, label_dataset, labelled_episode
+from pipelines.runtime.parallel import RayConfig
 from schemas.embodiment import Embodiment, get_embodiment
 from schemas.episode import Episode, RejectedEpisode
 

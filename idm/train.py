@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from idm.config import IDMConfig
 from idm.model import InverseDynamicsModel
-from pipelines.frame_pairs import (
+from pipelines.learning.frame_pairs import (
     Clip,
     check_length,
     label_pairs,
@@ -27,8 +27,8 @@ from pipelines.frame_pairs import (
     to_tensor,
     training_pairs,
 )
-from pipelines.metrics import r2_scores
-from pipelines.training import TrainConfig, train
+from pipelines.learning.metrics import r2_scores
+from pipelines.learning.training import TrainConfig, train
 from schemas.embodiment import get_embodiment
 
 __all__ = ["ActionLabels", "IDMEvaluation", "TrainedIDM", "evaluate_idm", "fit_idm", "idm_labels", "train_idm"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from pipelines.training import TrainConfig
+from pipelines.learning.training import TrainConfig
 from schemas.options import option
 
 __all__ = ["LATENT_ACTION_TRAINING", "LatentActionConfig", "LatentActionScoring"]

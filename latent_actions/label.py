@@ -12,9 +12,9 @@ import torch
 from latent_actions.config import LatentActionConfig
 from latent_actions.model import LatentActionModel
 from latent_actions.train import latent_labels
-from pipelines.checkpoints import load_checkpoint, save_checkpoint
-from pipelines.labelled import episode_clip, label_dataset, labelled_episode
-from pipelines.parallel import RayConfig
+from pipelines.learning.checkpoints import load_checkpoint, save_checkpoint
+from pipelines.learning.labelled import episode_clip, label_dataset, labelled_episode
+from pipelines.runtime.parallel import RayConfig
 from schemas.embodiment import get_embodiment
 from schemas.episode import Episode, RejectedEpisode
 

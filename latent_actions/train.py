@@ -18,7 +18,7 @@ from torch import nn
 
 from latent_actions.config import LatentActionConfig
 from latent_actions.model import LatentActionModel
-from pipelines.frame_pairs import (
+from pipelines.learning.frame_pairs import (
     Clip,
     check_length,
     label_pairs,
@@ -27,8 +27,8 @@ from pipelines.frame_pairs import (
     to_tensor,
     training_pairs,
 )
-from pipelines.metrics import perplexity, psnr, r2_scores, ridge_fit, ridge_predict
-from pipelines.training import TrainConfig, train
+from pipelines.learning.metrics import perplexity, psnr, r2_scores, ridge_fit, ridge_predict
+from pipelines.learning.training import TrainConfig, train
 
 __all__ = [
     "ActionGrounding",

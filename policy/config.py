@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from schemas.options import option
 
 if TYPE_CHECKING:
-    from pipelines.training import TrainConfig
+    from pipelines.learning.training import TrainConfig
 
 __all__ = ["ClosedLoopSettings", "LayerValueSettings", "PolicyConfig", "ServerLimits", "TrainingRecipe"]
 
@@ -69,7 +69,7 @@ class TrainingRecipe:
     device: str = option("cpu", "torch device: cpu, or cuda on a GPU node")
 
     def phase(self, steps: int) -> TrainConfig:
-        from pipelines.training import TrainConfig  # torch: not for a process that only reads settings
+        from pipelines.learning.training import TrainConfig  # torch: not for a process that only reads settings
 
         return TrainConfig(
             steps=steps,

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipelines.frame_pairs import resize_frames
-from pipelines.language import LanguageEncoder
+from pipelines.learning.frame_pairs import resize_frames
+from pipelines.learning.language import LanguageEncoder
 from pipelines.lerobot.reader import LeRobotSource
 from pipelines.release.open import PulledRelease
 from policy.config import PolicyConfig

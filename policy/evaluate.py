@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from generators.robosuite_env import CONTROL_FREQ, ROBOSUITE_TASKS, FrameRenderer, make_env
+from pipelines.learning.metrics import wilson_interval
 from pipelines.lerobot.video import write_mp4
-from pipelines.metrics import wilson_interval
-from pipelines.parallel import RayConfig, ray_map
+from pipelines.runtime.parallel import RayConfig, ray_map
 from policy.data import ReleaseData, observation_inputs, pad
 from policy.inference import ReferencePolicy
 from schemas.embodiment import get_embodiment

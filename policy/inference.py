@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipelines.checkpoints import load_checkpoint
-from pipelines.language import language_encoder
+from pipelines.learning.checkpoints import load_checkpoint
+from pipelines.learning.language import language_encoder
 from policy.config import PolicyConfig
 from policy.data import camera_frames, observation_inputs, pad
 from policy.model import FlowMatchingPolicy, ModelInputs

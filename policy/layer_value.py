@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.metrics import paired_bootstrap_interval, rate_difference_interval
-from pipelines.parallel import RayConfig, ray_call
+from pipelines.learning.metrics import paired_bootstrap_interval, rate_difference_interval
+from pipelines.runtime.parallel import RayConfig, ray_call
 from policy.config import ClosedLoopSettings, PolicyConfig, TrainingRecipe
 from policy.data import Mixture, ReleaseData
 from policy.evaluate import (

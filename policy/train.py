@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipelines.checkpoints import load_checkpoint, load_trainer_state, save_checkpoint, save_trainer_state
-from pipelines.frame_pairs import random_shift
-from pipelines.language import language_encoder
-from pipelines.training import TrainConfig, TrainerState, train
+from pipelines.learning.checkpoints import load_checkpoint, load_trainer_state, save_checkpoint, save_trainer_state
+from pipelines.learning.frame_pairs import random_shift
+from pipelines.learning.language import language_encoder
+from pipelines.learning.training import TrainConfig, TrainerState, train
 from policy.config import PolicyConfig, TrainingRecipe
 from policy.data import Mixture, NothingToTrainError, ReleaseData, load_release, observation_inputs
 from policy.model import FlowMatchingPolicy

@@ -97,7 +97,7 @@ def ensure_local_ray() -> None:
     tasks on a Ray that is already up (as on a cluster) instead of starting and stopping one each time (~10 s)."""
     import ray
 
-    from pipelines.parallel import start_local_ray
+    from pipelines.runtime.parallel import start_local_ray
 
     if not ray.is_initialized():
         start_local_ray(RAY_WORKERS)
@@ -118,9 +118,9 @@ def label_home(tmp_path_factory, _ray_session):
     rendering, 32x32) ingested as a teleop dataset, and 3 action-less stand-in clips from the same camera
     ingested as a human-video dataset."""
     from generators.scripted_teleop import ExpertConfig, record_stand_in_videos, record_teleop_set
-    from pipelines.config import SourceConfig
+    from pipelines.ingest.config import SourceConfig
     from pipelines.ingest.sources import ingest_source
-    from pipelines.parallel import RayConfig
+    from pipelines.runtime.parallel import RayConfig
 
     home = tmp_path_factory.mktemp("label_home")
     raw = home / "raw"
@@ -167,7 +167,7 @@ def policy_release(label_home, tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_policy(policy_release, tmp_path_factory):
     """A tiny policy trained for a few steps on ``policy_release``: its run folder."""
-    from pipelines.training import TrainConfig
+    from pipelines.learning.training import TrainConfig
     from policy.config import PolicyConfig
     from policy.train import train_policy
 

@@ -1,6 +1,6 @@
-"""Imports flow one way: schemas <- pipelines (formats, runtime, ingest) <- generators, labels <- releases <- the
-policy <- Dagster assets and the command line. A module importing from a later layer fails here, wherever the
-import stands (lazy imports inside functions included)."""
+"""Imports flow one way: schemas <- runtime <- formats <- ingest, shared learning code <- generators, labels <-
+releases <- the policy <- Dagster assets and the command line. A module importing from a later layer fails here,
+wherever the import stands (lazy imports inside functions included)."""
 
 import ast
 from pathlib import Path
@@ -9,15 +9,17 @@ from tests.conftest import REPO_ROOT
 
 LAYERS = [  # (module prefix, layer); the longest matching prefix decides
     ("schemas", 0),
-    ("pipelines", 1),
-    ("generators", 2),
-    ("latent_actions", 2),
-    ("idm", 2),
-    ("pipelines.release", 3),
-    ("policy", 4),
-    ("assets", 5),
-    ("pipelines.cli", 5),
-    ("benchmarks", 6),
+    ("pipelines.runtime", 1),
+    ("pipelines", 2),  # formats: lerobot/, rlds/, robomimic; quality and dataset pictures
+    ("pipelines.ingest", 3),
+    ("pipelines.learning", 3),
+    ("generators", 4),
+    ("latent_actions", 4),
+    ("idm", 4),
+    ("pipelines.release", 5),
+    ("policy", 6),
+    ("assets", 7),
+    ("benchmarks", 8),
 ]
 
 
@@ -57,4 +59,4 @@ def test_the_check_sees_an_upward_import(tmp_path, monkeypatch):
     monkeypatch.setattr("tests.test_layers.REPO_ROOT", tmp_path)
     (tmp_path / "schemas").mkdir()
     (tmp_path / "schemas" / "bad.py").write_text("def f():\n    from policy.train import train_policy\n")
-    assert upward_imports() == ["schemas.bad (layer 0) imports policy.train (layer 4)"]
+    assert upward_imports() == ["schemas.bad (layer 0) imports policy.train (layer 6)"]

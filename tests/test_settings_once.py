@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from assets.cli import build_parser
 from assets.config import run_config
 from assets.definitions import defs
 from assets.policy import PolicyRunConfig
@@ -20,7 +21,6 @@ from generators.video.config import (
 )
 from idm.config import IDM_TRAINING, IDMConfig, IDMLabelling, IDMScoring
 from latent_actions.config import LATENT_ACTION_TRAINING, LatentActionConfig, LatentActionScoring
-from pipelines.cli import build_parser
 from policy.config import ClosedLoopSettings, LayerValueSettings, PolicyConfig, ServerLimits, TrainingRecipe
 from schemas.options import from_values, option, options_of
 

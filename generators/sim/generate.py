@@ -18,8 +18,8 @@ from robosuite.utils.errors import robosuiteError
 from generators.robosuite_env import CONTROL_FREQ, ROBOSUITE_TASKS, make_env, render_states
 from generators.sim.config import MimicGenConfig
 from generators.sim.mimicgen import SourceDemo, check_sources, generate_rollout, load_source_demos
-from pipelines.ingest.robomimic import RobomimicDemo, write_robomimic
-from pipelines.parallel import RayConfig, ray_map
+from pipelines.robomimic import RobomimicDemo, write_robomimic
+from pipelines.runtime.parallel import RayConfig, ray_map
 from schemas.embodiment import get_embodiment
 
 __all__ = ["GenerationReport", "generate_demos"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from generators.video.instructions import DEFAULT_VOCABULARY, Vocabulary
-from pipelines.training import TrainConfig
+from pipelines.learning.training import TrainConfig
 from schemas.options import option
 
 __all__ = [

@@ -23,11 +23,11 @@ import torch
 from generators.video.config import GenerationConfig
 from generators.video.instructions import new_instructions
 from generators.video.model import PyramidVideoPipeline, load_video_pipeline, pipeline_hash
-from pipelines.frame_pairs import read_clip, resize_frames
 from pipelines.ingest.runner import ReadPlan, write_plan
+from pipelines.learning.frame_pairs import read_clip, resize_frames
+from pipelines.learning.metrics import psnr
 from pipelines.lerobot.reader import EpisodeReadError, LeRobotSource
-from pipelines.metrics import psnr
-from pipelines.parallel import RayConfig
+from pipelines.runtime.parallel import RayConfig
 from schemas.embodiment import LABELLED_CAMERA, get_embodiment
 from schemas.episode import Episode, RejectedEpisode, exact_timestamps
 

@@ -31,8 +31,8 @@ from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
 from generators.video.config import VideoModelConfig
-from pipelines.atomic import atomic_directory
-from pipelines.language import language_encoder
+from pipelines.learning.language import language_encoder
+from pipelines.runtime.atomic import atomic_directory
 
 __all__ = [
     "EVALUATION_FILE",

@@ -23,10 +23,10 @@ from idm.label import cached_idm, load_idm
 from idm.train import idm_labels
 from latent_actions.label import cached_latent_action_model, load_latent_action_model
 from latent_actions.train import latent_labels
-from pipelines.frame_pairs import resize_frames
-from pipelines.labelled import episode_clip, label_dataset, labelled_episode
+from pipelines.learning.frame_pairs import resize_frames
+from pipelines.learning.labelled import episode_clip, label_dataset, labelled_episode
 from pipelines.lerobot import layout
-from pipelines.parallel import RayConfig
+from pipelines.runtime.parallel import RayConfig
 from schemas.embodiment import Embodiment, get_embodiment
 from schemas.episode import Episode, RejectedEpisode
 

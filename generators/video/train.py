@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from generators.video.config import GenerationConfig, VideoModelConfig
 from generators.video.generate import generate_windows, window_shape
 from generators.video.model import PyramidVideoPipeline, build_pipeline
-from pipelines.frame_pairs import Clip, read_training_clips, split_by_episode
-from pipelines.metrics import psnr
-from pipelines.training import TrainConfig, train
+from pipelines.learning.frame_pairs import Clip, read_training_clips, split_by_episode
+from pipelines.learning.metrics import psnr
+from pipelines.learning.training import TrainConfig, train
 
 __all__ = ["TrainedVideoModel", "VideoEvaluation", "evaluate_video_model", "fit_video_model", "train_video_model"]
 

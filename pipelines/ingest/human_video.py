@@ -17,7 +17,7 @@ import imagehash
 import numpy as np
 from PIL import Image
 
-from pipelines.config import HumanVideoConfig
+from pipelines.ingest.config import HumanVideoConfig
 from pipelines.lerobot.encoded import EncodedEpisode
 from pipelines.lerobot.video import VideoDecodeError, video_stream
 from schemas.episode import Episode, RejectedEpisode, exact_timestamps

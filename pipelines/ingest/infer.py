@@ -28,14 +28,6 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from pipelines.ingest.oxe import RLDS_ACTION_KEY, RLDS_STATE_KEY, STANDARDISATIONS, _builder
-from pipelines.ingest.rlds import RLDSEpisode
-from pipelines.ingest.robomimic import (
-    ACTIONS_KEY,
-    IMAGE_SUFFIX,
-    image_obs_keys,
-    robomimic_demo_names,
-    robomimic_fps,
-)
 from pipelines.lerobot import layout
 from pipelines.lerobot.reader import (
     NUMERIC_DTYPES,
@@ -44,6 +36,14 @@ from pipelines.lerobot.reader import (
     _column_to_numpy,
     open_layout,
     video_keys_with_files,
+)
+from pipelines.rlds.builders import RLDSEpisode
+from pipelines.robomimic import (
+    ACTIONS_KEY,
+    IMAGE_SUFFIX,
+    image_obs_keys,
+    robomimic_demo_names,
+    robomimic_fps,
 )
 from schemas.embodiment import SAFE_NAME, ControlMode, Embodiment, Group, get_embodiment
 from schemas.errors import InputError

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipelines.ingest.rlds import RLDSBuilder, RLDSEpisode, RLDSError, RLDSRecord
 from pipelines.ingest.runner import ReadPlan, write_plan
-from pipelines.parallel import RayConfig
+from pipelines.rlds.builders import RLDSBuilder, RLDSEpisode, RLDSError, RLDSRecord
+from pipelines.runtime.parallel import RayConfig
 from schemas.embodiment import CameraMismatchError, Embodiment, get_embodiment
 from schemas.episode import Episode, EpisodeError, RejectedEpisode, exact_timestamps
 from schemas.errors import error_reason

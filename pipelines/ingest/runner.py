@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pipelines.ingest.curation import trim_idle
 from pipelines.lerobot.encoded import EncodedEpisode, encode_episode
 from pipelines.lerobot.video import VideoCodec
-from pipelines.parallel import RayConfig, ray_map
+from pipelines.runtime.parallel import RayConfig, ray_map
 from schemas.embodiment import Embodiment
 from schemas.episode import Episode, EpisodeError, RejectedEpisode
 

@@ -14,22 +14,22 @@ from typing import TYPE_CHECKING
 
 import h5py
 
-from pipelines.config import AUTO, SourceConfig
-from pipelines.fingerprint import code_version, inputs_fingerprint
+from pipelines.ingest.config import AUTO, SourceConfig
 from pipelines.ingest.human_video import VIDEO_SUFFIXES, drop_near_duplicates, video_file_clips, video_files
 from pipelines.ingest.infer import InferredEmbodiment, infer_embodiment
 from pipelines.ingest.oxe import oxe_plan
-from pipelines.ingest.robomimic import (
+from pipelines.ingest.runner import ReadPlan, write_plan
+from pipelines.lerobot import layout
+from pipelines.lerobot.reader import LeRobotSource, read_episode_task
+from pipelines.robomimic import (
     image_obs_keys,
     read_robomimic_demo,
     robomimic_cameras,
     robomimic_demo_names,
     robomimic_fps,
 )
-from pipelines.ingest.runner import ReadPlan, write_plan
-from pipelines.lerobot import layout
-from pipelines.lerobot.reader import LeRobotSource, read_episode_task
-from pipelines.parallel import RayConfig
+from pipelines.runtime.fingerprint import code_version, inputs_fingerprint
+from pipelines.runtime.parallel import RayConfig
 from schemas.embodiment import Embodiment, get_embodiment, load_embodiment_file, register, write_embodiment_file
 from schemas.errors import InputError
 from schemas.pyramid import SourceKind

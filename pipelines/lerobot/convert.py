@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from pipelines.atomic import check_destination
 from pipelines.lerobot.reader import LeRobotSource, read_episode_task
 from pipelines.lerobot.writer import WriterConfig, WriteReport, write_dataset
+from pipelines.runtime.atomic import check_destination
 from schemas.embodiment import Embodiment
 from schemas.episode import Episode, RejectedEpisode
 

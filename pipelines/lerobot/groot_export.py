@@ -16,11 +16,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.atomic import atomic_directory
 from pipelines.lerobot import layout
 from pipelines.lerobot.reader import LeRobotSource, _column_to_numpy
 from pipelines.lerobot.stats import exact_column_stats
 from pipelines.lerobot.video import remux_segment
+from pipelines.runtime.atomic import atomic_directory
 
 __all__ = ["export_groot"]
 

@@ -26,12 +26,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.atomic import atomic_directory
 from pipelines.lerobot import layout
 from pipelines.lerobot.encoded import EncodedEpisode, encode_episode
 from pipelines.lerobot.features import arrow_schema, dataset_features, extra_dtype
 from pipelines.lerobot.stats import aggregate_stats, vector_stats
 from pipelines.lerobot.video import CameraEncoder, VideoCodec, video_info
+from pipelines.runtime.atomic import atomic_directory
 from schemas.embodiment import Embodiment
 from schemas.episode import Episode, EpisodeError, RejectedEpisode
 from schemas.errors import InputError

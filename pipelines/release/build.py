@@ -20,13 +20,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines.atomic import atomic_directory
-from pipelines.fingerprint import code_version, inputs_fingerprint, sha256_file
 from pipelines.lerobot import layout
+from pipelines.lerobot.inventory import DatasetSummary, summarise_home
 from pipelines.lerobot.merge import merge_datasets
 from pipelines.plots import pyramid_chart_png
 from pipelines.release.manifest import CHART, DATASETS_DIR, MANIFEST, MANIFEST_TABLE, file_entries, load_manifest
-from pipelines.summary import DatasetSummary, summarise_home
+from pipelines.runtime.atomic import atomic_directory
+from pipelines.runtime.fingerprint import code_version, inputs_fingerprint, sha256_file
 from schemas.home import Home, as_home
 from schemas.pyramid import FileEntry, Lineage, ManifestEntry, MixturePolicy, ReleaseManifest
 

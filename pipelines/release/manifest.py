@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from pipelines.fingerprint import sha256_file
+from pipelines.runtime.fingerprint import sha256_file
 from schemas.errors import InputError
 from schemas.pyramid import FileEntry, ReleaseManifest
 

@@ -106,8 +106,8 @@ class PulledRelease:
 
     def export_groot(self, destination: Path | str, *, overwrite: bool = False) -> dict[str, Path]:
         """Every dataset in GR00T's LeRobot v2.1 layout (``meta/modality.json`` included), one folder each."""
-        from pipelines.atomic import check_destination
         from pipelines.lerobot.groot_export import export_groot
+        from pipelines.runtime.atomic import check_destination
 
         check_destination(Path(destination), [self.folder], overwrite=True)  # its folders are checked one by one
         return {

@@ -35,9 +35,9 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 from pydantic import ValidationError
 
-from pipelines.atomic import MARKER, atomic_write_text, check_destination
-from pipelines.fingerprint import sha256_file
 from pipelines.release.manifest import MANIFEST, load_manifest
+from pipelines.runtime.atomic import MARKER, atomic_write_text, check_destination
+from pipelines.runtime.fingerprint import sha256_file
 from schemas.errors import InputError
 from schemas.pyramid import Layer, ReleaseManifest, safe_relative_path
 

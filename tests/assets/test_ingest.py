@@ -18,7 +18,7 @@ from tests.conftest import BRIDGE_SHARD, GR00T_DEMO
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 
-IN_PROCESS = RayResource(workers=0)  # Ray itself is tested in tests/pipelines/test_parallel.py
+IN_PROCESS = RayResource(workers=0)  # Ray itself is tested in tests/pipelines/runtime/test_parallel.py
 
 
 def home_with(tmp_path, teleop: dict[str, str] | None = None, oxe: dict[str, str] | None = None) -> PyramidHome:

@@ -6,7 +6,7 @@ import pytest
 
 from generators.robosuite_env import make_env
 from generators.scripted_teleop import ExpertConfig, record_expert_demo, record_teleop_set
-from pipelines.parallel import RayConfig
+from pipelines.runtime.parallel import RayConfig
 from tests.conftest import RAY_WORKERS
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves it out

@@ -12,11 +12,11 @@ from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from idm.config import IDMConfig
 from idm.label import label_idm_actions, load_idm, save_idm
 from idm.train import evaluate_idm, idm_labels, train_idm
-from pipelines.frame_pairs import read_training_clips, resize_frames
-from pipelines.labelled import video_datasets
+from pipelines.learning.frame_pairs import read_training_clips, resize_frames
+from pipelines.learning.labelled import video_datasets
+from pipelines.learning.training import TrainConfig
 from pipelines.lerobot.writer import write_dataset
-from pipelines.parallel import RayConfig
-from pipelines.training import TrainConfig
+from pipelines.runtime.parallel import RayConfig
 from schemas.embodiment import get_embodiment
 from tests.conftest import LABEL_IMAGE_SIZE as IMAGE_SIZE
 from tests.conftest import build_episode

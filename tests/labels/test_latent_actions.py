@@ -15,10 +15,10 @@ from latent_actions.config import LatentActionConfig
 from latent_actions.label import label_latent_actions, load_latent_action_model, save_latent_action_model
 from latent_actions.model import LatentActionModel
 from latent_actions.train import ActionGrounding, latent_labels, train_latent_action_model, window_means
-from pipelines.checkpoints import MissingCheckpointError
-from pipelines.frame_pairs import Clip, ClipTooShortError
-from pipelines.labelled import video_datasets
-from pipelines.training import TrainConfig
+from pipelines.learning.checkpoints import MissingCheckpointError
+from pipelines.learning.frame_pairs import Clip, ClipTooShortError
+from pipelines.learning.labelled import video_datasets
+from pipelines.learning.training import TrainConfig
 from tests.conftest import LABEL_IMAGE_SIZE as IMAGE_SIZE
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves it out

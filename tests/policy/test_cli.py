@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 
 def run_cli(*args: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True, check=True, env=env
+        [sys.executable, "-m", "assets.cli", *args], capture_output=True, text=True, check=True, env=env
     )
 
 
@@ -52,7 +52,7 @@ def test_train_serve_and_eval_from_the_command_line(policy_release, tmp_path):
 
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", "serve", "--policy", str(run / "post_train"), "--port", str(port)],
+        [sys.executable, "-m", "assets.cli", "serve", "--policy", str(run / "post_train"), "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -8,7 +8,7 @@ import pytest
 
 from generators.robosuite_env import make_env
 from generators.scripted_teleop import ExpertConfig, record_expert_demo
-from pipelines.parallel import RayConfig
+from pipelines.runtime.parallel import RayConfig
 from policy.config import PolicyConfig
 from policy.data import load_release
 from policy.evaluate import EVAL_SEED, closed_loop, evaluation_seeds, open_loop, parallel_closed_loop, save_videos

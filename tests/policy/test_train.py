@@ -6,8 +6,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from pipelines.checkpoints import load_checkpoint
-from pipelines.training import TrainConfig
+from pipelines.learning.checkpoints import load_checkpoint
+from pipelines.learning.training import TrainConfig
 from policy.config import PolicyConfig
 from policy.data import Mixture, load_release
 from policy.train import CHECKPOINT_DIR, train_policy

@@ -21,7 +21,7 @@ from generators.sim.mimicgen import (
     replay_actions,
     segment_bounds,
 )
-from pipelines.config import SourceConfig
+from pipelines.ingest.config import SourceConfig
 from pipelines.ingest.sources import ingest_source
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves it out

@@ -10,7 +10,7 @@ from generators.robosuite_env import GR1, PANDA, TWO_PANDAS, make_env
 from generators.scripted_teleop import ExpertConfig, record_teleop_set
 from generators.sim.generate import generate_demos
 from generators.sim.mimicgen import load_source_demos, replay_actions
-from pipelines.config import SourceConfig
+from pipelines.ingest.config import SourceConfig
 from pipelines.ingest.sources import ingest_source
 from schemas.embodiment import get_embodiment
 

@@ -14,9 +14,9 @@ from generators.sim.config import MimicGenConfig
 from generators.sim.generate import generate_demos
 from generators.sim.mimicgen import SUBTASKS, generate_rollout, load_source_demos, replay_actions, segment_bounds
 from generators.sim.poses import transform_segment
-from pipelines.config import SourceConfig
+from pipelines.ingest.config import SourceConfig
 from pipelines.ingest.sources import ingest_source
-from pipelines.parallel import RayConfig
+from pipelines.runtime.parallel import RayConfig
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 

@@ -16,7 +16,7 @@ from generators.video.config import GenerationConfig
 from generators.video.generate import generate_clips
 from pipelines.lerobot import layout
 from pipelines.lerobot.reader import LeRobotSource
-from pipelines.parallel import RayConfig
+from pipelines.runtime.parallel import RayConfig
 from tests.conftest import LABEL_IMAGE_SIZE
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves it out

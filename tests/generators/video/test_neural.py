@@ -19,10 +19,10 @@ from idm.train import ActionNormaliser
 from latent_actions.config import LatentActionConfig
 from latent_actions.label import save_latent_action_model
 from latent_actions.model import LatentActionModel
-from pipelines.checkpoints import MissingCheckpointError
+from pipelines.learning.checkpoints import MissingCheckpointError
 from pipelines.lerobot import layout
 from pipelines.lerobot.reader import LeRobotSource
-from pipelines.parallel import RayConfig
+from pipelines.runtime.parallel import RayConfig
 from tests.conftest import LABEL_IMAGE_SIZE
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves it out

@@ -7,8 +7,8 @@ import pytest
 from generators.video.config import GenerationConfig, VideoModelConfig
 from generators.video.model import load_video_pipeline, save_video_pipeline
 from generators.video.train import evaluate_video_model, train_video_model
-from pipelines.frame_pairs import read_training_clips, split_by_episode
-from pipelines.training import TrainConfig
+from pipelines.learning.frame_pairs import read_training_clips, split_by_episode
+from pipelines.learning.training import TrainConfig
 from tests.conftest import LABEL_IMAGE_SIZE
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves it out

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from pipelines.ingest.tf_example import encode_example
-from pipelines.ingest.tfrecord import write_records
+from pipelines.rlds.tf_example import encode_example
+from pipelines.rlds.tfrecord import write_records
 
 _IS = {
     "is_first": ("tensor", (), "bool"),

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.config import SourceConfig
-from pipelines.ingest.robomimic import RobomimicDemo, write_robomimic
+from pipelines.ingest.config import SourceConfig
 from pipelines.ingest.runner import _read_unit
 from pipelines.ingest.sources import ingest_source, source_plan
-from pipelines.ingest.tfrecord import read_records, write_records
 from pipelines.lerobot.groot_export import export_groot
 from pipelines.lerobot.writer import write_dataset
+from pipelines.rlds.tfrecord import read_records, write_records
+from pipelines.robomimic import RobomimicDemo, write_robomimic
 from schemas.embodiment import get_embodiment
 from schemas.episode import Episode, EpisodeError, RejectedEpisode, validate_episode
 from schemas.errors import InputError

@@ -3,7 +3,7 @@
 import numpy as np
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-from pipelines.config import HumanVideoConfig, SourceConfig
+from pipelines.ingest.config import HumanVideoConfig, SourceConfig
 from pipelines.ingest.human_video import human_video_clips, read_video
 from pipelines.ingest.sources import ingest_source
 from schemas.episode import RejectedEpisode

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-from pipelines.config import SourceConfig
+from pipelines.ingest.config import SourceConfig
 from pipelines.ingest.sources import ingest_source
 from pipelines.lerobot.reader import LeRobotSource
-from pipelines.parallel import RayConfig
+from pipelines.runtime.parallel import RayConfig
 from tests.conftest import RAY_WORKERS
 
 RAY = RayConfig(workers=RAY_WORKERS)

@@ -14,7 +14,7 @@ import yaml
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from PIL import Image
 
-from pipelines.cli import EXIT_INPUT, EXIT_QUARANTINED, main
+from assets.cli import EXIT_INPUT, EXIT_QUARANTINED, main
 from pipelines.lerobot.groot_export import export_groot
 from pipelines.lerobot.reader import LeRobotSource
 from schemas.embodiment import get_embodiment

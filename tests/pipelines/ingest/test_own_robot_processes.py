@@ -37,7 +37,7 @@ def test_a_user_embodiment_is_used_by_every_process_and_travels_with_its_release
     }
     env.pop("PYRAMID_EMBODIMENT_PATH", None)
     recording = record_lerobot(tmp_path / "panda_lab", PANDA_8)
-    pyramid = (sys.executable, "-m", "pipelines.cli")
+    pyramid = (sys.executable, "-m", "assets.cli")
 
     ingested = run(*pyramid, "ingest", str(recording), "--embodiment", "auto", "--workers", "2", env=env)
     assert "embodiment panda_lab (inferred, written to" in ingested.stdout.replace("\n", " ")

@@ -7,8 +7,8 @@ import numpy as np
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
 from pipelines.ingest.oxe import STANDARDISATIONS, binarize_gripper, ingest_oxe, relative_to_absolute_gripper
-from pipelines.ingest.rlds import RLDSBuilder, RLDSEpisode
-from pipelines.ingest.tfrecord import masked_crc32c
+from pipelines.rlds.builders import RLDSBuilder, RLDSEpisode
+from pipelines.rlds.tfrecord import masked_crc32c
 from tests.conftest import BRIDGE_SHARD
 from tests.pipelines.ingest.rlds_builders import PUBLISHED_STEPS, random_steps, write_builder
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.ingest.robomimic import RobomimicDemo, write_robomimic
+from pipelines.robomimic import RobomimicDemo, write_robomimic
 from tests.conftest import scene_frames
 from tests.pipelines.ingest.rlds_builders import random_steps, write_builder
 

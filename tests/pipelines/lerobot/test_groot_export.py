@@ -6,11 +6,11 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.atomic import DestinationError
 from pipelines.lerobot import layout
 from pipelines.lerobot.groot_export import export_groot
 from pipelines.lerobot.reader import LeRobotSource
 from pipelines.lerobot.writer import LeRobotWriter
+from pipelines.runtime.atomic import DestinationError
 from schemas.embodiment import get_embodiment
 
 

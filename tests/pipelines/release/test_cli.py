@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 def pyramid(*args: str, home, check: bool = True) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYRAMID_HOME": str(home), "COLUMNS": "200"}
     return subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", *args],
+        [sys.executable, "-m", "assets.cli", *args],
         capture_output=True,
         text=True,
         check=check,

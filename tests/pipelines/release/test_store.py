@@ -265,7 +265,7 @@ def test_a_pulled_manifest_naming_a_place_outside_the_release_is_refused(home, t
 
 
 def test_a_pull_never_writes_into_its_store_or_over_someone_elses_folder(home, tmp_path):
-    from pipelines.atomic import DestinationError
+    from pipelines.runtime.atomic import DestinationError
 
     version = ReleaseStore(tmp_path / "store").publish(home / "pyramid")
     with pytest.raises(DestinationError, match="overlaps"):

@@ -1,52 +1,16 @@
-"""What the pyramid home holds: every materialised dataset with its layer, embodiment and size."""
+"""The rich tables the command line and the demo print: the home's datasets, and a release's pyramid."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
 
 from rich.table import Table
 
-from pipelines.lerobot import layout
-from schemas.home import Home, as_home
-from schemas.pyramid import Layer, ReleaseManifest, SourceKind, layer_of
+from pipelines.lerobot.inventory import summarise_home
+from schemas.home import Home
+from schemas.pyramid import Layer, ReleaseManifest
 
-__all__ = ["DatasetSummary", "manifest_table", "pyramid_table", "summarise_home"]
-
-
-@dataclass(frozen=True)
-class DatasetSummary:
-    name: str
-    source: SourceKind
-    layer: Layer
-    embodiment: str
-    episodes: int
-    frames: int
-    hours: float
-    root: Path
-
-
-def summarise_home(home: Home | Path) -> list[DatasetSummary]:
-    summaries = []
-    for kind in SourceKind:
-        for info_path in sorted((as_home(home).datasets / kind.value).glob(f"*/{layout.INFO_PATH}")):
-            root = info_path.parent.parent
-            info = json.loads(info_path.read_text())
-            embodiment = json.loads((root / layout.PYRAMID_META_PATH).read_text())["embodiment"]
-            summaries.append(
-                DatasetSummary(
-                    root.name,
-                    kind,
-                    layer_of(kind),
-                    embodiment,
-                    info["total_episodes"],
-                    info["total_frames"],
-                    info["total_frames"] / info["fps"] / 3600,
-                    root,
-                )
-            )
-    return summaries
+__all__ = ["manifest_table", "pyramid_table"]
 
 
 def pyramid_table(home: Home | Path) -> Table:

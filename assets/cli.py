@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pipelines.config import AUTO, SourceConfig
+from pipelines.ingest.config import AUTO, SourceConfig
 from policy.config import ClosedLoopSettings, PolicyConfig, ServerLimits, TrainingRecipe
 from schemas import settings
 from schemas.embodiment import (
@@ -149,7 +149,7 @@ def _dataset_name(data_format: str, path: Path) -> str:
 
 def _declared_elsewhere(kind: SourceKind, source: SourceConfig) -> None:
     """Refuse a name that another source (of any origin) already has, unless it is this very source."""
-    from pipelines.config import source_origins
+    from pipelines.ingest.config import source_origins
 
     for other_kind, other, origin in source_origins(settings.sources_file(), _home()):
         if other.name == source.name and (other_kind, other.path) != (kind, source.path):
@@ -160,10 +160,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from assets.sources import local_instance, record_ingest
-    from pipelines.config import add_home_source
+    from pipelines.ingest.config import add_home_source
     from pipelines.ingest.sources import ingest_source, resolve_embodiment
-    from pipelines.parallel import RayConfig
     from pipelines.quality import validate_dataset
+    from pipelines.runtime.parallel import RayConfig
 
     kind, source = _source_from_args(args)
     _declared_elsewhere(kind, source)
@@ -217,7 +217,7 @@ def _quarantine_status(report: WriteReport, allowed: bool) -> int:
 
 
 def cmd_sources(args: argparse.Namespace) -> int:
-    from pipelines.config import home_sources_file, source_origins
+    from pipelines.ingest.config import home_sources_file, source_origins
 
     labels = {
         str(settings.sources_file()): "sources file",
@@ -237,7 +237,7 @@ def cmd_sources(args: argparse.Namespace) -> int:
 def cmd_sources_add(args: argparse.Namespace) -> int:
     from assets.ingest import SOURCE_PARTITIONS
     from assets.sources import local_instance
-    from pipelines.config import add_home_source
+    from pipelines.ingest.config import add_home_source
     from pipelines.ingest.sources import resolve_embodiment, source_plan
 
     kind, source = _source_from_args(args)
@@ -255,7 +255,7 @@ def cmd_sources_add(args: argparse.Namespace) -> int:
 
 def cmd_sources_remove(args: argparse.Namespace) -> int:
     from assets.sources import forget_source, local_instance
-    from pipelines.config import home_sources_file, remove_home_source, source_origins
+    from pipelines.ingest.config import home_sources_file, remove_home_source, source_origins
 
     for _, source, origin in source_origins(settings.sources_file(), _home()):
         if source.name == args.name and origin != str(home_sources_file(_home())):
@@ -271,7 +271,7 @@ def cmd_sources_remove(args: argparse.Namespace) -> int:
 def cmd_convert(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from pipelines.atomic import check_destination
+    from pipelines.runtime.atomic import check_destination
 
     check_destination(Path(args.destination), [Path(args.source)], overwrite=args.overwrite)  # before slow imports
     from pipelines.lerobot.convert import convert_lerobot
@@ -310,7 +310,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from pipelines.summary import pyramid_table
+    from assets.tables import pyramid_table
 
     console.print(pyramid_table(_home()))
     return 0
@@ -405,8 +405,8 @@ def cmd_pull(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from pipelines.plots import policy_training_png
     from pipelines.release.store import pull_release
+    from policy.plots import policy_training_png
     from policy.train import train_reference_policy
 
     recipe = from_values(TrainingRecipe, args)
@@ -458,7 +458,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from pipelines.parallel import RayConfig
+    from pipelines.runtime.parallel import RayConfig
     from policy.evaluate import ClosedLoopResult, evaluation_seeds, parallel_closed_loop, save_videos
 
     scoring = from_values(ClosedLoopSettings, args)

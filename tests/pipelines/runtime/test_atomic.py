@@ -1,6 +1,6 @@
 import pytest
 
-from pipelines.atomic import MARKER, DestinationError, atomic_directory, atomic_write_text
+from pipelines.runtime.atomic import MARKER, DestinationError, atomic_directory, atomic_write_text
 
 
 def pyramid_folder(path, *files: str):

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from pipelines.checkpoints import CONFIG_FILE, MissingCheckpointError, load_checkpoint, save_checkpoint
+from pipelines.learning.checkpoints import CONFIG_FILE, MissingCheckpointError, load_checkpoint, save_checkpoint
 
 
 def test_a_checkpoint_round_trips_with_its_hash(tmp_path):

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipelines.frame_pairs import Clip, ClipTooShortError, check_length, resize_frames
 from pipelines.ingest.runner import ReadPlan, write_plan
+from pipelines.learning.frame_pairs import Clip, ClipTooShortError, check_length, resize_frames
 from pipelines.lerobot import layout
+from pipelines.lerobot.inventory import DatasetSummary, summarise_home
 from pipelines.lerobot.reader import LeRobotSource, read_episode_task
-from pipelines.parallel import RayConfig
-from pipelines.summary import DatasetSummary, summarise_home
+from pipelines.runtime.parallel import RayConfig
 from schemas.embodiment import Embodiment
 from schemas.episode import Episode, RejectedEpisode
 from schemas.home import Home

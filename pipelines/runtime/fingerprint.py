@@ -10,9 +10,10 @@ from functools import cache
 from importlib.metadata import version
 from pathlib import Path
 
+from schemas.settings import REPO_ROOT
+
 __all__ = ["code_version", "inputs_fingerprint", "sha256_file"]
 
-_REPO_ROOT = Path(__file__).resolve().parent.parent
 _PACKAGES = ("schemas", "pipelines", "generators", "latent_actions", "idm", "policy")  # code that makes data
 
 
@@ -22,11 +23,11 @@ def code_version(*modules: str) -> str:
     import, transitively (committed or not). Work done by unchanged code is recognised as such; editing
     another stage, or the CLI's help, changes nothing. No module given: all the code that makes data."""
     files = (
-        _module_files(modules) if modules else sorted(p for pkg in _PACKAGES for p in (_REPO_ROOT / pkg).rglob("*.py"))
+        _module_files(modules) if modules else sorted(p for pkg in _PACKAGES for p in (REPO_ROOT / pkg).rglob("*.py"))
     )
     digest = hashlib.sha256()
     for path in files:
-        digest.update(str(path.relative_to(_REPO_ROOT)).encode())
+        digest.update(str(path.relative_to(REPO_ROOT)).encode())
         digest.update(path.read_bytes())
     return f"{version('pyramid')}+{digest.hexdigest()[:12]}"
 
@@ -34,7 +35,7 @@ def code_version(*modules: str) -> str:
 def _module_file(name: str) -> Path | None:
     if name.split(".")[0] not in _PACKAGES:
         return None
-    base = _REPO_ROOT.joinpath(*name.split("."))
+    base = REPO_ROOT.joinpath(*name.split("."))
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):
         if candidate.is_file():
             return candidate

@@ -23,8 +23,8 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image
 
-from pipelines.ingest.tf_example import ExampleDecodeError, decode_example
-from pipelines.ingest.tfrecord import TFRecordError, read_records
+from pipelines.rlds.tf_example import ExampleDecodeError, decode_example
+from pipelines.rlds.tfrecord import TFRecordError, read_records
 from schemas.episode import RejectedEpisode
 from schemas.errors import InputError, error_reason
 from schemas.pyramid import safe_relative_path

@@ -4,7 +4,7 @@ sources come from and which one wins, and the home's own list kept by the CLI.""
 import pytest
 import yaml
 
-from pipelines.config import (
+from pipelines.ingest.config import (
     SourceConfig,
     SourceFileError,
     add_home_source,
@@ -98,7 +98,7 @@ def test_human_video_curation_is_set_per_source_and_checked(tmp_path):
 def test_the_curation_defaults_quoted_in_the_docs_are_the_codes():
     import re
 
-    from pipelines.config import HumanVideoConfig
+    from pipelines.ingest.config import HumanVideoConfig
     from tests.conftest import REPO_ROOT
 
     text = (REPO_ROOT / "docs" / "ingest.md").read_text().replace("\n", " ")

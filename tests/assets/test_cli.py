@@ -10,7 +10,7 @@ pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True, check=True)
+    return subprocess.run([sys.executable, "-m", "assets.cli", *args], capture_output=True, text=True, check=True)
 
 
 def test_cli_prints_an_embodiments_modality_json_matching_gr00t():
@@ -29,7 +29,7 @@ def test_cli_convert_then_export_groot(tmp_path):
 
 
 def run_cli_status(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True, check=False)
+    return subprocess.run([sys.executable, "-m", "assets.cli", *args], capture_output=True, text=True, check=False)
 
 
 def test_convert_refuses_a_destination_holding_its_source_and_deletes_nothing(tmp_path):

@@ -15,8 +15,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from pipelines.atomic import atomic_directory
-from pipelines.training import TrainerState
+from pipelines.learning.training import TrainerState
+from pipelines.runtime.atomic import atomic_directory
 
 __all__ = [
     "CONFIG_FILE",

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pipelines.metrics import (
+from pipelines.learning.metrics import (
     paired_bootstrap_interval,
     perplexity,
     psnr,

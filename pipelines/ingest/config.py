@@ -16,7 +16,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pipelines.atomic import atomic_write_text
+from pipelines.runtime.atomic import atomic_write_text
 from schemas.errors import InputError
 from schemas.home import Home, as_home
 from schemas.pyramid import SourceKind

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-from pipelines.config import SourceConfig
-from pipelines.ingest.robomimic import RobomimicDemo, RobomimicError, read_robomimic, write_robomimic
+from pipelines.ingest.config import SourceConfig
 from pipelines.ingest.sources import ingest_source
+from pipelines.robomimic import RobomimicDemo, RobomimicError, read_robomimic, write_robomimic
 from schemas.embodiment import get_embodiment
 from schemas.episode import RejectedEpisode
 from tests.conftest import scene_frames

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import ray
 
-from pipelines.config import SourceConfig
+from pipelines.ingest.config import SourceConfig
 from pipelines.ingest.sources import ingest_source
 from pipelines.lerobot.reader import LeRobotSource
-from pipelines.parallel import LOG_POLL_SECONDS, RayConfig, ray_call, ray_map
+from pipelines.runtime.parallel import LOG_POLL_SECONDS, RayConfig, ray_call, ray_map
 from tests.conftest import GR00T_DEMO, psnr
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves it out

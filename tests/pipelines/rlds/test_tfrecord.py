@@ -3,8 +3,8 @@ import struct
 import numpy as np
 import pytest
 
-from pipelines.ingest.tf_example import decode_example, encode_example
-from pipelines.ingest.tfrecord import TFRecordError, masked_crc32c, read_records, write_records
+from pipelines.rlds.tf_example import decode_example, encode_example
+from pipelines.rlds.tfrecord import TFRecordError, masked_crc32c, read_records, write_records
 from tests.conftest import BRIDGE_SHARD
 
 

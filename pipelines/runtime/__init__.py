@@ -1,0 +1,1 @@
+"""Runtime helpers every stage uses: Ray sessions and task batches, atomic writes, input and code fingerprints."""
