@@ -354,6 +354,15 @@ def cmd_publish(args: argparse.Namespace) -> int:
     if args.keep:
         for version in store.apply_retention(args.keep):
             console.print(f"retention: deleted {version}")
+        console.print(store.collect_garbage().line())
+    return 0
+
+
+def cmd_gc(args: argparse.Namespace) -> int:
+    from pipelines.release.store import ReleaseStore
+
+    report = ReleaseStore(args.store).collect_garbage()
+    console.print(report.line())
     return 0
 
 
@@ -592,7 +601,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("publish", help="publish <home>/pyramid as an immutable release")
     p.add_argument("--store", default=default_store, help=store_help)
-    p.add_argument("--keep", type=int, default=0, help="then keep only the N newest releases (0: keep all)")
+    p.add_argument(
+        "--keep", type=int, default=0, help="then keep only the N newest releases and free their objects (0: keep all)"
+    )
     p.add_argument(
         "--move-latest-back",
         action="store_true",
@@ -603,6 +614,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("releases", help="list published releases")
     p.add_argument("--store", default=default_store, help=store_help)
     p.set_defaults(run=cmd_releases)
+
+    p = sub.add_parser("gc", help="delete the store's objects no release references (left by abandoned publishes)")
+    p.add_argument("--store", default=default_store, help=store_help)
+    p.set_defaults(run=cmd_gc)
 
     p = sub.add_parser("diff", help="episodes added/removed and hours per layer between two releases")
     p.add_argument("old")

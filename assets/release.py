@@ -100,6 +100,9 @@ def release(context: AssetExecutionContext, home: PyramidHome, store: ReleaseSto
     already = set(releases.versions())
     version = releases.publish(home.home.pyramid, log=context.log.info)
     deleted = releases.apply_retention(store.keep) if store.keep else []
+    garbage = releases.collect_garbage() if deleted else None
+    if garbage is not None:
+        context.log.info(garbage.line())
     manifest = load_manifest(home.home.pyramid)
     return MaterializeResult(
         metadata={
@@ -107,6 +110,7 @@ def release(context: AssetExecutionContext, home: PyramidHome, store: ReleaseSto
             "uri": releases.uri,
             "newly_published": version not in already,
             "deleted_by_retention": MetadataValue.json(deleted),
+            "objects_freed": len(garbage.deleted) if garbage else 0,
             "hours": round(sum(e.hours for e in manifest.datasets), 5),
         }
     )

@@ -154,7 +154,7 @@ def _write_manifest(
     now = datetime.now(UTC)
     draft = ReleaseManifest(
         version=f"{now:%Y%m%d}-{'0' * 12}",
-        created=now.isoformat(timespec="seconds"),
+        created=now.isoformat(timespec="microseconds"),  # two builds a second apart still order
         code_version=code_version(),
         mixture_policy=policy,
         datasets=entries,

@@ -45,3 +45,6 @@ def test_publish_list_diff_and_pull_from_the_command_line(home, tmp_path):
         "pull", store, "--version", "20000101-000000000000", "--dest", str(tmp_path / "x"), home=home, check=False
     )
     assert missing.returncode != 0 and "no release '20000101-000000000000'" in missing.stderr
+    assert "deleted 0 unreferenced objects" in pyramid("gc", "--store", store, home=home).stdout
+    pruned = pyramid("publish", "--store", store, "--keep", "1", home=newer).stdout
+    assert f"retention: deleted {versions[0]}" in pruned and "deleted 0 unreferenced objects" not in pruned

@@ -83,15 +83,23 @@ def test_a_publisher_killed_mid_upload_leaves_nothing_visible_on_s3(home, tmp_pa
     assert crashed.returncode == -9
     store = ReleaseStore(URI)
     assert store.versions() == [] and store.latest() is None  # objects were uploaded, but no manifest
-    assert s3.find("pyramid-releases/nightly/releases")  # ... they are there, unlisted
+    orphans = s3.find("pyramid-releases/nightly/objects")
+    assert len(orphans) >= 3  # ... they are there, unlisted
+    report = store.collect_garbage()  # the dead publisher's lease does not hold it back
+    assert report.skipped is None and len(report.deleted) == len(orphans) and report.freed_bytes > 0
+    s3.invalidate_cache()
+    assert s3.find("pyramid-releases/nightly/objects") == [] and s3.find("pyramid-releases/nightly/leases") == []
     version = store.publish(home / "pyramid")  # the rerun completes
     assert store.versions() == [version]
+    assert store.collect_garbage().deleted == []  # everything is referenced now
     PulledRelease(pull_release(URI, version, tmp_path / "pulled"))
 
 
 def test_a_tampered_object_makes_pull_refuse_naming_it(home, tmp_path, s3):
-    version = ReleaseStore(URI).publish(home / "pyramid")
-    key = f"pyramid-releases/nightly/releases/{version}/datasets/human_video__human_video/meta/info.json"
+    store = ReleaseStore(URI)
+    version = store.publish(home / "pyramid")
+    entry = store.manifest(version).files["datasets/human_video__human_video/meta/info.json"]
+    key = store.object_path(entry.sha256)
     s3.pipe_file(key, s3.cat_file(key).replace(b'"fps": 20', b'"fps": 30'))
     with pytest.raises(ChecksumError, match="human_video__human_video/meta/info.json"):
         pull_release(URI, version, tmp_path / "pulled")

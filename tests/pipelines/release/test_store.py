@@ -1,6 +1,7 @@
 """Publishing and pulling releases on a filesystem: atomic, verified, resumable, crash- and race-safe."""
 
 import json
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -66,7 +67,8 @@ def test_pull_resumes_and_refuses_a_tampered_file_naming_it(home, tmp_path):
     (tmp_path / "pulled" / version / "manifest.parquet").unlink()  # an interrupted pull lacks some files
     pull_release(tmp_path / "store", version, tmp_path / "pulled", on_file=refetched.append)
     assert refetched == ["manifest.parquet"]
-    victim = tmp_path / "store/releases" / version / "datasets/oxe__widowx/data/chunk-000/file-000.parquet"
+    entry = store.manifest(version).files["datasets/oxe__widowx/data/chunk-000/file-000.parquet"]
+    victim = Path(store.object_path(entry.sha256))
     victim.write_bytes(victim.read_bytes()[:-1] + b"\x00")
     with pytest.raises(ChecksumError, match="oxe__widowx/data/chunk-000/file-000.parquet"):
         pull_release(tmp_path / "store", version, tmp_path / "fresh")
@@ -94,17 +96,29 @@ def test_a_release_with_a_failed_check_is_not_published(home, tmp_path):
     assert ReleaseStore(tmp_path / "store").versions() == []
 
 
-@pytest.mark.parametrize("crash_at", ["file:1", "file:20", "before_rename"])
+def stored_objects(store: Path) -> set[str]:
+    """Names of the files under ``objects/``: sha256 names, and hidden temporary ones."""
+    return {path.name for path in (store / "objects").glob("*/*")}
+
+
+@pytest.mark.parametrize("crash_at", ["file:1", "file:4", "before_manifest"])
 def test_kill_9_during_publish_leaves_no_partial_release_and_a_rerun_completes(home, tmp_path, crash_at):
     store = ReleaseStore(tmp_path / "store")
     first = store.publish(home / "pyramid")
+    kept = stored_objects(tmp_path / "store")
     second = second_build(home)
     process = publish_in_subprocess(tmp_path / "store", home / "pyramid", crash_at)
     assert process.wait(timeout=120) == -9
     assert store.versions() == [first] and store.latest() == first  # the half-published release is invisible
+    orphans = stored_objects(tmp_path / "store") - kept
+    whole = {name for name in orphans if not name.startswith(".")}  # others: copies the kill cut short
+    assert whole and all(Path(store.object_path(name)).is_file() for name in whole)
+    garbage = store.collect_garbage()  # the dead publisher's lease does not hold it back
+    assert set(garbage.deleted) == whole and stored_objects(tmp_path / "store") == kept
+    PulledRelease(pull_release(tmp_path / "store", first, tmp_path / "pulled"))  # nothing of it was collected
     assert publish_in_subprocess(tmp_path / "store", home / "pyramid").wait(timeout=120) == 0
     assert store.versions() == [first, second] and store.latest() == second
-    assert not list((tmp_path / "store/releases").glob(".staging-*"))  # the dead publisher's staging is gone
+    assert not list((tmp_path / "store/leases").iterdir())
     PulledRelease(pull_release(tmp_path / "store", "latest", tmp_path / "pulled"))
 
 
@@ -149,11 +163,113 @@ def test_diff_reports_episodes_and_hours_per_layer(home, tmp_path):
 def test_retention_keeps_the_newest_and_never_the_latest_pointer_target(home, tmp_path):
     store = ReleaseStore(tmp_path / "store")
     first = store.publish(home / "pyramid")
+    first_objects = {e.sha256 for e in store.manifest(first).files.values()}
     second_build(home)
     second = store.publish(home / "pyramid")
+    second_objects = {e.sha256 for e in store.manifest(second).files.values()}
     assert store.apply_retention(keep=1) == [first] and store.versions() == [second]
     with pytest.raises(KeyError, match="no release"):
         pull_release(tmp_path / "store", first, tmp_path / "pulled")
+    garbage = store.collect_garbage()  # frees what only the first release held; shared objects stay
+    assert set(garbage.deleted) == first_objects - second_objects and garbage.kept == len(second_objects)
+    PulledRelease(pull_release(tmp_path / "store", second, tmp_path / "pulled"))
+
+
+def test_a_second_release_uploads_only_the_files_whose_content_changed(home, tmp_path):
+    store = ReleaseStore(tmp_path / "store")
+    first = store.publish(home / "pyramid")
+    before = stored_objects(tmp_path / "store")
+    second_build(home)  # one more stack episode: only the panda teleop dataset and the tables change
+    messages: list[str] = []
+    second = store.publish(home / "pyramid", log=messages.append)
+    uploaded = stored_objects(tmp_path / "store") - before
+    old, new = store.manifest(first).files, store.manifest(second).files
+    changed = {path for path, entry in new.items() if old.get(path) != entry}
+    assert uploaded == {new[path].sha256 for path in changed}
+    assert changed and all(path.startswith(("datasets/teleop__", "manifest", "pyramid")) for path in changed)
+    assert len(changed) < len(new) / 2
+    assert f"uploaded {len(uploaded)} of {len({e.sha256 for e in new.values()})} objects" in " ".join(messages)
+
+
+def test_listing_reads_the_index_and_repairs_it_from_the_manifests(home, tmp_path, monkeypatch):
+    store = ReleaseStore(tmp_path / "store")
+    first = store.publish(home / "pyramid")
+    second_build(home)
+    second = store.publish(home / "pyramid")
+    index = json.loads((tmp_path / "store/index.json").read_text())["releases"]
+    assert set(index) == {first, second}
+
+    def no_manifest_reads(name):
+        raise AssertionError(f"read the manifest of {name}")
+
+    monkeypatch.setattr(store, "_read_listed_manifest", no_manifest_reads)
+    assert store.versions() == [first, second]  # the index and one listing; no manifest read
+    monkeypatch.undo()
+    (tmp_path / "store/index.json").write_text(json.dumps({"releases": {second: index[second]}}))  # a lost update
+    assert store.versions() == [first, second]
+    assert set(json.loads((tmp_path / "store/index.json").read_text())["releases"]) == {first, second}
+    (tmp_path / "store/index.json").write_text("{corrupt")
+    assert store.versions() == [first, second]
+
+
+def test_a_store_written_before_objects_existed_still_lists_and_pulls(home, tmp_path):
+    store = ReleaseStore(tmp_path / "store")
+    version = store.publish(home / "pyramid")
+    for relative, entry in store.manifest(version).files.items():  # the layout of pyramid 0.1: files in place
+        target = tmp_path / "store/releases" / version / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(store.object_path(entry.sha256), target)
+    shutil.rmtree(tmp_path / "store/objects")
+    (tmp_path / "store/index.json").unlink()
+    assert stored_objects(tmp_path / "store") == set()
+    assert ReleaseStore(tmp_path / "store").versions() == [version]
+    release = PulledRelease(pull_release(tmp_path / "store", "latest", tmp_path / "pulled"))
+    assert release.dataset_names and store.collect_garbage().deleted == []
+
+
+def test_a_collection_during_a_publish_deletes_nothing_and_a_publish_waits_for_a_collection(home, tmp_path):
+    import threading
+
+    store = ReleaseStore(tmp_path / "store")
+    first = store.publish(home / "pyramid")
+    (tmp_path / "store/objects/ab").mkdir()
+    (tmp_path / "store/objects/ab/notes.txt").write_text("a file pyramid did not write")
+    second_build(home)
+    reports = []
+
+    def collect_at_first_upload(step: str) -> None:
+        if step == "file:1":
+            reports.append(store.collect_garbage())  # the uploaded objects are not referenced yet
+
+    second = store.publish(home / "pyramid", on_step=collect_at_first_upload)
+    assert reports[0].skipped and "a publish is in progress" in reports[0].skipped and not reports[0].deleted
+    for version in (first, second):
+        PulledRelease(pull_release(tmp_path / "store", version, tmp_path / f"pulled-{version}"))
+    garbage = store.collect_garbage()
+    assert garbage.deleted == [] and garbage.foreign == ["objects/ab/notes.txt"]
+    assert (tmp_path / "store/objects/ab/notes.txt").exists()
+
+    add_stack_episode(home)
+    build_pyramid(home, validate=lambda root: {"quality": True})
+    steps: list[str] = []
+    collecting, release = threading.Event(), threading.Event()
+
+    def hold_a_collection() -> None:
+        with store._lease("collect"):
+            collecting.set()
+            release.wait(timeout=60)
+
+    holder = threading.Thread(target=hold_a_collection)
+    holder.start()
+    collecting.wait(timeout=60)
+    publisher = threading.Thread(target=lambda: store.publish(home / "pyramid", on_step=steps.append))
+    publisher.start()
+    publisher.join(timeout=2)
+    assert publisher.is_alive() and steps == []  # waiting: not one object uploaded while a collection runs
+    release.set()
+    holder.join(timeout=60)
+    publisher.join(timeout=120)
+    assert not publisher.is_alive() and "before_latest" in steps and len(store.versions()) == 3
 
 
 def test_groot_export_of_a_pulled_release_reads_back_with_the_v2_reader(home, tmp_path):
