@@ -5,10 +5,13 @@ robosuite scenes (``policy.layer_value``), with Wilson 95% intervals.
 From an empty scratch home it records ``--demos`` scripted-expert demos per task, generates ``--generated``
 more per task in simulation, ingests both, builds the pyramid, then trains and scores ``teleop_only`` and
 ``teleop_sim``. Writes ``benchmarks/results/learning.json`` (every figure, the goals met or not, the
-commit, the date and the machine) and prints the table.
+commit, the date and the machine) and prints the table. ``--architecture chunk_regression`` trains the
+robomimic-style behaviour-cloning baseline instead, on the same data, inputs and budget, and writes
+``learning_chunk_regression.json``: what separates a data problem from a policy problem. A ``--home`` whose
+pyramid is built already is reused as it is (the same data for every architecture).
 
     python benchmarks/bench_learning.py [--tasks Lift Stack] [--demos 10] [--generated 50] [--steps 2000]
-        [--episodes 50] [--workers 2] [--home DIR]
+        [--episodes 50] [--workers 2] [--home DIR] [--architecture flow_matching|chunk_regression]
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from generators.sim.generate import generate_demos
 from pipelines.ingest.config import SourceConfig
 from pipelines.ingest.sources import ingest_source
 from pipelines.release.build import build_pyramid
+from pipelines.release.manifest import load_manifest
 from pipelines.runtime.parallel import RayConfig, ray_session
 from policy.config import PANDA, ClosedLoopSettings, PolicyConfig, TrainingRecipe
 from policy.data import load_release
@@ -36,7 +40,7 @@ from policy.layer_value import BASELINE, layer_value_rows, layer_value_table, la
 from schemas.home import Home
 from schemas.pyramid import SourceKind
 
-RESULTS = Path(__file__).with_name("results") / "learning.json"
+RESULTS = Path(__file__).with_name("results")
 GOALS = {  # figure -> the least it should reach (issue: the pyramid proves its worth)
     "lift_success": 0.9,
     "stack_success": 0.6,
@@ -68,23 +72,28 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2000, help="training steps of every variant")
     parser.add_argument("--episodes", type=int, default=50, help="closed-loop episodes per task and variant")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--home", help="scratch pyramid home (default: a temporary folder)")
+    parser.add_argument("--home", help="scratch pyramid home (default: a temporary folder); its pyramid is reused")
+    parser.add_argument("--architecture", default="flow_matching", choices=["flow_matching", "chunk_regression"])
     args = parser.parse_args()
 
     started = time.monotonic()
     home = Home(Path(args.home or tempfile.mkdtemp(prefix="bench_learning_")))
     ray = RayConfig(workers=args.workers)
     recipe = TrainingRecipe(pretrain_steps=args.steps, post_train_steps=0)
-    config, scoring = PolicyConfig(), ClosedLoopSettings(tasks=args.tasks, episodes=args.episodes, videos=0)
+    config = PolicyConfig(architecture=args.architecture)
+    scoring = ClosedLoopSettings(tasks=args.tasks, episodes=args.episodes, videos=0)
     with ray_session(ray):
-        record_sources(home, args.tasks, args.demos, args.generated, ray)
-        build_pyramid(home)
+        if load_manifest(home.pyramid) is None:
+            record_sources(home, args.tasks, args.demos, args.generated, ray)
+            build_pyramid(home)
         data_minutes = (time.monotonic() - started) / 60
         evaluation = load_release(home.pyramid, config, seed=recipe.seed, embodiments={PANDA}, log=print)
         variants = [v for v in layer_value_variants({SourceKind.TELEOP, SourceKind.SIM}, []) if v.name != "all"]
         variants_started = time.monotonic()
         scores = [
-            score_variant(v, home.pyramid, home.policies / v.name, config, recipe, scoring, evaluation, ray)
+            score_variant(
+                v, home.pyramid, home.policies / args.architecture / v.name, config, recipe, scoring, evaluation, ray
+            )
             for v in variants
         ]
         variant_minutes = (time.monotonic() - variants_started) / 60 / len(variants)
@@ -115,23 +124,26 @@ def main() -> None:
     for task in (t.lower() for t in args.tasks):
         disjoint = by_name["teleop_sim"][f"{task}_success_lo"] > by_name[BASELINE][f"{task}_success_hi"]
         goals[f"{task}_teleop_sim_beats_teleop_only"] = {"goal": "intervals do not overlap", "met": disjoint}
+    name = "learning" if args.architecture == "flow_matching" else f"learning_{args.architecture}"
     git = ["git", "-C", str(Path(__file__).parent), "rev-parse", "--short", "HEAD"]
     commit = subprocess.run(git, check=True, capture_output=True, text=True).stdout.strip()
     record = {
-        "name": "learning",
+        "name": name,
+        "architecture": args.architecture,
         "figures": figures,
         "goals": goals,
         "rows": rows,
         "commit": commit,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{os.cpu_count()} CPUs ({platform.machine()}), no GPU used, {args.workers} Ray workers",
-        "reference": "none in this run: the issue's robomimic-style BC baseline is not built yet",
+        "reference": "bench_learning.py --architecture chunk_regression (learning_chunk_regression.json): the "
+        "robomimic-style behaviour-cloning baseline on the same data, inputs and budget",
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(record, indent=2))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(record, indent=2))
     for name, goal in goals.items():
         print(f"{name}: {goal['goal']}: {({True: 'met', False: 'NOT met', None: 'not measured'})[goal['met']]}")
-    print(f"wrote {RESULTS}")
+    print(f"wrote {RESULTS / f'{name}.json'}")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,11 @@ PANDA = "robosuite_panda"
 class PolicyConfig:
     """The model: sizes, the padded state/action layout and the flow-matching schedule."""
 
+    architecture: str = option(
+        "flow_matching",
+        "flow_matching: the GR00T-style System 2 + flow-matching System 1; chunk_regression: the robomimic-style "
+        "behaviour-cloning baseline (conv + spatial softmax + MLP, the chunk regressed), for diagnosis",
+    )
     image_size: int = option(64, "square side every camera frame is resized to (multiple of 16)")
     hidden: int = option(96, "width of every token (System 2 and System 1); 96 is the CPU reference size")
     heads: int = option(4, "attention heads")
@@ -41,6 +46,8 @@ class PolicyConfig:
     time_buckets: int = option(1000, "discretisation of the flow-matching time for its sinusoidal embedding")
 
     def __post_init__(self) -> None:
+        if self.architecture not in ("flow_matching", "chunk_regression"):
+            raise ValueError(f"architecture must be 'flow_matching' or 'chunk_regression', not {self.architecture!r}")
         if self.normalisation not in ("min_max", "q01_q99"):
             raise ValueError(f"normalisation must be 'min_max' or 'q01_q99', not {self.normalisation!r}")
         if self.hidden % self.heads:

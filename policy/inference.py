@@ -17,7 +17,7 @@ from pipelines.learning.checkpoints import load_checkpoint
 from pipelines.learning.language import language_encoder
 from policy.config import PolicyConfig
 from policy.data import camera_frames, observation_inputs, pad
-from policy.model import FlowMatchingPolicy, ModelInputs
+from policy.model import FlowMatchingPolicy, ModelInputs, build_model
 from policy.normalize import Normaliser
 from policy.train import CHECKPOINT_DIR
 from schemas.embodiment import Embodiment, get_embodiment, register, registered_embodiments
@@ -54,13 +54,14 @@ class ReferencePolicy:
         self.cameras: dict[str, list[str]] = saved["cameras"]
         self.normalisers = {name: Normaliser.from_dict(n) for name, n in saved["normalisers"].items()}
         self.language = language_encoder(self.config.language_model)
-        self.model = FlowMatchingPolicy(self.config, self.language.dim)
+        self.model = build_model(self.config, self.language.dim)
         self.model.load_state_dict(checkpoint.weights)
         self.model.to(device).eval()
         self.device = device
         self.generator = torch.Generator().manual_seed(0)
         # System 1's velocity as sampling calls it: traced and frozen, or the model's own (eager) method
-        self.velocity = self._trace() if trace else self.model.velocity
+        flow = isinstance(self.model, FlowMatchingPolicy)
+        self.velocity = (self._trace() if trace else self.model.velocity) if flow else None
 
     def _trace(self) -> torch.jit.ScriptModule:
         """System 1's velocity traced and frozen: the same arithmetic without Python's per-op overhead (about

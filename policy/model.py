@@ -24,7 +24,7 @@ from torch import nn
 
 from policy.config import PolicyConfig
 
-__all__ = ["FlowMatchingPolicy", "ModelInputs"]
+__all__ = ["ChunkRegressionPolicy", "FlowMatchingPolicy", "ModelInputs", "build_model"]
 
 MAX_CAMERAS = 4
 
@@ -306,3 +306,87 @@ class FlowMatchingPolicy(nn.Module):
             conditioning = (embeddings[k].expand(batch, -1), modulations[k].expand(batch, -1, -1))
             x = x + velocity(context, state_token, x, conditioning, inputs.slot) / steps
         return x
+
+
+class SpatialSoftmax(nn.Module):
+    """Feature maps (N, C, H, W) -> the expected (x, y) of each channel's softmax: (N, 2C) keypoints, as robomimic's
+    image encoder pools its ResNet features."""
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        h, w = features.shape[-2:]
+        attention = features.flatten(2).softmax(-1)  # (N, C, H*W)
+        ys, xs = torch.meshgrid(
+            torch.linspace(-1, 1, h, device=features.device),
+            torch.linspace(-1, 1, w, device=features.device),
+            indexing="ij",
+        )
+        grid = torch.stack([xs.flatten(), ys.flatten()], -1)  # (H*W, 2)
+        return (attention @ grid).flatten(1)
+
+
+class ChunkRegressionPolicy(nn.Module):
+    """The diagnosis baseline: robomimic-style behaviour cloning with action chunking. Each camera frame goes
+    through a small conv net with spatial-softmax keypoints; with the state, the instruction (mean of its token
+    embeddings) and the embodiment slot an MLP regresses the whole chunk by masked MSE. What it reaches on the
+    same data and inputs as the reference policy tells a data problem from a policy problem."""
+
+    def __init__(self, config: PolicyConfig, language_dim: int):
+        super().__init__()
+        self.config = config
+        channels, width = 32, 4 * config.hidden
+        self.convs = nn.Sequential(
+            nn.Conv2d(3, channels, 5, stride=2, padding=2),
+            nn.GroupNorm(8, channels),
+            nn.SiLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.GroupNorm(8, channels),
+            nn.SiLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            SpatialSoftmax(),
+        )
+        self.camera_features = MAX_CAMERAS * 2 * channels
+        self.language = nn.Linear(language_dim, config.hidden)
+        self.slot = nn.Embedding(config.embodiment_slots, config.hidden)
+        self.mlp = nn.Sequential(
+            nn.Linear(self.camera_features + config.max_state_dim + 2 * config.hidden, width),
+            nn.SiLU(),
+            nn.Linear(width, width),
+            nn.SiLU(),
+            nn.Linear(width, config.chunk * config.max_action_dim),
+        )
+
+    def forward(self, inputs: ModelInputs) -> torch.Tensor:
+        """Action chunks (B, chunk, max_action_dim) in normalised units."""
+        batch = len(inputs.images)
+        keypoints = self.convs(inputs.images.flatten(0, 1) * 2 - 1).reshape(batch, -1)
+        keypoints = F.pad(keypoints, (0, self.camera_features - keypoints.shape[1]))  # absent cameras are zeros
+        mask = inputs.language_mask.unsqueeze(-1).float()
+        words = (inputs.language * mask).sum(1) / mask.sum(1).clamp(min=1)
+        features = torch.cat([keypoints, inputs.state, self.language(words), self.slot(inputs.slot)], -1)
+        return self.mlp(features).reshape(batch, self.config.chunk, self.config.max_action_dim)
+
+    def loss(
+        self,
+        inputs: ModelInputs,
+        actions: torch.Tensor,
+        action_mask: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        error = (self(inputs) - actions) ** 2 * action_mask
+        return error.sum() / action_mask.sum().clamp(min=1)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        inputs: ModelInputs,
+        generator: torch.Generator | None = None,
+        velocity: Callable[..., torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """The regressed chunk; deterministic (``generator`` and ``velocity`` exist for the flow policy)."""
+        return self(inputs)
+
+
+def build_model(config: PolicyConfig, language_dim: int) -> FlowMatchingPolicy | ChunkRegressionPolicy:
+    """The model ``config.architecture`` names, with fresh weights."""
+    models = {"flow_matching": FlowMatchingPolicy, "chunk_regression": ChunkRegressionPolicy}
+    return models[config.architecture](config, language_dim)

@@ -21,7 +21,7 @@ from pipelines.learning.language import language_encoder
 from pipelines.learning.training import TrainConfig, TrainerState, train
 from policy.config import PolicyConfig, TrainingRecipe
 from policy.data import Mixture, NothingToTrainError, ReleaseData, load_release, observation_inputs
-from policy.model import FlowMatchingPolicy
+from policy.model import build_model
 from schemas.embodiment import get_embodiment
 
 __all__ = ["CHECKPOINT_DIR", "PolicyRun", "RecipeRuns", "fit_dims", "train_policy", "train_reference_policy"]
@@ -113,7 +113,7 @@ def train_policy(
     saved = checkpoint_config(config, data, training, mixture, start.sha256 if start else "")
     language = language_encoder(config.language_model)
     torch.manual_seed(training.seed)
-    model = FlowMatchingPolicy(config, language.dim).to(training.device)
+    model = build_model(config, language.dim).to(training.device)
     if start is not None:
         model.load_state_dict(start.weights)
 

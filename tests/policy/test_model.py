@@ -1,12 +1,21 @@
 """The flow-matching policy's parts: per-embodiment weight slots, masked loss, and that training then
 sampling really reproduces the actions it was trained on."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
 from policy.config import PolicyConfig
-from policy.model import EmbodimentLinear, FlowMatchingPolicy, ModelInputs
+from policy.model import (
+    ChunkRegressionPolicy,
+    EmbodimentLinear,
+    FlowMatchingPolicy,
+    ModelInputs,
+    SpatialSoftmax,
+    build_model,
+)
 
 CONFIG = PolicyConfig(image_size=16, hidden=32, heads=2, vl_layers=1, dit_layers=2, max_state_dim=8, max_action_dim=4)
 
@@ -91,6 +100,41 @@ def test_config_is_checked():
         PolicyConfig(hidden=30, heads=4)
     with pytest.raises(ValueError, match="multiple of 16"):
         FlowMatchingPolicy(PolicyConfig(image_size=40), language_dim=8)
+    with pytest.raises(ValueError, match="architecture must be 'flow_matching' or 'chunk_regression'"):
+        PolicyConfig(architecture="diffusion")
+
+
+def test_spatial_softmax_finds_each_channel_peak():
+    features = torch.full((1, 2, 5, 5), -50.0)
+    features[0, 0, 0, 4] = 50.0  # top right: x = 1, y = -1
+    features[0, 1, 2, 2] = 50.0  # centre
+    assert SpatialSoftmax()(features)[0].tolist() == pytest.approx([1.0, -1.0, 0.0, 0.0], abs=1e-4)
+
+
+def test_the_baseline_regresses_the_demonstrated_chunks_and_ignores_masked_entries():
+    """The behaviour-cloning baseline: the same inputs, the chunk regressed. It fits four observations' chunks,
+    its loss ignores padded dims, and it is deterministic."""
+    torch.manual_seed(0)
+    config = replace(CONFIG, architecture="chunk_regression")
+    model = build_model(config, language_dim=8)
+    assert isinstance(model, ChunkRegressionPolicy)
+    batch = inputs(4, seed=3)
+    targets = torch.from_numpy(np.random.default_rng(0).uniform(-0.8, 0.8, (4, config.chunk, 4))).float()
+    mask = torch.ones_like(targets)
+    mask[..., 3] = 0
+    changed = targets.clone()
+    changed[..., 3] = 100.0
+    assert model.loss(batch, targets, mask).item() == pytest.approx(model.loss(batch, changed, mask).item())
+    before = ((model.sample(batch) - targets)[..., :3] ** 2).mean().item()
+    optimiser = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    for _ in range(300):
+        loss = model.loss(batch, targets, mask)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    after = ((model.sample(batch) - targets)[..., :3] ** 2).mean().item()
+    assert before > 0.1 and after < 0.01, (before, after)
+    assert torch.equal(model.sample(batch, torch.Generator().manual_seed(1)), model.sample(batch))
 
 
 def test_a_local_pretrained_vision_model_replaces_the_conv_encoder(tmp_path):

@@ -80,3 +80,16 @@ def test_a_folder_holding_another_run_is_refused(policy_release, tiny_policy, tm
 def test_a_release_without_actions_has_nothing_to_train_on(policy_release):
     with pytest.raises(ValueError, match="no dataset to train on"):
         load_release(policy_release, TINY, Mixture(frozenset({SourceKind.HUMAN_VIDEO})), log=quiet)
+
+
+def test_the_behaviour_cloning_baseline_trains_and_acts_through_the_same_paths(policy_release, tmp_path):
+    from policy.evaluate import EVAL_SEED, closed_loop
+    from policy.inference import ReferencePolicy
+    from policy.model import ChunkRegressionPolicy
+
+    baseline = replace(TINY, architecture="chunk_regression")
+    run = train_policy(policy_release, tmp_path / "baseline", baseline, replace(SHORT, steps=60), log=quiet)
+    assert run.history[-1]["loss"] < 0.7 * run.history[0]["loss"]
+    policy = ReferencePolicy(run.folder)
+    assert isinstance(policy.model, ChunkRegressionPolicy) and policy.config.architecture == "chunk_regression"
+    assert closed_loop(policy, "Lift", [EVAL_SEED], max_steps=16).steps == [16]
