@@ -70,10 +70,6 @@ def embedded_human_videos(
 
     folder = embedded_human_video_folder(home)
     shutil.rmtree(folder, ignore_errors=True)
-    paths = [
-        p
-        for task in EMBEDDED_TASKS.get_partition_keys()
-        for p in record_stand_in_videos(task, config.clips_per_task, folder, ray=ray.config())
-    ]
+    paths = record_stand_in_videos(EMBEDDED_TASKS.get_partition_keys(), config.clips_per_task, folder, ray=ray.config())
     context.log.info(f"{len(paths)} stand-in clips in {folder}")
     return MaterializeResult(metadata={"path": MetadataValue.path(str(folder)), "clips": len(paths)})

@@ -9,6 +9,7 @@ termination signals.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -309,28 +310,48 @@ class TeleopSetReport:
     failed_seeds: list[int]
 
 
+def _attempt(task: str, seed: int, config: ExpertConfig | None) -> tuple[str, int, RobomimicDemo, bool]:
+    return (task, seed, *record_expert_demo(task, seed, config))
+
+
 def record_successes(
-    task: str,
-    demos: int,
+    wanted: dict[str, int],
     config: ExpertConfig | None = None,
     first_seed: int = 0,
     max_attempts: int | None = None,
     ray: RayConfig | None = None,
-) -> tuple[list[RobomimicDemo], list[int]]:
-    """The first ``demos`` successful expert demos of ``task`` from seed ``first_seed`` on, and the seeds that
-    failed before them; an error after ``max_attempts`` (default 3x) attempts. With ``ray`` the attempts run
-    as Ray tasks a few seeds ahead, and the demos kept are the same as in-process."""
-    max_attempts = max_attempts or 3 * demos
-    seeds = range(first_seed, first_seed + max_attempts)
-    arguments = [(task, seed, config) for seed in seeds]
-    attempts = ray_map(record_expert_demo, arguments, ray) if ray else (record_expert_demo(*a) for a in arguments)
-    kept, failed = [], []
-    with closing(attempts):  # stops the attempts still in flight once enough succeeded
-        for seed, (demo, success) in zip(seeds, attempts, strict=True):
-            (kept if success else failed).append(demo if success else seed)
-            if len(kept) == demos:
-                return kept, failed
-    raise RuntimeError(f"{task}: only {len(kept)} of {demos} expert demos succeeded in {max_attempts} attempts")
+) -> dict[str, tuple[list[RobomimicDemo], list[int]]]:
+    """Per task of ``wanted`` (task -> demos): its first successful expert demos from seed ``first_seed`` on, and
+    the seeds that failed before them; an error after ``max_attempts`` (default 3x its demos) attempts of a task.
+    The tasks' attempts interleave (each task's first seed, then each one's second, ...) and a task stops getting
+    attempts once it has its demos, so several tasks share the workers. With ``ray`` the attempts run as Ray
+    tasks a few ahead, and the demos kept are the same as in-process."""
+    limits = {task: max_attempts or 3 * demos for task, demos in wanted.items()}
+    kept: dict[str, list[RobomimicDemo]] = {task: [] for task in wanted}
+    failed: dict[str, list[int]] = {task: [] for task in wanted}
+
+    def arguments() -> Iterator[tuple[str, int, ExpertConfig | None]]:
+        for offset in range(max(limits.values(), default=0)):
+            for task, demos in wanted.items():
+                if offset < limits[task] and len(kept[task]) < demos:
+                    yield task, first_seed + offset, config
+
+    attempts = ray_map(_attempt, arguments(), ray) if ray else (_attempt(*a) for a in arguments())
+    with closing(attempts):  # stops the attempts still in flight once every task has its demos
+        for task, seed, demo, success in attempts:
+            if len(kept[task]) == wanted[task]:
+                continue  # submitted before the task had its demos
+            (kept[task] if success else failed[task]).append(demo if success else seed)
+            if all(len(kept[t]) == demos for t, demos in wanted.items()):
+                break
+    short = [
+        f"{t}: only {len(kept[t])} of {n} expert demos succeeded in {len(kept[t]) + len(failed[t])} attempts"
+        for t, n in wanted.items()
+        if len(kept[t]) < n
+    ]
+    if short:
+        raise RuntimeError("; ".join(short))
+    return {task: (kept[task], failed[task]) for task in wanted}
 
 
 def record_teleop_set(
@@ -343,13 +364,13 @@ def record_teleop_set(
     ray: RayConfig | None = None,
 ) -> TeleopSetReport:
     """Record ``demos`` successful expert demos of ``task`` (``record_successes``) into one HDF5 file."""
-    kept, failed = record_successes(task, demos, config, first_seed, max_attempts, ray)
+    kept, failed = record_successes({task: demos}, config, first_seed, max_attempts, ray)[task]
     write_robomimic(path, task, kept, fps=CONTROL_FREQ)
     return TeleopSetReport(task, Path(path), len(kept), len(kept) + len(failed), failed)
 
 
 def record_stand_in_videos(
-    task: str,
+    tasks: Sequence[str],
     clips: int,
     folder: Path,
     camera: str = "frontview",
@@ -358,12 +379,15 @@ def record_stand_in_videos(
     ray: RayConfig | None = None,
 ) -> list[Path]:
     """Action-less clips of the expert from a camera the teleop data does not use, standing in for human
-    video: ``robosuite_standin_<task>_<seed>.mp4`` with the instruction in a sidecar ``.txt``."""
-    demos, _ = record_successes(task, clips, ExpertConfig(cameras=(camera,), image_size=size), first_seed, ray=ray)
+    video: ``clips`` per task, ``robosuite_standin_<task>_<seed>.mp4`` with the instruction in a sidecar ``.txt``.
+    The tasks are recorded together, so their attempts share the workers."""
+    config = ExpertConfig(cameras=(camera,), image_size=size)
+    recorded = record_successes(dict.fromkeys(tasks, clips), config, first_seed, ray=ray)
     paths = []
-    for demo in demos:
-        path = Path(folder) / f"robosuite_standin_{task.lower()}_{demo.attrs['seed']}.mp4"
-        write_mp4(path, demo.obs[f"{camera}_image"], CONTROL_FREQ)
-        path.with_suffix(".txt").write_text(demo.instruction + "\n")
-        paths.append(path)
+    for task, (demos, _) in recorded.items():
+        for demo in demos:
+            path = Path(folder) / f"robosuite_standin_{task.lower()}_{demo.attrs['seed']}.mp4"
+            write_mp4(path, demo.obs[f"{camera}_image"], CONTROL_FREQ)
+            path.with_suffix(".txt").write_text(demo.instruction + "\n")
+            paths.append(path)
     return paths

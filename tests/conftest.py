@@ -138,7 +138,7 @@ def label_home(tmp_path_factory, _ray_session):
     )
     ingest_source(teleop, home / "datasets" / "teleop" / "panda_lift")
     record_stand_in_videos(
-        "Lift", 3, raw / "videos", camera="agentview", size=LABEL_IMAGE_SIZE, ray=RayConfig(workers=RAY_WORKERS)
+        ["Lift"], 3, raw / "videos", camera="agentview", size=LABEL_IMAGE_SIZE, ray=RayConfig(workers=RAY_WORKERS)
     )
     ingest_source(
         SourceConfig(name="standin", path=raw / "videos", format="video_folder"),

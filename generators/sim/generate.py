@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -104,16 +105,17 @@ def generate_demos(
     arguments = ((task, str(source_path), first_seed + i, config, cameras, image_size) for i in range(max_attempts))
     results = ray_map(_attempt, arguments, ray) if ray else (_attempt(*args) for args in arguments)
     demos, failures, attempts, start = [], [], 0, time.perf_counter()
-    for demo, outcome in results:
-        attempts += 1
-        if demo is None:
-            failures.append(outcome)
-        else:
-            demos.append(demo)
-        if on_attempt is not None:
-            on_attempt(attempts, len(demos))
-        if len(demos) == count:
-            break
+    with closing(results):  # once enough succeeded, the attempts still in flight are cancelled
+        for demo, outcome in results:
+            attempts += 1
+            if demo is None:
+                failures.append(outcome)
+            else:
+                demos.append(demo)
+            if on_attempt is not None:
+                on_attempt(attempts, len(demos))
+            if len(demos) == count:
+                break
     seconds = time.perf_counter() - start
     if not demos:
         raise RuntimeError(f"{task}: no generated demo succeeded in {attempts} attempts ({failures[:3]} ...)")

@@ -87,7 +87,9 @@ def ray_map(fn: Callable[..., Any], arguments: Iterable[tuple], config: RayConfi
 
     A local Ray started here has ``workers`` CPUs, so at most ``workers`` tasks run at once; up to
     ``2 * workers`` are submitted so the next results are ready while the caller writes, and results
-    (episodes with frames) never pile up faster than they are consumed. A Ray started here is shut down.
+    (episodes with frames) never pile up faster than they are consumed. A caller that stops early (closing the
+    iterator: enough demos succeeded) cancels the tasks still submitted, so they do not hold the workers. A Ray
+    started here is shut down.
     """
     import ray
 
@@ -102,6 +104,8 @@ def ray_map(fn: Callable[..., Any], arguments: Iterable[tuple], config: RayConfi
         while pending:
             yield ray.get(pending.popleft())
     finally:
+        for reference in pending:
+            ray.cancel(reference)
         if started:
             ray.shutdown()
 

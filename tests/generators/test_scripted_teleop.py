@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from generators.robosuite_env import make_env
-from generators.scripted_teleop import ExpertConfig, record_expert_demo, record_teleop_set
+from generators.scripted_teleop import ExpertConfig, record_expert_demo, record_successes, record_teleop_set
 from pipelines.runtime.parallel import RayConfig
 from tests.conftest import RAY_WORKERS
 
@@ -72,3 +72,15 @@ def test_on_ray_too_few_successes_is_a_clear_error_and_writes_nothing(tmp_path):
     with pytest.raises(RuntimeError, match="Lift: only 0 of 2 expert demos succeeded in 3 attempts"):
         record_teleop_set("Lift", 2, tmp_path / "ray.hdf5", never, max_attempts=3, ray=RayConfig(workers=RAY_WORKERS))
     assert not (tmp_path / "ray.hdf5").exists()
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_several_tasks_share_the_workers_and_keep_what_each_would_alone(lift_file):
+    """Attempts interleave across tasks; each task keeps the demos it keeps when recorded alone, in-process."""
+    together = record_successes({"Lift": 2, "Stack": 1}, SMALL, ray=RayConfig(workers=RAY_WORKERS))
+    alone = record_successes({"Stack": 1}, SMALL)
+    with h5py.File(lift_file) as here:
+        lift_seeds = [here[f"data/demo_{i}"].attrs["seed"] for i in range(2)]
+    assert [demo.attrs["seed"] for demo in together["Lift"][0]] == lift_seeds
+    assert [demo.attrs["seed"] for demo in together["Stack"][0]] == [demo.attrs["seed"] for demo in alone["Stack"][0]]
+    np.testing.assert_array_equal(together["Stack"][0][0].actions, alone["Stack"][0][0].actions)

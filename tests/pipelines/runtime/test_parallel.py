@@ -34,6 +34,25 @@ def test_ray_map_returns_results_in_input_order():
     assert list(ray_map(square, [(i,) for i in range(7)], RayConfig(workers=2))) == [i * i for i in range(7)]
 
 
+def sleep_then_mark(seconds: float, marker: str) -> str:
+    time.sleep(seconds)
+    Path(marker).touch()
+    return marker
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_a_ray_map_closed_early_cancels_the_tasks_still_submitted(tmp_path):
+    """The caller had enough (e.g. demos succeeded): the tasks submitted ahead stop instead of holding the workers."""
+    markers = [str(tmp_path / f"task-{i}") for i in range(4)]
+    results = ray_map(
+        sleep_then_mark, [(0.1 if i == 0 else 4.0, m) for i, m in enumerate(markers)], RayConfig(workers=2)
+    )
+    assert next(results) == markers[0]
+    results.close()
+    time.sleep(6)  # long enough for every cancelled task to have finished had it run on
+    assert [Path(m).exists() for m in markers] == [True, False, False, False]
+
+
 def report_then_wait(steps: int, on_log: Callable[[dict], None]) -> int:
     for step in range(steps):
         on_log({"step": step, "loss": 1 / (step + 1)})
