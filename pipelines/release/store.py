@@ -322,7 +322,7 @@ class ReleaseStore:
         the store does not hold yet are uploaded. Publishing a version that already exists is a no-op, so a rerun
         after a crash simply completes. ``latest`` moves to it only when it was built after the current latest,
         unless ``move_latest_back``. ``on_step`` hears each step as it is reached (``file:<n>``,
-        ``before_manifest``, ``before_latest``): where a test kills a publisher.
+        ``before_manifest``, ``before_index``, ``before_latest``): where a test kills a publisher.
         """
         folder = Path(folder)
         manifest = load_manifest(folder)
@@ -342,6 +342,7 @@ class ReleaseStore:
                 self._upload(folder, manifest, on_step, log)
                 on_step("before_manifest")
                 self._put_file(folder / MANIFEST, self._path(RELEASES_DIR, manifest.version, MANIFEST))
+                on_step("before_index")
             self.versions()  # adds it to the index
         on_step("before_latest")
         current = self.latest()

@@ -122,12 +122,15 @@ def test_kill_9_during_publish_leaves_no_partial_release_and_a_rerun_completes(h
     PulledRelease(pull_release(tmp_path / "store", "latest", tmp_path / "pulled"))
 
 
-def test_kill_9_after_the_release_but_before_latest_keeps_latest_on_the_old_release(home, tmp_path):
+@pytest.mark.parametrize("crash_at", ["before_index", "before_latest"])
+def test_kill_9_after_the_release_keeps_latest_on_the_old_release_and_lists_the_new(home, tmp_path, crash_at):
     store = ReleaseStore(tmp_path / "store")
     first = store.publish(home / "pyramid")
     second = second_build(home)
-    assert publish_in_subprocess(tmp_path / "store", home / "pyramid", "before_latest").wait(timeout=120) == -9
-    assert store.latest() == first and second in store.versions()  # complete, just not promoted yet
+    assert publish_in_subprocess(tmp_path / "store", home / "pyramid", crash_at).wait(timeout=120) == -9
+    assert store.latest() == first and store.versions() == [first, second]  # complete, just not promoted yet
+    index = json.loads((tmp_path / "store/index.json").read_text())["releases"]
+    assert set(index) == {first, second}  # listing repaired the index the killed publisher did not update
     assert store.publish(home / "pyramid") == second and store.latest() == second
 
 
