@@ -17,14 +17,11 @@ pyramid is built already is reused as it is (the same data for every architectur
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import subprocess
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
+
+from record import at_least, write_result
 
 from generators.robosuite_env import ROBOSUITE_TASKS
 from generators.scripted_teleop import ExpertConfig, record_teleop_set
@@ -40,7 +37,6 @@ from policy.layer_value import BASELINE, layer_value_rows, layer_value_table, la
 from schemas.home import Home
 from schemas.pyramid import SourceKind
 
-RESULTS = Path(__file__).with_name("results")
 GOALS = {  # figure -> the least it should reach (issue: the pyramid proves its worth)
     "lift_success": 0.9,
     "stack_success": 0.6,
@@ -117,33 +113,27 @@ def main() -> None:
                 figures[f"{task}_{variant}{suffix}"] = row[f"{task}_success{suffix}"]
         for suffix in ("", "_lo", "_hi"):
             figures[f"{task}_success{suffix}"] = best[f"{task}_success{suffix}"]
-    goals = {  # a goal of a task not run is not measured (met: null)
-        name: {"goal": f">= {floor}", "met": figures[name] >= floor if name in figures else None}
-        for name, floor in GOALS.items()
-    }
+    goals = {name: at_least(figures.get(name), floor) for name, floor in GOALS.items()}  # a task not run: None
     for task in (t.lower() for t in args.tasks):
-        disjoint = by_name["teleop_sim"][f"{task}_success_lo"] > by_name[BASELINE][f"{task}_success_hi"]
-        goals[f"{task}_teleop_sim_beats_teleop_only"] = {"goal": "intervals do not overlap", "met": disjoint}
-    name = "learning" if args.architecture == "flow_matching" else f"learning_{args.architecture}"
-    git = ["git", "-C", str(Path(__file__).parent), "rev-parse", "--short", "HEAD"]
-    commit = subprocess.run(git, check=True, capture_output=True, text=True).stdout.strip()
-    record = {
-        "name": name,
-        "architecture": args.architecture,
-        "figures": figures,
-        "goals": goals,
-        "rows": rows,
-        "commit": commit,
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{os.cpu_count()} CPUs ({platform.machine()}), no GPU used, {args.workers} Ray workers",
-        "reference": "bench_learning.py --architecture chunk_regression (learning_chunk_regression.json): the "
-        "robomimic-style behaviour-cloning baseline on the same data, inputs and budget",
-    }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(record, indent=2))
-    for name, goal in goals.items():
-        print(f"{name}: {goal['goal']}: {({True: 'met', False: 'NOT met', None: 'not measured'})[goal['met']]}")
-    print(f"wrote {RESULTS / f'{name}.json'}")
+        gap = by_name["teleop_sim"][f"{task}_success_lo"] - by_name[BASELINE][f"{task}_success_hi"]
+        goals[f"{task}_teleop_sim_beats_teleop_only"] = {
+            "goal": "intervals do not overlap",
+            "value": round(gap, 4),  # lower bound with simulation minus upper bound without
+            "met": bool(gap > 0),
+        }
+    baseline = args.architecture == "chunk_regression"
+    write_result(
+        "learning_chunk_regression" if baseline else "learning",
+        "Learning value: the MimicGen effect" + (" (behaviour-cloning baseline)" if baseline else ""),
+        figures,
+        goals,
+        reference="the same variants trained as the robomimic-style behaviour-cloning baseline: "
+        + ("this file" if baseline else "learning_chunk_regression.json"),
+        setup=f"{args.demos} scripted teleop demos and {args.generated} MimicGen-style demos per task "
+        f"({', '.join(args.tasks)}), {args.steps} training steps per variant ({args.architecture}), "
+        f"{args.episodes} seeded closed-loop episodes per task and variant, {args.workers} Ray workers.",
+        rows=rows,
+    )
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import PIL.Image
 import torch
 from diffusers import DiffusionPipeline, FlowMatchEulerDiscreteScheduler, LatteTransformer3DModel
 from diffusers.utils import BaseOutput
+from diffusers.utils import logging as diffusers_logging
 from diffusers.utils.torch_utils import randn_tensor
 
 from generators.video.config import VideoModelConfig
@@ -196,6 +197,7 @@ def load_video_pipeline(folder: Path | str, device: str = "cpu") -> DiffusionPip
         )
     name = json.loads(index.read_text())["_class_name"]
     cls = PyramidVideoPipeline if name == PyramidVideoPipeline.__name__ else DiffusionPipeline
+    diffusers_logging.disable_progress_bar()  # "Loading pipeline components" of a local folder is noise, in workers too
     pipeline = cls.from_pretrained(str(folder), low_cpu_mem_usage=False)
     pipeline.set_progress_bar_config(disable=True)
     return pipeline.to(device)

@@ -6,6 +6,10 @@ episode keeps its id and lineage and records the dataset it came from; quarantin
 carry over, so a release still says what was left out and why. Extra columns are kept when every input
 has them with the same shape (task-specific ones, e.g. one task's object poses, cannot share a table);
 the dropped ones are listed in the merged dataset's ``meta/pyramid.json``.
+
+Each input starts new data and video files (besides rotating at lerobot's sizes), so the files of an input are
+byte-identical from one build to the next while it and the inputs before it are unchanged: a release that adds
+a source (named to sort after the others, e.g. by date) re-uploads only its files and the metadata.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pathlib import Path
 from pipelines.lerobot import layout
 from pipelines.lerobot.encoded import EncodedEpisode
 from pipelines.lerobot.reader import EpisodeReadError, LeRobotSource
-from pipelines.lerobot.writer import WriterConfig, WriteReport, write_dataset
+from pipelines.lerobot.writer import NEW_FILES, WriterConfig, WriteReport, write_dataset
 from schemas.episode import RejectedEpisode
 
 __all__ = ["merge_datasets"]
@@ -28,8 +32,12 @@ def _extras(source: LeRobotSource) -> dict[str, list[int]]:
     return json.loads((source.root / layout.PYRAMID_META_PATH).read_text()).get("extras", {})
 
 
-def _episodes(sources: Sequence[LeRobotSource], kept_extras: set[str]) -> Iterator[EncodedEpisode | RejectedEpisode]:
-    for source in sources:
+def _episodes(
+    sources: Sequence[LeRobotSource], kept_extras: set[str]
+) -> Iterator[EncodedEpisode | RejectedEpisode | object]:
+    for number, source in enumerate(sources):
+        if number:
+            yield NEW_FILES
         name = source.root.name
         pyramid = json.loads((source.root / layout.PYRAMID_META_PATH).read_text())
         for rejected in pyramid.get("rejected", []):

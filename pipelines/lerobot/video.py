@@ -98,6 +98,9 @@ class VideoSegment:
     to_timestamp: float
 
 
+_NEW_FILE = object()  # queued by CameraEncoder.start_new_file
+
+
 class CameraEncoder(threading.Thread):
     """Encodes one camera's episodes into rotating mp4 files on a background thread.
 
@@ -114,7 +117,7 @@ class CameraEncoder(threading.Thread):
         self.file_size_bytes = file_size_mb * 1024 * 1024
         self.segments: list[VideoSegment] = []
         self.paths: list[Path] = []
-        self._queue: queue.Queue[np.ndarray | bytes | None] = queue.Queue(maxsize=2)
+        self._queue: queue.Queue[np.ndarray | bytes | object | None] = queue.Queue(maxsize=2)
         self._error: BaseException | None = None
         self._container: av.container.OutputContainer | None = None
         self._stream: av.video.stream.VideoStream | None = None
@@ -125,6 +128,11 @@ class CameraEncoder(threading.Thread):
     def submit(self, frames: np.ndarray | bytes) -> None:
         self._raise_if_failed()
         self._queue.put(frames)
+
+    def start_new_file(self) -> None:
+        """The next episode starts a new file (the current one is finished as it is)."""
+        self._raise_if_failed()
+        self._queue.put(_NEW_FILE)
 
     def close(self) -> list[VideoSegment]:
         self._queue.put(None)
@@ -140,7 +148,9 @@ class CameraEncoder(threading.Thread):
         while (frames := self._queue.get()) is not None:
             if self._error is None:  # after a failure keep draining so producers never block
                 try:
-                    if isinstance(frames, bytes):
+                    if frames is _NEW_FILE:
+                        self._close_file()
+                    elif isinstance(frames, bytes):
                         self._append_encoded(frames)
                     else:
                         self._encode_episode(frames)

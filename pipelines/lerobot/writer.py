@@ -37,6 +37,7 @@ from schemas.episode import Episode, EpisodeError, RejectedEpisode
 from schemas.errors import InputError
 
 __all__ = [
+    "NEW_FILES",
     "LeRobotWriter",
     "NoEpisodeError",
     "RejectedEpisode",
@@ -181,6 +182,16 @@ class LeRobotWriter:
         )
         self._total_frames += episode.length
         return True
+
+    def start_new_files(self) -> None:
+        """The next episode starts new data and video files: the files written so far are finished and do not
+        change with what follows (a merged source's files stay byte-identical when a later source is added)."""
+        if self._parquet is not None:
+            self._parquet.close()
+            self._parquet = None
+            self._data_chunk, self._data_file = layout.next_chunk_file(self._data_chunk, self._data_file)
+        for encoder in self._encoders.values():
+            encoder.start_new_file()
 
     def record_rejection(self, rejected: RejectedEpisode) -> None:
         """Record an episode that never reached ``write()`` (e.g. unreadable at the source)."""
@@ -382,11 +393,14 @@ class LeRobotWriter:
                 pass
 
 
+NEW_FILES = object()  # an item of write_dataset: the next episodes start new files
+
+
 def write_dataset(
     destination: Path | str,
     embodiment: Embodiment,
     fps: int,
-    items: Iterable[Episode | EncodedEpisode | RejectedEpisode],
+    items: Iterable[Episode | EncodedEpisode | RejectedEpisode | object],
     config: WriterConfig | None = None,
     on_item: Callable[[int], None] | None = None,
     provenance: dict[str, Any] | None = None,
@@ -397,8 +411,9 @@ def write_dataset(
     """Write a source's episodes to ``destination``, replacing it atomically (a folder pyramid wrote: see
     ``atomic_directory`` for ``protect``, the sources it must not touch, and ``overwrite``).
 
-    ``items`` yields episodes (raw or encoded by ``encode_episode`` with ``config.video``), or
-    ``RejectedEpisode`` for what a reader could not read; both kinds of bad
+    ``items`` yields episodes (raw or encoded by ``encode_episode`` with ``config.video``), ``NEW_FILES`` where the
+    following episodes start new data and video files, or ``RejectedEpisode`` for what a reader could not read;
+    both kinds of bad
     item are quarantined (recorded in the report and ``meta/pyramid.json``) while the rest lands.
     ``on_item(n)`` is called after each item, for progress.
     """
@@ -406,7 +421,12 @@ def write_dataset(
     with atomic_directory(Path(destination), replace=True, protect=protect, overwrite=overwrite) as staging:
         writer = LeRobotWriter(staging, embodiment, fps, config, provenance)
         with writer:
-            for count, item in enumerate(items, start=1):
+            count = 0
+            for item in items:
+                if item is NEW_FILES:
+                    writer.start_new_files()
+                    continue
+                count += 1
                 if isinstance(item, RejectedEpisode):
                     if not config.continue_on_invalid:
                         raise ValueError(f"{item.episode_id} ({item.field}): {item.reason}")

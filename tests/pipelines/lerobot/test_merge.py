@@ -42,6 +42,29 @@ def test_merged_dataset_holds_every_episode_bit_for_bit(tmp_path, two_datasets):
     assert stats[camera_key]["count"] == [report.frames]
 
 
+def test_an_added_input_leaves_every_file_of_the_inputs_before_it_byte_identical(tmp_path, two_datasets, make_episode):
+    """Each input starts new files, so a release that adds a source re-uploads only that source's files."""
+    merge_datasets(two_datasets, tmp_path / "before")
+    added = write_dataset(tmp_path / "zz_new", PANDA, 20, [make_episode(4, 22)]).root
+    merge_datasets([*two_datasets, added], tmp_path / "after")
+
+    def media(root):
+        return {
+            p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.suffix in (".parquet", ".mp4")
+        }
+
+    before, after = media(tmp_path / "before"), media(tmp_path / "after")
+    data_and_video = {name for name in before if name.startswith(("data/", "videos/"))}
+    assert len(data_and_video) == 2 * (1 + len(PANDA.cameras))  # one data file and one video per camera per input
+    assert all(after[name] == before[name] for name in data_and_video)
+    assert len({name for name in after if name.startswith(("data/", "videos/"))} - data_and_video) == 1 + len(
+        PANDA.cameras
+    )
+    dataset = LeRobotDataset("local/after", root=tmp_path / "after")
+    last = dataset[len(dataset) - 1]  # read from the added input's own files
+    assert int(last["episode_index"]) == 4 and last[f"observation.images.{PANDA.cameras[0]}"].shape[0] == 3
+
+
 def test_datasets_of_different_embodiments_do_not_merge(tmp_path, make_episode, two_datasets):
     other = write_dataset(tmp_path / "bridge", get_embodiment("widowx"), 5, [make_episode(0, 10, "widowx")])
     with pytest.raises(ValueError, match="widowx at 5 fps cannot merge"):

@@ -1,0 +1,62 @@
+"""Where every benchmark leaves its figures: ``benchmarks/results/<name>.json`` holds the figures, the declared
+goals (met or not), the reference tool it was measured against, the commit, the date and the machine.
+``docs/benchmarks.md`` is generated from these files (``python benchmarks/report.py``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RESULTS", "at_least", "at_most", "write_result"]
+
+RESULTS = Path(__file__).with_name("results")
+
+
+def at_least(value: float | None, floor: float) -> dict[str, Any]:
+    """A goal ``value >= floor``; an unmeasured value (None) is neither met nor missed."""
+    return {"goal": f">= {floor:g}", "value": value, "met": None if value is None else bool(value >= floor)}
+
+
+def at_most(value: float | None, ceiling: float) -> dict[str, Any]:
+    return {"goal": f"<= {ceiling:g}", "value": value, "met": None if value is None else bool(value <= ceiling)}
+
+
+def write_result(
+    name: str,
+    title: str,
+    figures: dict[str, Any],
+    goals: dict[str, dict[str, Any]],
+    reference: str,
+    setup: str,
+    rows: list[dict[str, Any]] | None = None,
+) -> Path:
+    """Write ``results/<name>.json`` (``title`` and ``setup`` say what was measured, ``reference`` against what)
+    and print each goal's verdict."""
+    commit = subprocess.run(
+        ["git", "-C", str(RESULTS.parent), "rev-parse", "--short", "HEAD"], check=False, capture_output=True, text=True
+    ).stdout.strip()
+    record = {
+        "name": name,
+        "title": title,
+        "setup": setup,
+        "reference": reference,
+        "figures": figures,
+        "goals": goals,
+        "rows": rows or [],
+        "commit": commit or "unknown",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{os.cpu_count()} CPUs ({platform.machine()}, {platform.processor() or 'unknown'}), no GPU used",
+    }
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    for goal_name, goal in goals.items():
+        verdict = {True: "met", False: "NOT met", None: "not measured"}[goal["met"]]
+        print(f"{goal_name}: {goal.get('value')} (goal {goal['goal']}): {verdict}")
+    print(f"wrote {path}")
+    return path
