@@ -153,20 +153,20 @@ def layer_value(
     store: ReleaseStoreResource,
     ray: RayResource,
 ) -> MaterializeResult:
-    import json
-
     from pipelines.release.manifest import load_manifest
     from pipelines.runtime.atomic import atomic_write_text
     from policy.layer_value import layer_value_rows, layer_value_table, layer_value_variants, within_noise
     from policy.plots import layer_value_png, policy_training_png
+    from schemas.pyramid import LayerValueSummary
 
     release_folder = _pulled_release(home, store)
     present = {entry.source for entry in load_manifest(release_folder).datasets}
     variants = layer_value_variants(present, config.synthetic_shares)
     scores = _score(context, release_folder, variants, config, home, ray)
     rows = layer_value_rows(scores)
-    table_path = home.home.policies / release_folder.name / "layer_value.json"
-    atomic_write_text(table_path, json.dumps(rows, indent=2))
+    table_path = home.home.layer_value(release_folder.name)  # the next pyramid build puts it in its manifest
+    summary = LayerValueSummary(measured_on=release_folder.name, within_noise=within_noise(rows), rows=rows)
+    atomic_write_text(table_path, summary.model_dump_json(indent=2))
     return MaterializeResult(
         metadata={
             "release": release_folder.name,
@@ -174,7 +174,7 @@ def layer_value(
             f"on {', '.join(config.target)}",
             "closed_loop": f"{config.episodes} seeded episodes of {', '.join(config.tasks)} per variant",
             "table": MetadataValue.md(layer_value_table(rows, config.tasks)),
-            "within_noise": MetadataValue.json(within_noise(rows)),
+            "within_noise": MetadataValue.json(summary.within_noise),
             "rows": MetadataValue.json(rows),
             "table_file": MetadataValue.path(str(table_path)),
             "plot": image_markdown("layer value", layer_value_png(rows, config.tasks)),

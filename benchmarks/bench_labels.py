@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import ray
 import torch
+from record import at_least, write_result
 
 from generators.scripted_teleop import ExpertConfig, record_expert_demo
 from idm.config import IDMConfig
@@ -118,6 +119,24 @@ def main() -> None:
             f"{name:<16}{reference:>15.0f}{pipeline[1]:>12.0f}{pipeline[2]:>12.0f}"
             f"{pipeline[1] / reference:>14.2f}{pipeline[2] / pipeline[1]:>8.2f}"
         )
+    figures: dict[str, float] = {"clips": args.clips, "frames": frames}
+    for name, (reference, pipeline) in results.items():
+        key = "latent_actions" if name == "latent actions" else "idm"
+        figures[f"{key}_reference_fps"] = round(reference, 1)
+        figures[f"{key}_ray_x1_fps"] = round(pipeline[1], 1)
+        figures[f"{key}_ray_x2_fps"] = round(pipeline[2], 1)
+        figures[f"{key}_x1_over_reference"] = round(pipeline[1] / reference, 3)
+        figures[f"{key}_x2_over_x1"] = round(pipeline[2] / pipeline[1], 3)
+    write_result(
+        "labels",
+        "Labelling throughput: latent actions and the IDM",
+        figures,
+        {f"{key}_x2_over_x1": at_least(figures[f"{key}_x2_over_x1"], 1.8) for key in ("latent_actions", "idm")},
+        reference="the model alone on already decoded, resized frames, one process, one thread",
+        setup=f"{args.clips} scripted Lift clips from the front camera (96x96, 20 fps; models read 64x64), default "
+        "model sizes with random weights; the whole labelling path (read, decode, label, encode, write) on Ray at 1 "
+        "and 2 workers, warmed first.",
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import resource
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from record import at_least, write_result
 
 CAMERAS = ("agentview", "robot0_eye_in_hand")
 VARIANTS = {
@@ -29,6 +31,7 @@ VARIANTS = {
     "pyramid (h264)": ("pyramid", {"codec": "h264"}),
     "pyramid (AV1)": ("pyramid", {"codec": "av1"}),
 }
+DEFAULT_VARIANT = "pyramid (h264)"  # what pyramid writes unless told otherwise
 
 
 def camera_frames(frames: int, size: int, seed: int) -> np.ndarray:
@@ -180,6 +183,24 @@ def main() -> None:
     print(f"{'variant':38s} {'frames/s':>9s} {'vs lerobot default':>19s} {'peak MB':>8s}  lerobot load")
     for name, (seconds, peak_mb, status) in results.items():
         print(f"{name:38s} {total / seconds:9.0f} {reference / seconds:18.2f}x {peak_mb:8.0f}  {status}")
+    figures: dict[str, float | str] = {}
+    for name, (seconds, peak_mb, status) in results.items():
+        key = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+        figures[f"{key}_fps"] = round(total / seconds, 1)
+        figures[f"{key}_vs_lerobot"] = round(reference / seconds, 3)
+        figures[f"{key}_peak_rss_mb"] = round(peak_mb, 1)
+        figures[f"{key}_lerobot_load"] = status
+    ours = figures[f"{re.sub(r'[^a-z0-9]+', '_', DEFAULT_VARIANT.lower()).strip('_')}_vs_lerobot"]
+    write_result(
+        "lerobot_write",
+        "Writing LeRobot v3.0: pyramid's writer against lerobot's",
+        figures,
+        {"pyramid_default_vs_lerobot": at_least(ours, 5)},
+        reference="lerobot 0.6.1's own writer (default: PNG staging, AV1), each variant in a fresh process",
+        setup=f"{args.episodes} episodes x {args.frames} frames x {len(CAMERAS)} cameras at {args.size}x{args.size}; "
+        "every output loaded with lerobot's LeRobotDataset (frame count and a decoded frame); peak RSS of the "
+        "variant's process and its children.",
+    )
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import ray
 import torch
+from record import at_least, write_result
 
 from generators.scripted_teleop import ExpertConfig, record_teleop_set
 from generators.video.config import GenerationConfig, VideoModelConfig
@@ -54,8 +55,8 @@ def pipeline_frames_per_second(
 def reference_frames_per_second(pipeline, first_frames: np.ndarray, config: GenerationConfig, clips: int) -> float:
     torch.set_num_threads(1)
     start, frames = time.perf_counter(), 0
-    for begin in range(0, clips, config.batch_size):
-        count = min(config.batch_size, clips - begin)
+    for begin in range(0, clips, config.generation_batch):
+        count = min(config.generation_batch, clips - begin)
         batch = first_frames[np.arange(begin, begin + count) % len(first_frames)]
         generated = generate_windows(
             pipeline, batch, ["lift the red cube"] * count, list(range(begin, begin + count)), config.windows, config
@@ -84,11 +85,28 @@ def main() -> None:
         save_video_pipeline(workdir / "model", pipeline)
         first_frames = np.stack([c.frames[0] for c in read_clips(teleop, pipeline.image_size)])
         ours = {w: pipeline_frames_per_second(teleop, workdir / "model", w, config, workdir) for w in (1, 2)}
-        reference = reference_frames_per_second(pipeline, first_frames, config, clips=2 * config.batch_size)
-    window = f"{config.windows} windows of {pipeline.frames} frames, {config.steps} steps"
+        reference = reference_frames_per_second(pipeline, first_frames, config, clips=2 * config.generation_batch)
+    window = f"{config.windows} windows of {pipeline.frames} frames, {config.sampling_steps} steps"
     print(f"\n{args.episodes} source episodes x{args.multiplier:g}; clips of {window}; 64x64 frames")
     print(f"{'reference f/s':>15}{'Ray x1 f/s':>12}{'Ray x2 f/s':>12}{'x1/reference':>14}{'x2/x1':>8}")
     print(f"{reference:>15.1f}{ours[1]:>12.1f}{ours[2]:>12.1f}{ours[1] / reference:>14.2f}{ours[2] / ours[1]:>8.2f}")
+    figures = {
+        "reference_fps": round(reference, 2),
+        "ray_x1_fps": round(ours[1], 2),
+        "ray_x2_fps": round(ours[2], 2),
+        "x1_over_reference": round(ours[1] / reference, 3),
+        "x2_over_x1": round(ours[2] / ours[1], 3),
+    }
+    write_result(
+        "neural",
+        "Neural trajectories: generated frames per second",
+        figures,
+        {"x2_over_x1": at_least(figures["x2_over_x1"], 1.8)},
+        reference="the pipeline call alone on already decoded first frames, one process, one thread",
+        setup=f"The in-house image-to-video model at its default size with random weights; {args.episodes} scripted "
+        f"Lift source episodes x{args.multiplier:g}, clips of {window}, 64x64 frames; the whole generation path "
+        "(plan, load the pipeline per worker, generate, encode, write a LeRobot dataset) on Ray at 1 and 2 workers.",
+    )
 
 
 if __name__ == "__main__":

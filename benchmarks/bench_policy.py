@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from record import at_most, write_result
 
 from pipelines.learning.checkpoints import save_checkpoint
 from pipelines.learning.language import language_encoder
@@ -150,6 +151,29 @@ def main() -> None:
     print(
         f"get_action (2 x 84x84 cameras): in process {in_process:.2f} ms, through the server {wire:.2f} ms; "
         f"goal {GET_ACTION_GOAL_MS:.0f} ms -> server/goal {wire / GET_ACTION_GOAL_MS:.2f}"
+    )
+    figures = {
+        "parameters_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 3),
+        "system1_eager_ms": round(eager, 3),
+        "system1_traced_ms": round(traced, 3),
+        "system1_traced_over_eager": round(traced / eager, 3),
+        "system2_ms": round(system2, 3),
+        "get_action_in_process_ms": round(in_process, 3),
+        "get_action_server_ms": round(wire, 3),
+    }
+    write_result(
+        "policy",
+        "Reference-policy latency on one CPU core",
+        figures,
+        {
+            "system1_traced_ms": at_most(figures["system1_traced_ms"], SYSTEM1_GOAL_MS),
+            "get_action_server_ms": at_most(figures["get_action_server_ms"], GET_ACTION_GOAL_MS),
+        },
+        reference="System 1 eager (the model's own forward), in the same run; goals are GR00T's control rates "
+        "(System 1 at 120 Hz, a whole action at 10 Hz)",
+        setup=f"Reference size (hidden {config.hidden}, {config.vl_layers} VL + {config.dit_layers} DiT layers), random "
+        f"weights, batch 1, 1 torch thread, median of {args.repeats} calls after a warm-up; get_action with two 84x84 "
+        "cameras, in process and through the ZeroMQ + msgpack server on loopback.",
     )
 
 

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from schemas.pyramid import SourceKind
 
-__all__ = ["Home", "as_home"]
+__all__ = ["LAYER_VALUE_FILE", "Home", "as_home"]
+
+LAYER_VALUE_FILE = "layer_value.json"  # in a release's policy folder
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,10 @@ class Home:
     def policies(self) -> Path:
         """Reference-policy runs, per release."""
         return self.root / "policies"
+
+    def layer_value(self, release: str) -> Path:
+        """What the ``layer_value`` asset measured on ``release`` (a ``LayerValueSummary`` as JSON)."""
+        return self.policies / release / LAYER_VALUE_FILE
 
     @property
     def embodiments(self) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import PurePosixPath
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -11,6 +12,7 @@ __all__ = [
     "RELEASE_FORMAT",
     "FileEntry",
     "Layer",
+    "LayerValueSummary",
     "Lineage",
     "ManifestEntry",
     "MixturePolicy",
@@ -152,6 +154,18 @@ class FileEntry(BaseModel):
     size: int = Field(ge=0)
 
 
+class LayerValueSummary(BaseModel):
+    """What the layers were worth, as the ``layer_value`` asset measured it on an earlier release: one row per
+    training variant (open-loop MSE and closed-loop success with 95% intervals, deltas and verdicts against
+    teleop only), and the variants whose every change is within noise. The evidence behind the next mixture."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    measured_on: str = Field(pattern=r"^[0-9]{8}-[0-9a-f]{12}$", description="the release the variants trained on")
+    within_noise: list[str]
+    rows: list[dict[str, Any]]
+
+
 class ReleaseManifest(BaseModel):
     """What a release holds: its datasets (layer, embodiment, hours, weight, lineage, checks) and every
     file with its sha256. Written last when a release is published; a release without it does not exist."""
@@ -165,6 +179,7 @@ class ReleaseManifest(BaseModel):
     mixture_policy: MixturePolicy
     datasets: list[ManifestEntry]
     files: dict[str, FileEntry] = Field(description="path relative to the release root -> checksum and size")
+    layer_value: LayerValueSummary | None = Field(default=None, description="the latest layer value measured")
 
     @field_validator("files")
     @classmethod

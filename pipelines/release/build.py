@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
+from pydantic import ValidationError
 
 from pipelines.lerobot import layout
 from pipelines.lerobot.inventory import DatasetSummary, summarise_home
@@ -27,8 +28,9 @@ from pipelines.plots import pyramid_chart_png
 from pipelines.release.manifest import CHART, DATASETS_DIR, MANIFEST, MANIFEST_TABLE, file_entries, load_manifest
 from pipelines.runtime.atomic import atomic_directory
 from pipelines.runtime.fingerprint import code_version, inputs_fingerprint, sha256_file
-from schemas.home import Home, as_home
-from schemas.pyramid import FileEntry, Lineage, ManifestEntry, MixturePolicy, ReleaseManifest
+from schemas.errors import InputError
+from schemas.home import LAYER_VALUE_FILE, Home, as_home
+from schemas.pyramid import FileEntry, LayerValueSummary, Lineage, ManifestEntry, MixturePolicy, ReleaseManifest
 
 __all__ = ["PyramidBuild", "build_pyramid", "pyramid_groups"]
 
@@ -80,9 +82,11 @@ def build_pyramid(
         raise ValueError(f"{home.datasets}: no ingested datasets to build a pyramid from")
     code = code_version(__name__)
     fingerprints = {name: inputs_fingerprint([m.root for m in members], code=code) for name, members in groups.items()}
+    layer_value = measured_layer_value(home)
     unchanged = (
         previous is not None
         and previous.mixture_policy == policy
+        and previous.layer_value == layer_value
         and {e.dataset: e.lineage.input_fingerprint for e in previous.datasets} == fingerprints
     )
     if unchanged:
@@ -133,13 +137,33 @@ def build_pyramid(
             )
         weights = policy.weights([(e.dataset, e.layer, e.hours) for e in entries])
         entries = [e.model_copy(update={"mixture_weight": weights[e.dataset]}) for e in entries]
-        manifest = _write_manifest(staging, entries, files, policy)
+        manifest = _write_manifest(staging, entries, files, policy, layer_value)
     log(f"pyramid {manifest.version}: rebuilt {rebuilt or 'nothing'}, reused {reused or 'nothing'}")
     return PyramidBuild(destination, manifest, rebuilt, reused)
 
 
+def measured_layer_value(home: Home) -> LayerValueSummary | None:
+    """The layer value measured most recently in ``home`` (on any release), for the next manifest; None when
+    none was. A file that is not a summary is an error naming it."""
+    measured = sorted(home.policies.glob(f"*/{LAYER_VALUE_FILE}"), key=lambda path: path.stat().st_mtime)
+    if not measured:
+        return None
+    try:
+        return LayerValueSummary.model_validate_json(measured[-1].read_text())
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise InputError(
+            f"{measured[-1]}: field {'.'.join(map(str, first['loc']))}: {first['msg']}; rerun the layer_value asset "
+            "or delete the file"
+        ) from None
+
+
 def _write_manifest(
-    folder: Path, entries: list[ManifestEntry], files: dict[str, FileEntry], policy: MixturePolicy
+    folder: Path,
+    entries: list[ManifestEntry],
+    files: dict[str, FileEntry],
+    policy: MixturePolicy,
+    layer_value: LayerValueSummary | None,
 ) -> ReleaseManifest:
     """Write the table and the chart, then manifest.json last; the version hashes every file's checksum."""
     rows = [
@@ -159,6 +183,7 @@ def _write_manifest(
         mixture_policy=policy,
         datasets=entries,
         files=files,
+        layer_value=layer_value,
     )
     (folder / CHART).write_bytes(pyramid_chart_png(draft))
     files = {
@@ -168,7 +193,10 @@ def _write_manifest(
             for name in (MANIFEST_TABLE, CHART)
         },
     }
-    content = hashlib.sha256(json.dumps({p: e.sha256 for p, e in sorted(files.items())}).encode()).hexdigest()
+    hashed = {p: e.sha256 for p, e in sorted(files.items())}
+    if layer_value is not None:  # a new measurement makes a new release, so it can be published
+        hashed["layer_value"] = hashlib.sha256(layer_value.model_dump_json().encode()).hexdigest()
+    content = hashlib.sha256(json.dumps(hashed).encode()).hexdigest()
     manifest = draft.model_copy(update={"version": f"{now:%Y%m%d}-{content[:12]}", "files": files})
     (folder / MANIFEST).write_text(manifest.model_dump_json(indent=2) + "\n")
     return manifest

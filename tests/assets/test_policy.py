@@ -51,8 +51,9 @@ def test_reference_policy_and_layer_value(policy_release, tmp_path):
         [layer_value], resources=resources, instance=instance, run_config={"ops": {"layer_value": {"config": SMALL}}}
     )
     (table,) = valued.asset_materializations_for_node("layer_value")
-    rows = json.loads((tmp_path / "home" / "policies" / version / "layer_value.json").read_text())
-    baseline, full = rows
+    summary = json.loads((tmp_path / "home" / "policies" / version / "layer_value.json").read_text())
+    assert summary["measured_on"] == version and summary["within_noise"] == ["all"]
+    baseline, full = summary["rows"]
     assert (baseline["variant"], full["variant"], full["compared_with"]) == ("teleop_only", "all", "teleop_only")
     assert full["sha256"] == policy.metadata["sha256"].value[:12]  # the reference policy's run, reused
     assert full["held_out_episodes"] == baseline["held_out_episodes"] >= 1  # the same held-out episodes

@@ -8,7 +8,9 @@ from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
 from pipelines.release.build import build_pyramid
 from pipelines.release.manifest import load_manifest
-from schemas.pyramid import Layer, MixturePolicy
+from schemas.errors import InputError
+from schemas.home import Home
+from schemas.pyramid import Layer, LayerValueSummary, MixturePolicy
 from tests.pipelines.release.conftest import add_stack_episode
 
 GROUPS = ["human_video__human_video", "oxe__widowx", "teleop__robosuite_panda"]
@@ -66,6 +68,28 @@ def test_new_input_rebuilds_only_its_group_and_links_the_rest(home):
     panda = next(e for e in build.manifest.datasets if e.dataset == "teleop__robosuite_panda")
     assert panda.episodes == 6
     assert json.loads(bridge_info.read_text())["total_episodes"] == 4
+
+
+def test_the_latest_measured_layer_value_goes_into_the_next_manifest(home):
+    """Layer value is measured on a published release; the next build carries it, naming that release, even
+    when no dataset changed. A file that is not a summary is refused naming it."""
+    measured_on = load_manifest(home / "pyramid").version
+    summary = LayerValueSummary(
+        measured_on=measured_on,
+        within_noise=["teleop_oxe"],
+        rows=[{"variant": "teleop_only", "open_loop_mse": 0.21}, {"variant": "teleop_sim", "open_loop_mse": 0.1}],
+    )
+    target = Home(home).layer_value(measured_on)
+    target.parent.mkdir(parents=True)
+    target.write_text(summary.model_dump_json())
+    build = build_pyramid(home, validate=pytest.fail)  # no dataset is merged or checked again
+    assert build.rebuilt == [] and build.manifest.layer_value == summary
+    assert build.manifest.version != measured_on  # a new release to publish, though its files are the same
+    assert load_manifest(home / "pyramid").layer_value.measured_on == measured_on
+    assert build_pyramid(home, validate=pytest.fail).manifest == build.manifest  # nothing new: the build stands
+    target.write_text('{"measured_on": "yesterday", "within_noise": [], "rows": []}')
+    with pytest.raises(InputError, match=f"{target}: field measured_on: String should match pattern"):
+        build_pyramid(home, validate=pytest.fail)
 
 
 def test_empty_home_is_an_error(tmp_path):
