@@ -91,6 +91,12 @@ class ActionEncoder(nn.Module):
         return self.out(mixed, slot)
 
 
+def masked_mse(predicted: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the entries ``mask`` keeps (padded action dims and steps past an episode's end
+    carry no error)."""
+    return ((predicted - target) ** 2 * mask).sum() / mask.sum().clamp(min=1)
+
+
 def timestep_embedding(steps: torch.Tensor, dim: int) -> torch.Tensor:
     """Sinusoidal embedding of integer steps (B,) -> (B, dim)."""
     half = dim // 2
@@ -283,8 +289,7 @@ class FlowMatchingPolicy(nn.Module):
         noisy = (1 - time[:, None, None]) * noise + time[:, None, None] * actions
         conditioning = self.time_conditioning(time)
         predicted = self.velocity(self.system2(inputs), self.encode_state(inputs), noisy, conditioning, inputs.slot)
-        error = (predicted - (actions - noise)) ** 2 * action_mask
-        return error.sum() / action_mask.sum().clamp(min=1)
+        return masked_mse(predicted, actions - noise, action_mask)
 
     @torch.no_grad()
     def sample(
@@ -372,8 +377,7 @@ class ChunkRegressionPolicy(nn.Module):
         action_mask: torch.Tensor,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        error = (self(inputs) - actions) ** 2 * action_mask
-        return error.sum() / action_mask.sum().clamp(min=1)
+        return masked_mse(self(inputs), actions, action_mask)
 
     @torch.no_grad()
     def sample(
