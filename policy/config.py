@@ -92,7 +92,9 @@ class TrainingRecipe:
 class ClosedLoopSettings:
     """How a policy is scored in robosuite: the same seeded scenes for every policy, so rates compare."""
 
-    tasks: list[str] = option(["Lift"], "robosuite tasks of the target embodiment (Lift, Stack, PickPlaceCan)")
+    tasks: list[str] = option(
+        ["Lift"], "robosuite tasks of the target embodiment (Lift, Stack, PickPlaceCan; TwoArmLift for two Pandas)"
+    )
     episodes: int = option(50, "closed-loop episodes per task, seeded scenes shared by every policy")
     max_steps: int = option(250, "step limit per episode")
     videos: int = option(3, "episodes per task saved as mp4")

@@ -6,13 +6,14 @@ import av
 import numpy as np
 import pytest
 
-from generators.robosuite_env import make_env
-from generators.scripted_teleop import ExpertConfig, record_expert_demo
+from generators.robosuite_env import ROBOSUITE_TASKS, make_env
+from generators.scripted_teleop import ExpertConfig, record_expert_demo, record_successes
 from pipelines.runtime.parallel import RayConfig
 from policy.config import PolicyConfig
 from policy.data import load_release
 from policy.evaluate import EVAL_SEED, closed_loop, evaluation_seeds, open_loop, parallel_closed_loop, save_videos
 from policy.inference import ReferencePolicy
+from schemas.embodiment import get_embodiment
 from tests.conftest import POLICY_CONFIG
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
@@ -21,23 +22,23 @@ pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 class ReplayPolicy:
     """Replays recorded actions chunk by chunk, through the same calls the closed-loop runner makes."""
 
-    def __init__(self, actions: np.ndarray):
-        self.actions, self.cameras, self.served = actions, {"robosuite_panda": ["agentview"]}, 0
+    def __init__(self, actions: np.ndarray, task: str = "Lift"):
+        self.embodiment = get_embodiment(ROBOSUITE_TASKS[task].embodiment)
+        self.actions, self.served = actions, 0
+        self.cameras = {self.embodiment.name: self.embodiment.cameras[:1]}
 
     def reset(self, seed: int) -> None:
         self.served = 0
 
     def get_action(self, embodiment: str, observation: dict) -> dict[str, np.ndarray]:
-        assert observation["video"]["agentview"].shape == (1, 1, 84, 84, 3)
-        assert observation["state"]["eef_pos"].shape == (1, 1, 3)
+        assert embodiment == self.embodiment.name
+        assert observation["video"][self.embodiment.cameras[0]].shape == (1, 1, 84, 84, 3)
+        for group in self.embodiment.state_groups:
+            assert observation["state"][group.name].shape == (1, 1, group.size)
         chunk = self.actions[self.served : self.served + 16]
         chunk = np.concatenate([chunk, np.tile(chunk[-1:], (16 - len(chunk), 1))]) if len(chunk) < 16 else chunk
         self.served += 8
-        return {
-            "eef_delta_pos": chunk[None, :, :3],
-            "eef_delta_rot": chunk[None, :, 3:6],
-            "gripper": chunk[None, :, 6:],
-        }
+        return {group.name: chunk[None, :, group.start : group.end] for group in self.embodiment.action_groups}
 
 
 def test_closed_loop_counts_a_replayed_success_and_a_still_failure():
@@ -50,6 +51,16 @@ def test_closed_loop_counts_a_replayed_success_and_a_still_failure():
     assert held.successes == [False] and held.steps == [40] and held.success_rate == 0.0
     assert held.steps_to_success is None and held.interval == pytest.approx((0.0, 0.7935), abs=1e-4)
     assert held.videos[EVAL_SEED].shape == (40, 84, 84, 3)  # every control step of a recorded episode
+
+
+@pytest.mark.parametrize("task", ["Stack", "PickPlaceCan", "TwoArmLift"])
+def test_every_evaluated_task_counts_a_replayed_expert_success(task):
+    """The closed loop of every task the issue names (TwoArmLift: the bimanual embodiment) sees the embodiment's
+    cameras and state and succeeds when the expert's actions are replayed."""
+    (demo,), _ = record_successes({task: 1}, ExpertConfig(cameras=()), first_seed=EVAL_SEED)[task]
+    seed = int(demo.attrs["seed"])
+    replayed = closed_loop(ReplayPolicy(demo.actions, task), task, [seed], max_steps=len(demo.actions) + 40)
+    assert replayed.successes == [True] and replayed.steps[0] <= len(demo.actions) + 8
 
 
 @pytest.mark.parametrize("task", ["Lift", "Stack"])
