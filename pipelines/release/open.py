@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from torch.utils.data import Dataset, WeightedRandomSampler
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from pipelines.lerobot.reader import carried_embodiment
+from pipelines.release.loader import LoaderConfig, release_loader
 from pipelines.release.manifest import load_manifest
 from schemas.errors import InputError
 from schemas.pyramid import ReleaseManifest
@@ -103,6 +104,17 @@ class PulledRelease:
     def mixture(self, **kwargs: Any) -> MixtureDataset:
         weights = {entry.dataset: entry.mixture_weight for entry in self.manifest.datasets}
         return MixtureDataset(self.lerobot_datasets(**kwargs), weights)
+
+    def loader(
+        self,
+        config: LoaderConfig | None = None,
+        start: int = 0,
+        stop: int | None = None,
+        datasets: list[str] | None = None,
+    ) -> DataLoader:
+        """Training batches streamed from the release's files (``pipelines.release.loader``): batch ``start`` on,
+        drawn with the manifest's mixture weights, in bounded memory."""
+        return release_loader(self.folder, self.manifest, config, start, stop, datasets)
 
     def export_groot(self, destination: Path | str, *, overwrite: bool = False) -> dict[str, Path]:
         """Every dataset in GR00T's LeRobot v2.1 layout (``meta/modality.json`` included), one folder each."""
