@@ -111,10 +111,10 @@ class CameraEncoder(threading.Thread):
     does, when its size plus the episode's estimated size would reach ``file_size_mb``.
     """
 
-    def __init__(self, root: Path, video_key: str, fps: int, codec: VideoCodec, file_size_mb: int):
+    def __init__(self, root: Path, video_key: str, fps: int, codec: VideoCodec, file_size_mb: float):
         super().__init__(name=f"encode-{video_key}", daemon=True)
         self.root, self.video_key, self.fps, self.codec = root, video_key, fps, codec
-        self.file_size_bytes = file_size_mb * 1024 * 1024
+        self.file_size_bytes = int(file_size_mb * 1024 * 1024)
         self.segments: list[VideoSegment] = []
         self.paths: list[Path] = []
         self._queue: queue.Queue[np.ndarray | bytes | object | None] = queue.Queue(maxsize=2)

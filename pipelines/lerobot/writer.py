@@ -60,15 +60,15 @@ class WriterConfig:
 
     Attributes:
         video: encoder settings for every camera.
-        data_file_size_mb: rotate data parquet files at this size (lerobot: 100).
+        data_file_size_mb: rotate data and episode-metadata parquet files at this size (lerobot: 100).
         video_file_size_mb: rotate mp4 files at this size (lerobot: 200).
         continue_on_invalid: reject a bad episode and go on (recorded in the report and in
             ``meta/pyramid.json``) instead of raising.
     """
 
     video: VideoCodec = field(default_factory=VideoCodec)
-    data_file_size_mb: int = layout.DATA_FILE_SIZE_MB
-    video_file_size_mb: int = layout.VIDEO_FILE_SIZE_MB
+    data_file_size_mb: float = layout.DATA_FILE_SIZE_MB
+    video_file_size_mb: float = layout.VIDEO_FILE_SIZE_MB
     continue_on_invalid: bool = False
 
 
@@ -335,14 +335,10 @@ class LeRobotWriter:
                     for feature, values in stats.items()
                     for name, value in values.items()
                 },
-                "meta/episodes/chunk_index": 0,
-                "meta/episodes/file_index": 0,
             }
             for row, stats in zip(self._episode_rows, self._episode_stats, strict=True)
         ]
-        episodes_path = self.root / layout.EPISODES_PATH.format(chunk_index=0, file_index=0)
-        episodes_path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.Table.from_pylist(episodes), episodes_path, compression="snappy")
+        self._write_episode_files(episodes)
         tasks = pd.DataFrame({"task_index": list(self._tasks.values())}, index=pd.Index(list(self._tasks), name="task"))
         tasks.to_parquet(self.root / layout.TASKS_PATH)
         for camera in self.embodiment.cameras:
@@ -381,6 +377,20 @@ class LeRobotWriter:
                 "provenance": self._provenance,
             },
         )
+
+    def _write_episode_files(self, episodes: list[dict[str, Any]]) -> None:
+        """``meta/episodes`` rotates as lerobot's does, at the data file size: as many rows per file as fit."""
+        row_bytes = pa.Table.from_pylist(episodes[:64]).nbytes / min(len(episodes), 64)
+        per_file = max(1, int(self.config.data_file_size_mb * 1024 * 1024 // max(row_bytes, 1)))
+        chunk, file = 0, 0
+        for start in range(0, len(episodes), per_file):
+            part = episodes[start : start + per_file]
+            for row in part:
+                row["meta/episodes/chunk_index"], row["meta/episodes/file_index"] = chunk, file
+            path = self.root / layout.EPISODES_PATH.format(chunk_index=chunk, file_index=file)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(pa.Table.from_pylist(part), path, compression="snappy")
+            chunk, file = layout.next_chunk_file(chunk, file)
 
     def _abort(self) -> None:
         """Stop background encoders after a failure; the half-written folder is the caller's to discard."""

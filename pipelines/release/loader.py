@@ -207,7 +207,9 @@ class ReleaseBatches(IterableDataset):
         rng = np.random.default_rng([self.config.seed, number])
         name = self.names[int(rng.choice(len(self.names), p=self.weights))]
         dataset = self.dataset(name)
-        picked = rng.choice(len(dataset.lengths), size=self.config.batch_size, p=dataset.lengths / dataset.lengths.sum())
+        picked = rng.choice(
+            len(dataset.lengths), size=self.config.batch_size, p=dataset.lengths / dataset.lengths.sum()
+        )
         steps = (rng.random(self.config.batch_size) * dataset.lengths[picked]).astype(np.int64)
         return name, dataset.episode_indices[picked], steps
 

@@ -179,6 +179,21 @@ def test_files_rotate_at_the_size_limits(tmp_path, make_episode):
     np.testing.assert_array_equal(dataset[119]["wide"].numpy(), episodes[-1].extras["wide"][-1])
 
 
+def test_episode_metadata_rotates_at_the_data_file_size_and_every_episode_still_loads(tmp_path, make_episode):
+    """meta/episodes grows with the episode count; like lerobot's it rotates at the data file size."""
+    episodes = [make_episode(index=i, length=6, size=16) for i in range(12)]
+    write(tmp_path / "ds", episodes, data_file_size_mb=0.01)  # ~10 KB: a few episodes' metadata per file
+    meta_files = sorted((tmp_path / "ds" / "meta" / "episodes").glob("*/*.parquet"))
+    assert len(meta_files) >= 3
+    rows = [row for path in meta_files for row in pq.read_table(path).to_pylist()]
+    assert [r["episode_index"] for r in rows] == list(range(12))
+    assert len({(r["meta/episodes/chunk_index"], r["meta/episodes/file_index"]) for r in rows}) == len(meta_files)
+    dataset = load(tmp_path / "ds")
+    assert dataset.meta.total_episodes == 12 and len(dataset) == 72
+    assert int(dataset[71]["episode_index"]) == 11
+    assert [e.episode_id for e in LeRobotSource(tmp_path / "ds")] == [e.episode_id for e in episodes]
+
+
 def test_bad_episode_is_rejected_with_its_reason_and_the_good_ones_still_land(tmp_path, make_episode):
     bad = make_episode(index=1)
     bad.action[4, 0] = np.nan
