@@ -318,6 +318,9 @@ def _is_text(values: object) -> bool:
     return isinstance(values, list) and bool(values) and isinstance(values[0], str)
 
 
+RECORDS_PER_TASK = 8  # RLDS episodes are often a few dozen steps (Bridge: ~40): several per Ray task
+
+
 def oxe_plan(
     folder: Path | str,
     *,
@@ -337,7 +340,7 @@ def oxe_plan(
     if known is not None and (embodiment is None or embodiment.name == known.embodiment):
         embodiment = get_embodiment(known.embodiment)
         units = ((str(builder.folder), name, record) for record in builder.records(split))
-        return ReadPlan(embodiment, embodiment.fps, read_standardised, units)
+        return ReadPlan(embodiment, embodiment.fps, read_standardised, units, units_per_task=RECORDS_PER_TASK)
     if embodiment is None:
         raise RLDSError(
             f"{builder.folder}: {name!r} is not a known Open X-Embodiment dataset ({', '.join(sorted(STANDARDISATIONS))}); "
@@ -345,7 +348,7 @@ def oxe_plan(
         )
     cameras = rlds_cameras(builder, embodiment)
     units = ((str(builder.folder), embodiment, cameras, record, instruction) for record in builder.records(split))
-    return ReadPlan(embodiment, embodiment.fps, read_by_embodiment, units)
+    return ReadPlan(embodiment, embodiment.fps, read_by_embodiment, units, units_per_task=RECORDS_PER_TASK)
 
 
 def ingest_oxe(

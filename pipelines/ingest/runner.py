@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import batched
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,8 @@ class ReadPlan:
         notes: what reading does to the source as a whole (features left out, files dropped), kept in the
             written dataset's provenance.
         protect: the source's own paths, which the written dataset must not replace or lie inside.
+        units_per_task: units read by one Ray task: more than one where a unit is small (an RLDS record of a
+            few steps), so each task's work outweighs its scheduling.
     """
 
     embodiment: Embodiment
@@ -55,6 +58,7 @@ class ReadPlan:
     select: Callable[[Iterable[Item]], Iterator[Item]] | None = None
     notes: dict[str, Any] = field(default_factory=dict)
     protect: tuple[Path, ...] = ()
+    units_per_task: int = 1
 
 
 def _read_unit(read: ReadTask, args: tuple, trim: bool, embodiment: Embodiment) -> list[Episode | RejectedEpisode]:
@@ -64,11 +68,11 @@ def _read_unit(read: ReadTask, args: tuple, trim: bool, embodiment: Embodiment) 
 
 
 def _read_and_encode(
-    read: ReadTask, args: tuple, trim: bool, embodiment: Embodiment, fps: int, codec: VideoCodec
+    read: ReadTask, units: tuple[tuple, ...], trim: bool, embodiment: Embodiment, fps: int, codec: VideoCodec
 ) -> list[EncodedEpisode | RejectedEpisode]:
-    """One unit read and encoded where it runs; an episode breaking the contract comes back rejected."""
+    """Units read and encoded where they run; an episode breaking the contract comes back rejected."""
     encoded: list[EncodedEpisode | RejectedEpisode] = []
-    for item in _read_unit(read, args, trim, embodiment):
+    for item in (item for args in units for item in _read_unit(read, args, trim, embodiment)):
         if isinstance(item, Episode):
             try:
                 item = encode_episode(item, embodiment, fps, codec)
@@ -83,7 +87,8 @@ def _items(plan: ReadPlan, ray: RayConfig | None, codec: VideoCodec) -> Iterator
         for args in plan.units:
             yield from _read_unit(plan.read, args, plan.trim_idle, plan.embodiment)
         return
-    arguments = ((plan.read, args, plan.trim_idle, plan.embodiment, plan.fps, codec) for args in plan.units)
+    batches = batched(plan.units, plan.units_per_task)
+    arguments = ((plan.read, batch, plan.trim_idle, plan.embodiment, plan.fps, codec) for batch in batches)
     for items in ray_map(_read_and_encode, arguments, ray):
         yield from items
 
