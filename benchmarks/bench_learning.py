@@ -60,6 +60,18 @@ def record_sources(home: Home, tasks: list[str], demos: int, generated: int, ray
         print(f"{task}: {demos} teleop and {generated} generated demos ingested")
 
 
+def demos_per_task(home: Home, tasks: int) -> dict[str, float]:
+    """Teleop and generated demos per task in the pyramid trained on (a reused home's, not the flags')."""
+    datasets = load_manifest(home.pyramid).datasets
+    count = {
+        kind: sum(e.episodes for e in datasets if e.source == kind) for kind in (SourceKind.TELEOP, SourceKind.SIM)
+    }
+    return {
+        "teleop_demos_per_task": count[SourceKind.TELEOP] / tasks,
+        "generated_demos_per_task": count[SourceKind.SIM] / tasks,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="+", default=["Lift", "Stack"])
@@ -101,8 +113,7 @@ def main() -> None:
     figures: dict[str, float | int | None] = {
         "episodes_per_task": args.episodes,
         "training_steps": args.steps,
-        "teleop_demos_per_task": args.demos,
-        "generated_demos_per_task": args.generated,
+        **demos_per_task(home, len(args.tasks)),
         "minutes_for_data": round(data_minutes, 2),
         "minutes_per_variant": round(variant_minutes, 2),  # training and scoring
         "training_minutes_per_variant": round(sum(s.trained.minutes for s in scores) / len(scores), 2),
@@ -129,7 +140,8 @@ def main() -> None:
         goals,
         reference="the same variants trained as the robomimic-style behaviour-cloning baseline: "
         + ("this file" if baseline else "learning_chunk_regression.json"),
-        setup=f"{args.demos} scripted teleop demos and {args.generated} MimicGen-style demos per task "
+        setup=f"{figures['teleop_demos_per_task']:g} scripted teleop demos and {figures['generated_demos_per_task']:g} "
+        "MimicGen-style demos per task "
         f"({', '.join(args.tasks)}), {args.steps} training steps per variant ({args.architecture}), "
         f"{args.episodes} seeded closed-loop episodes per task and variant, {args.workers} Ray workers.",
         rows=rows,
