@@ -13,16 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from record import at_least, write_result
+from record import at_least, in_fresh_process, peak_rss_mb, write_result
 
 CAMERAS = ("agentview", "robot0_eye_in_hand")
 VARIANTS = {
@@ -123,10 +121,7 @@ def run_variant(name: str, root: Path, episodes: int, frames: int, size: int) ->
     else:
         write_lerobot(root, episodes, frames, size, **options)
     seconds = time.perf_counter() - start
-    peak_kb = (
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    )
-    print(json.dumps({"seconds": seconds, "peak_mb": peak_kb / 1024}))
+    print(json.dumps({"seconds": seconds, "peak_mb": peak_rss_mb()}))
 
 
 def validate(root: Path, expected_frames: int) -> str:
@@ -170,8 +165,7 @@ def main() -> None:
                 "--size",
                 str(args.size),
             ]
-            child = subprocess.run(command, capture_output=True, text=True, check=True)
-            measured = json.loads(child.stdout.strip().splitlines()[-1])
+            measured = in_fresh_process(command)
             results[name] = (measured["seconds"], measured["peak_mb"], validate(root, total))
             shutil.rmtree(root)
             print(

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from record import at_least, write_result
+from record import at_least, in_fresh_process, peak_rss_mb, write_result
 
 FIXTURE = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "lerobot_v2" / "robot_sim.PickNPlace"
 BATCH, CHUNK = 32, 16
@@ -77,10 +75,7 @@ def run_variant(name: str, release: Path, batches: int, workers: int) -> None:
     start = time.perf_counter()
     samples = VARIANTS[name](release, batches, workers)
     seconds = time.perf_counter() - start
-    peak_kb = (
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    )
-    print(json.dumps({"samples_per_s": samples / seconds, "peak_rss_mb": peak_kb / 1024}))
+    print(json.dumps({"samples_per_s": samples / seconds, "peak_rss_mb": peak_rss_mb()}))
 
 
 def main() -> None:
@@ -99,8 +94,7 @@ def main() -> None:
         for name in VARIANTS:
             command = [sys.executable, __file__, "--variant", name, "--release", str(release)]
             command += ["--batches", str(args.batches), "--workers", str(args.workers)]
-            child = subprocess.run(command, capture_output=True, text=True, check=True)
-            measured[name] = json.loads(child.stdout.strip().splitlines()[-1])
+            measured[name] = in_fresh_process(command)
             print(
                 f"{name:8s} {measured[name]['samples_per_s']:8.1f} samples/s  peak {measured[name]['peak_rss_mb']:6.0f} MB"
             )

@@ -16,15 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from record import at_least, at_most, write_result
+from record import at_least, at_most, in_fresh_process, peak_rss_mb, write_result
 
 EPISODE_SECONDS, FPS = 30, 20
 LOADER_BATCHES = 20
@@ -131,17 +129,13 @@ def main() -> None:
     if args.episodes:
         with tempfile.TemporaryDirectory() as workdir:
             figures = run_size(args.episodes, args.size, Path(workdir))
-        usage = (
-            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        )
-        print(json.dumps({**figures, "peak_rss_mb": round(usage / 1024, 1)}))
+        print(json.dumps({**figures, "peak_rss_mb": round(peak_rss_mb(), 1)}))
         return
     base_episodes = max(1, round(args.base_minutes * 60 / EPISODE_SECONDS))
     runs = {}
     for factor in args.factors:
         command = [sys.executable, __file__, "--episodes", str(base_episodes * factor), "--size", str(args.size)]
-        child = subprocess.run(command, capture_output=True, text=True, check=True)
-        runs[factor] = json.loads(child.stdout.strip().splitlines()[-1])
+        runs[factor] = in_fresh_process(command)
         print(f"{factor:3d}x: {json.dumps(runs[factor])}", flush=True)
     first, last = runs[args.factors[0]], runs[args.factors[-1]]
     rss_ratio = last["peak_rss_mb"] / first["peak_rss_mb"]

@@ -7,14 +7,27 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RESULTS", "at_least", "at_most", "write_result"]
+__all__ = ["RESULTS", "at_least", "at_most", "in_fresh_process", "peak_rss_mb", "write_result"]
 
 RESULTS = Path(__file__).with_name("results")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process plus the largest of its finished children (workers, encoders)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return usage / 1024
+
+
+def in_fresh_process(command: list[str]) -> dict[str, Any]:
+    """Run a variant in its own process (so its memory is its own); its last stdout line is its JSON figures."""
+    child = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(child.stdout.strip().splitlines()[-1])
 
 
 def at_least(value: float | None, floor: float) -> dict[str, Any]:

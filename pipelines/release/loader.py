@@ -8,8 +8,8 @@ is deterministic, a run resumes mid-epoch from the number of batches it consumed
 making every ``workers``-th batch) give the same batches as one process.
 
 Decoding is planned per batch: the samples of one video file are decoded in time order from one open container
-per file and worker, seeking only backwards or far ahead (to the keyframe before the frame) and otherwise
-decoding forward, so samples close in time share the decoding. Vectors come from the data file, of which a
+per file and worker, decoding forward to a frame before the next keyframe and seeking otherwise, so samples
+close in time share the decoding. Vectors come from the data file, of which a
 worker keeps the few it used last; nothing holds the whole release.
 """
 
@@ -36,8 +36,8 @@ from schemas.pyramid import ReleaseManifest
 
 __all__ = ["LoaderConfig", "ReleaseBatches", "release_loader"]
 
-OPEN_FILES = 8  # video containers and data files a worker keeps open
-FORWARD_FRAMES = 48  # a later frame this close is decoded forward to instead of seeking
+OPEN_FILES = 8  # video containers a worker keeps open
+DEFAULT_GOP = 2  # keyframe interval of a file whose info.json does not record one (lerobot's and ours)
 
 
 @dataclass(frozen=True)
@@ -68,13 +68,14 @@ class _LRU(OrderedDict):
 
 
 class _VideoFile:
-    """One open mp4: frames at given times, decoding forward from where it is when the next time is close."""
+    """One open mp4: frames at given times, decoding forward from where it is when the next time lies before the
+    next keyframe (``gop`` frames apart), seeking otherwise. Single-threaded decoding: frame threads would have
+    to refill after every seek."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, path: Path, gop: int):
+        self.path, self.gop = path, gop
         self.container = av.open(str(path))
         self.stream = video_stream(self.container, path)
-        self.stream.thread_type = "AUTO"
         self.fps = float(self.stream.average_rate or self.stream.guessed_rate or 20)
         self.frames: Iterator[av.VideoFrame] | None = None
         self.last: tuple[float, np.ndarray] | None = None
@@ -86,7 +87,7 @@ class _VideoFile:
         tolerance = 0.5 / self.fps
         if self.last is not None and abs(self.last[0] - seconds) < tolerance:
             return self.last[1]  # another sample at the same step
-        behind = self.last is None or seconds < self.last[0] or seconds - self.last[0] > FORWARD_FRAMES / self.fps
+        behind = self.last is None or seconds < self.last[0] or seconds - self.last[0] >= self.gop / self.fps
         if self.frames is None or behind:
             self.container.seek(int(seconds / self.stream.time_base), stream=self.stream, backward=True)
             self.frames = self.container.decode(self.stream)
@@ -111,6 +112,7 @@ class _Dataset:
         self.fps = int(self.layout.info["fps"])
         features = self.layout.info["features"]
         self.video_keys = [k for k, f in features.items() if f.get("dtype") == "video"]
+        self.gops = {k: int(features[k].get("info", {}).get("video.g") or DEFAULT_GOP) for k in self.video_keys}
         self.vector_keys = [k for k in (layout.STATE_KEY, layout.ACTION_KEY) if k in features]
         infos = self.layout.episode_infos()
         self.episode_indices = np.array([i.index for i in infos])
@@ -170,7 +172,7 @@ class _Dataset:
             wanted.append((path, start + step / self.fps, row))
         frames: list[np.ndarray | None] = [None] * len(wanted)
         for path, seconds, row in sorted(wanted):
-            video = self.videos.get_or(path, lambda path=path: _VideoFile(path))
+            video = self.videos.get_or(path, lambda path=path: _VideoFile(path, self.gops[key]))
             frames[row] = video.frame_at(seconds)
         return np.stack(frames)
 
