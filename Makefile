@@ -72,6 +72,7 @@ ui: setup
 
 bench: setup
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(VPY) $$script || exit 1; done
+	$(VPY) benchmarks/report.py
 
 clean:
 	rm -rf $(PYRAMID_HOME)
