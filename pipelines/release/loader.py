@@ -242,6 +242,7 @@ def release_loader(
         batches,
         batch_size=None,
         num_workers=config.workers,
-        persistent_workers=False,
         prefetch_factor=2 if config.workers else None,
+        # spawned, not forked: a fork of a process with threads (Ray, S3 clients, encoders) can inherit a held lock
+        multiprocessing_context="spawn" if config.workers else None,
     )

@@ -18,7 +18,11 @@ if TYPE_CHECKING:
     import datasets
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-__all__ = ["MixtureDataset", "PulledRelease", "UnverifiedFileError"]
+__all__ = ["IncompleteReleaseError", "MixtureDataset", "PulledRelease", "UnverifiedFileError"]
+
+
+class IncompleteReleaseError(InputError):
+    """A manifest without the files it lists (a release folder inside a store, or a half-copied one)."""
 
 
 class UnverifiedFileError(InputError):
@@ -73,6 +77,13 @@ class PulledRelease:
         if manifest is None:
             raise FileNotFoundError(f"{self.folder}: no manifest.json; not a (completely) pulled release")
         self.manifest: ReleaseManifest = manifest
+        missing = [path for path in manifest.files if not (self.folder / path).is_file()]
+        if missing:
+            raise IncompleteReleaseError(
+                f"{self.folder}: {len(missing)} of the {len(manifest.files)} files its manifest lists are not there "
+                f"(first: {missing[0]}); a release inside a store keeps its files as objects: pull it "
+                "(pyramid pull STORE --version V --dest DIR) and open the pulled folder"
+            )
         for entry in manifest.datasets:
             self._check_listed(entry.path)
             carried_embodiment(self.folder / entry.path)  # a user's embodiment travels in its datasets
