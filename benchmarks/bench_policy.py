@@ -63,7 +63,8 @@ def random_policy(folder: Path, config: PolicyConfig) -> ReferencePolicy:
     )
     data = ReleaseData(
         "bench",
-        [PolicyDataset("bench", SourceKind.TELEOP, panda, 1.0, [], [])],
+        folder,
+        [PolicyDataset("bench", SourceKind.TELEOP, panda, 1.0, folder, [], [])],
         {panda.name: normaliser},
         {panda.name: 0},
     )

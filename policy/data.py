@@ -1,6 +1,7 @@
-"""A release as the reference policy trains on it: every dataset with actions in memory (frames resized,
-state and actions normalised per embodiment), whole episodes held out for evaluation, and batches of one
-dataset at a time drawn with the release's mixture weights.
+"""A release as the reference policy trains on it: the datasets with actions, their normalisers (state and actions
+per embodiment), whole episodes held out for evaluation, and training batches of one dataset at a time drawn with
+the release's mixture weights. Nothing holds the release: batches stream from its files
+(``pipelines.release.loader``) and held-out episodes are read one at a time.
 
 The same ``observation_inputs`` turns a robot's raw observation into model inputs at serving time, so
 training and serving cannot disagree on resizing, normalisation or padding.
@@ -8,16 +9,19 @@ training and serving cannot disagree on resizing, normalisation or padding.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from pipelines.learning.frame_pairs import resize_frames
 from pipelines.learning.language import LanguageEncoder
+from pipelines.lerobot import layout
 from pipelines.lerobot.reader import LeRobotSource
+from pipelines.release.loader import DatasetDraw, LoaderConfig, release_loader
 from pipelines.release.open import PulledRelease
 from policy.config import PolicyConfig
 from policy.model import ModelInputs
@@ -25,12 +29,16 @@ from policy.normalize import Normaliser, embodiment_normalisers
 from schemas.embodiment import Embodiment, get_embodiment
 from schemas.pyramid import Layer, SourceKind, layer_of
 
+if TYPE_CHECKING:
+    from pipelines.learning.training import TrainConfig
+
 __all__ = [
     "EpisodeData",
     "Mixture",
     "NothingToTrainError",
     "PolicyDataset",
     "ReleaseData",
+    "TrainingBatch",
     "load_release",
     "observation_inputs",
     "pad",
@@ -94,16 +102,34 @@ class Mixture:
 
 @dataclass
 class PolicyDataset:
+    """One dataset of the release: where it is, its draw weight, and its training and held-out episode indices."""
+
     name: str
     source: SourceKind
     embodiment: Embodiment
     weight: float
-    train: list[EpisodeData]
-    held_out: list[EpisodeData]
+    folder: Path
+    train: list[int]
+    held_out: list[int]
 
     @property
     def layer(self) -> Layer:
         return layer_of(self.source)
+
+
+@dataclass
+class TrainingBatch:
+    """Samples of one dataset as the model trains on them: frames (B, cameras, S, S, 3) uint8, padded normalised
+    state (B, max_state_dim), the padded normalised (B, chunk, max_action_dim) actions that follow, their mask
+    (0 past the episode's end and in padded dims), the instructions and the embodiment's weight slot."""
+
+    frames: np.ndarray
+    state: np.ndarray
+    actions: np.ndarray
+    mask: np.ndarray
+    texts: list[str]
+    slot: np.ndarray
+    episode_index: np.ndarray  # where each sample comes from, in its dataset
 
 
 @dataclass
@@ -112,39 +138,68 @@ class ReleaseData:
     (shared by all training variants, so their results compare), and what was left out and why."""
 
     version: str
+    folder: Path
     datasets: list[PolicyDataset]
     normalisers: dict[str, Normaliser]
     slots: dict[str, int]
     skipped: dict[str, str] = field(default_factory=dict)
 
-    def chunk_batch(
-        self, dataset: PolicyDataset, samples: list[tuple[int, int]], config: PolicyConfig
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], np.ndarray, np.ndarray]:
-        """At each (training episode, step): frames, padded state, the padded (chunk, A) actions that follow,
-        the instruction, the actions' mask (0 past the episode's end and in padded dims) and the weight slot."""
-        frames, states, texts, actions, masks = [], [], [], [], []
-        chunk = config.chunk
-        for e, t in samples:
-            episode = dataset.train[e]
-            frames.append(episode.frames[t])
-            states.append(episode.state[t])
-            texts.append(episode.instruction)
-            window = episode.actions[t : t + chunk]
-            padded = np.zeros((chunk, config.max_action_dim), np.float32)
-            padded[: len(window), : window.shape[1]] = window
-            mask = np.zeros_like(padded)
-            mask[: len(window), : window.shape[1]] = 1
-            actions.append(padded)
-            masks.append(mask)
-        state = pad(np.stack(states), config.max_state_dim)
-        return (
-            np.stack(frames),
-            state,
-            np.stack(actions),
-            texts,
-            np.stack(masks),
-            np.full(len(samples), self.slots[dataset.embodiment.name]),
+    def batches(
+        self, config: PolicyConfig, training: TrainConfig, workers: int, start: int = 0
+    ) -> Iterator[TrainingBatch]:
+        """Training batches ``start`` to ``training.steps`` from the training episodes, streamed by ``workers``
+        decoding processes; batch ``n`` depends only on the seed and ``n``, so a resumed run continues exactly."""
+        loader = LoaderConfig(
+            batch_size=training.batch_size,
+            chunk=config.chunk,
+            seed=training.seed,
+            workers=workers,
+            image_size=config.image_size,
         )
+        draws = {d.name: DatasetDraw(d.weight, tuple(d.train)) for d in self.datasets}
+        release = PulledRelease(self.folder)
+        for batch in release_loader(release.folder, release.manifest, loader, start, training.steps, draws):
+            yield self._training_batch(batch, config)
+
+    def _training_batch(self, batch: dict[str, Any], config: PolicyConfig) -> TrainingBatch:
+        dataset = next(d for d in self.datasets if d.name == batch["dataset"])
+        embodiment, normaliser = dataset.embodiment, self.normalisers[dataset.embodiment.name]
+        frames = np.stack([batch[layout.camera_key(c)].numpy() for c in embodiment.cameras], axis=1)
+        size = len(frames)
+        state = (
+            normaliser.normalise_state(batch[layout.STATE_KEY].numpy())
+            if embodiment.has_state
+            else np.zeros((size, 0), np.float32)
+        )
+        recorded = batch[layout.ACTION_KEY].numpy()  # the loader repeats the last action past the end: masked out
+        valid = ~batch["action_is_pad"].numpy()[..., None]
+        width = embodiment.action_dim
+        actions = np.zeros((size, config.chunk, config.max_action_dim), np.float32)
+        actions[..., :width] = normaliser.normalise_action(recorded.reshape(-1, width)).reshape(recorded.shape) * valid
+        mask = np.zeros_like(actions)
+        mask[..., :width] = valid
+        slot = np.full(size, self.slots[embodiment.name])
+        state = pad(state, config.max_state_dim)
+        return TrainingBatch(frames, state, actions, mask, list(batch["task"]), slot, batch["episode_index"].numpy())
+
+    def held_out_episodes(self, dataset: PolicyDataset, size: int) -> Iterator[EpisodeData]:
+        """``dataset``'s held-out episodes, read one at a time: frames at ``size``, state and actions normalised."""
+        source, normaliser = LeRobotSource(dataset.folder), self.normalisers[dataset.embodiment.name]
+        for index in dataset.held_out:
+            episode = source.read_episode(index)
+            where = f"{dataset.folder.name}, episode {episode.episode_id}"
+            state = (
+                normaliser.normalise_state(episode.state)
+                if dataset.embodiment.has_state
+                else np.zeros((episode.length, 0), np.float32)
+            )
+            yield EpisodeData(
+                episode.episode_id,
+                camera_frames(episode.frames, dataset.embodiment, size, where),
+                state,
+                normaliser.normalise_action(episode.action),
+                episode.instruction,
+            )
 
 
 def pad(values: np.ndarray, width: int) -> np.ndarray:
@@ -174,30 +229,16 @@ def camera_frames(frames: dict[str, np.ndarray], embodiment: Embodiment, size: i
     return np.stack([resize_frames(frames[c], size, f"{where}, camera {c}") for c in embodiment.cameras], axis=1)
 
 
-def _read_dataset(folder: Path, embodiment: Embodiment, normaliser: Normaliser, size: int) -> list[EpisodeData]:
+def _episodes(folder: Path, embodiment: Embodiment) -> list[int]:
+    """The dataset's episode indices, once its cameras are known to be stored as videos (the loader reads those)."""
     source = LeRobotSource(folder)
-    episodes = []
-    for index in source.episode_indices:
-        episode = source.read_episode(index)
-        where = f"{folder.name}, episode {episode.episode_id}"
-        state = (
-            normaliser.normalise_state(episode.state)
-            if embodiment.has_state
-            else np.zeros((episode.length, 0), np.float32)
-        )
-        episodes.append(
-            EpisodeData(
-                episode.episode_id,
-                camera_frames(episode.frames, embodiment, size, where),
-                state,
-                normaliser.normalise_action(episode.action),
-                episode.instruction,
-            )
-        )
-    return episodes
+    missing = [c for c in embodiment.cameras if layout.camera_key(c) not in source.video_keys]
+    if missing:
+        raise ValueError(f"{folder.name}: cameras {missing} have no video, has {sorted(source.video_keys)}")
+    return source.episode_indices
 
 
-def _split(episodes: list[EpisodeData], holdout: float, seed: int) -> tuple[list[EpisodeData], list[EpisodeData]]:
+def _split(episodes: list[int], holdout: float, seed: int) -> tuple[list[int], list[int]]:
     """Whole episodes held out (at least one where a dataset has two or more), chosen by a seeded draw."""
     count = min(len(episodes) - 1, max(1, round(holdout * len(episodes)))) if len(episodes) > 1 else 0
     chosen = set(np.random.default_rng(seed).choice(len(episodes), size=count, replace=False).tolist())
@@ -216,8 +257,8 @@ def load_release(
     """The release at ``folder`` (a pulled release or a built pyramid) ready to train on: the datasets
     ``mixture`` keeps, with its draw weights (default: every dataset, the manifest's weights). Normalisers,
     weight slots and held-out episodes are the same whatever the mixture, so variants compare;
-    ``embodiments`` reads only their datasets (e.g. to score a policy on its target's held-out episodes).
-    Datasets without actions, or whose frames cannot be read at the policy's size, are skipped with their
+    ``embodiments`` keeps only their datasets (e.g. to score a policy on its target's held-out episodes).
+    Datasets without actions, or without a video of each of their embodiment's cameras, are skipped with their
     reason."""
     release, mixture = PulledRelease(folder), mixture or Mixture()
     entries = [e for e in release.manifest.datasets if get_embodiment(e.embodiment).has_actions]
@@ -233,20 +274,20 @@ def load_release(
     for rank, entry in enumerate(entries):
         if not mixture.keeps(entry.source) or (embodiments is not None and entry.embodiment not in embodiments):
             continue
-        embodiment = get_embodiment(entry.embodiment)
+        embodiment, folder = get_embodiment(entry.embodiment), release.folder / entry.path
         try:
-            episodes = _read_dataset(
-                release.folder / entry.path, embodiment, normalisers[entry.embodiment], config.image_size
-            )
+            episodes = _episodes(folder, embodiment)
         except ValueError as error:
             skipped[entry.dataset] = str(error)
             log(f"skipping {entry.dataset}: {error}")
             continue
         train, held_out = _split(episodes, holdout, seed + rank)
-        datasets.append(PolicyDataset(entry.dataset, entry.source, embodiment, entry.mixture_weight, train, held_out))
+        datasets.append(
+            PolicyDataset(entry.dataset, entry.source, embodiment, entry.mixture_weight, folder, train, held_out)
+        )
         log(f"loaded {entry.dataset}: {len(train)} training and {len(held_out)} held-out episodes ({embodiment.name})")
     if not datasets:
         raise NothingToTrainError(f"release {release.manifest.version}: no dataset to train on (skipped: {skipped})")
     for dataset, weight in zip(datasets, mixture.weights(datasets), strict=True):
         dataset.weight = weight
-    return ReleaseData(release.manifest.version, datasets, normalisers, slots, skipped)
+    return ReleaseData(release.manifest.version, release.folder, datasets, normalisers, slots, skipped)

@@ -62,7 +62,7 @@ def open_loop(
         if not dataset.held_out or name not in policy.slots or (embodiments and name not in embodiments):
             continue
         normaliser, errors = policy.normalisers[name], []
-        for number, episode in enumerate(dataset.held_out):
+        for number, episode in enumerate(data.held_out_episodes(dataset, policy.config.image_size)):
             starts = np.arange(0, len(episode), chunk)
             inputs = observation_inputs(
                 episode.frames[starts],

@@ -97,13 +97,15 @@ def train_policy(
     mixture: Mixture | None = None,
     initial: Path | str | None = None,
     data: ReleaseData | None = None,
+    loader_workers: int = 2,
     checkpoint_every: int = 500,
     log: Callable[[str], None] = print,
     on_log: Callable[[dict[str, float]], None] | None = None,
 ) -> PolicyRun:
     """Train on the release at ``release_folder`` (the datasets and weights of ``mixture``, default all) into
     ``out``, from the weights of the run at ``initial`` when given (post-training); a run already there
-    with the same settings is resumed from its last checkpoint. ``data`` reuses an already loaded release."""
+    with the same settings is resumed from its last checkpoint. ``data`` reuses an already loaded release;
+    ``loader_workers`` processes decode the batches (0: this process)."""
     config, training, out = config or PolicyConfig(), training or TrainConfig(), Path(out)
     data = data or load_release(release_folder, config, mixture, seed=training.seed, log=log)
     config = fit_dims(config, data)
@@ -125,23 +127,18 @@ def train_policy(
         model.load_state_dict(checkpoint.weights)
         log(f"resuming {out} at step {resume.step}")
 
-    weights = np.array([d.weight for d in data.datasets], dtype=np.float64)
-    weights = weights / weights.sum() if weights.sum() > 0 else np.full(len(weights), 1 / len(weights))
-    frame_index = [np.array([(e, t) for e, ep in enumerate(d.train) for t in range(len(ep))]) for d in data.datasets]
+    batches = data.batches(config, training, loader_workers, start=resume.step if resume else 0)
 
     def batch_loss(rng: np.random.Generator) -> tuple[torch.Tensor, dict[str, float]]:
-        which = int(rng.choice(len(data.datasets), p=weights))
-        dataset, frames = data.datasets[which], frame_index[which]
-        chosen = frames[rng.integers(len(frames), size=training.batch_size)]
-        images, state, actions, texts, mask, slot = data.chunk_batch(dataset, [tuple(x) for x in chosen], config)
-        inputs = observation_inputs(images, state, texts, slot, language)
+        batch = next(batches)
+        inputs = observation_inputs(batch.frames, batch.state, batch.texts, batch.slot, language)
         cameras = inputs.images.shape[1]
         inputs.images = random_shift(inputs.images.flatten(1, 2), SHIFT, rng).unflatten(1, (cameras, 3))
         generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
         loss = model.loss(
             inputs.to(training.device),
-            torch.from_numpy(actions).to(training.device),
-            torch.from_numpy(mask).to(training.device),
+            torch.from_numpy(batch.actions).to(training.device),
+            torch.from_numpy(batch.mask).to(training.device),
             generator,
         )
         return loss, {}
@@ -180,7 +177,15 @@ def train_reference_policy(
 
     pretraining = recipe.phase(recipe.pretrain_steps)
     pretrained = train_policy(
-        release_folder, out / "pretrain", config, pretraining, mixture, data=data, log=log, on_log=phase_log("pretrain")
+        release_folder,
+        out / "pretrain",
+        config,
+        pretraining,
+        mixture,
+        data=data,
+        loader_workers=recipe.loader_workers,
+        log=log,
+        on_log=phase_log("pretrain"),
     )
     if not recipe.post_train_steps or not recipe.target:
         return RecipeRuns(pretrained, None)
@@ -195,6 +200,7 @@ def train_reference_policy(
         mixture,
         initial=out / "pretrain",
         data=data,
+        loader_workers=recipe.loader_workers,
         log=log,
         on_log=phase_log("post_train"),
     )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,13 +28,14 @@ import pyarrow.parquet as pq
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from pipelines.learning.frame_pairs import resize_frames
 from pipelines.lerobot import layout
 from pipelines.lerobot.reader import V3Layout, open_layout
 from pipelines.lerobot.video import VideoDecodeError, video_stream
 from schemas.options import option
 from schemas.pyramid import ReleaseManifest
 
-__all__ = ["LoaderConfig", "ReleaseBatches", "release_loader"]
+__all__ = ["DatasetDraw", "LoaderConfig", "ReleaseBatches", "release_loader"]
 
 OPEN_FILES = 8  # video containers a worker keeps open
 DEFAULT_GOP = 2  # keyframe interval of a file whose info.json does not record one (lerobot's and ours)
@@ -46,6 +47,16 @@ class LoaderConfig:
     chunk: int = option(16, "future actions per sample (the action chunk)")
     seed: int = option(0, "seeds which dataset, episodes and steps every batch draws")
     workers: int = option(2, "decoding processes (0: in this process)")
+    image_size: int = option(0, "frames centre-cropped and resized to this square side by the workers (0: as stored)")
+
+
+@dataclass(frozen=True)
+class DatasetDraw:
+    """How a loader draws from one dataset: its weight among the datasets drawn, and the episode indices it samples
+    (None: every episode), e.g. a policy's training episodes without its held-out ones."""
+
+    weight: float
+    episodes: tuple[int, ...] | None = None
 
 
 class _LRU(OrderedDict):
@@ -104,8 +115,8 @@ class _VideoFile:
 class _Dataset:
     """One dataset of the release, as a worker reads it: episode metadata, and data and video files on demand."""
 
-    def __init__(self, root: Path, chunk: int):
-        self.root, self.chunk = root, chunk
+    def __init__(self, root: Path, chunk: int, image_size: int, episodes: tuple[int, ...] | None):
+        self.root, self.chunk, self.image_size = root, chunk, image_size
         self.layout: V3Layout = open_layout(root)  # type: ignore[assignment]  (a release holds v3.0 datasets)
         if not str(self.layout.info.get("codebase_version")).startswith("v3"):
             raise ValueError(f"{root}: a release holds LeRobot v3.0 datasets only")
@@ -114,7 +125,10 @@ class _Dataset:
         self.video_keys = [k for k, f in features.items() if f.get("dtype") == "video"]
         self.gops = {k: int(features[k].get("info", {}).get("video.g") or DEFAULT_GOP) for k in self.video_keys}
         self.vector_keys = [k for k in (layout.STATE_KEY, layout.ACTION_KEY) if k in features]
-        infos = self.layout.episode_infos()
+        wanted = None if episodes is None else set(episodes)
+        infos = [i for i in self.layout.episode_infos() if wanted is None or i.index in wanted]
+        if not infos:
+            raise ValueError(f"{root}: none of the episodes {episodes} is in the dataset")
         self.episode_indices = np.array([i.index for i in infos])
         self.lengths = np.array([i.length for i in infos])
         self.data_files = _LRU(2)
@@ -174,7 +188,8 @@ class _Dataset:
         for path, seconds, row in sorted(wanted):
             video = self.videos.get_or(path, lambda path=path: _VideoFile(path, self.gops[key]))
             frames[row] = video.frame_at(seconds)
-        return np.stack(frames)
+        stacked = np.stack(frames)
+        return resize_frames(stacked, self.image_size, f"{self.root}, {key}") if self.image_size else stacked
 
 
 class ReleaseBatches(IterableDataset):
@@ -187,21 +202,27 @@ class ReleaseBatches(IterableDataset):
         config: LoaderConfig,
         start: int = 0,
         stop: int | None = None,
-        datasets: list[str] | None = None,
+        datasets: Sequence[str] | Mapping[str, DatasetDraw] | None = None,
     ):
         self.folder, self.config, self.start, self.stop = Path(folder), config, start, stop
         entries = [e for e in manifest.datasets if datasets is None or e.dataset in datasets]
         if not entries:
-            raise ValueError(f"{folder}: none of the datasets {datasets} is in the release")
+            raise ValueError(f"{folder}: none of the datasets {list(datasets or [])} is in the release")
+        draws = (
+            datasets if isinstance(datasets, Mapping) else {e.dataset: DatasetDraw(e.mixture_weight) for e in entries}
+        )
         self.names = [e.dataset for e in entries]
         self.paths = {e.dataset: self.folder / e.path for e in entries}
-        weights = np.array([e.mixture_weight for e in entries], np.float64)
+        self.episodes = {name: draws[name].episodes for name in self.names}
+        weights = np.array([draws[name].weight for name in self.names], np.float64)
         self.weights = weights / weights.sum() if weights.sum() > 0 else np.full(len(weights), 1 / len(weights))
         self._open: dict[str, _Dataset] = {}
 
     def dataset(self, name: str) -> _Dataset:
         if name not in self._open:
-            self._open[name] = _Dataset(self.paths[name], self.config.chunk)
+            self._open[name] = _Dataset(
+                self.paths[name], self.config.chunk, self.config.image_size, self.episodes[name]
+            )
         return self._open[name]
 
     def plan(self, number: int) -> tuple[str, np.ndarray, np.ndarray]:
@@ -233,9 +254,10 @@ def release_loader(
     config: LoaderConfig | None = None,
     start: int = 0,
     stop: int | None = None,
-    datasets: list[str] | None = None,
+    datasets: Sequence[str] | Mapping[str, DatasetDraw] | None = None,
 ) -> DataLoader:
-    """Batches ``start``, ``start + 1``, ... in order, made by ``config.workers`` processes."""
+    """Batches ``start``, ``start + 1``, ... in order, made by ``config.workers`` processes, from ``datasets``
+    (names: with the manifest's weights; draws: with their own weights and episodes; None: every dataset)."""
     config = config or LoaderConfig()
     batches = ReleaseBatches(folder, manifest, config, start, stop, datasets)
     return DataLoader(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -9,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from pipelines.lerobot.reader import carried_embodiment
-from pipelines.release.loader import LoaderConfig, release_loader
+from pipelines.release.loader import DatasetDraw, LoaderConfig, release_loader
 from pipelines.release.manifest import load_manifest
 from schemas.errors import InputError
 from schemas.pyramid import ReleaseManifest
@@ -121,10 +122,10 @@ class PulledRelease:
         config: LoaderConfig | None = None,
         start: int = 0,
         stop: int | None = None,
-        datasets: list[str] | None = None,
+        datasets: Sequence[str] | Mapping[str, DatasetDraw] | None = None,
     ) -> DataLoader:
         """Training batches streamed from the release's files (``pipelines.release.loader``): batch ``start`` on,
-        drawn with the manifest's mixture weights, in bounded memory."""
+        drawn with the manifest's mixture weights (or the given draws'), in bounded memory."""
         return release_loader(self.folder, self.manifest, config, start, stop, datasets)
 
     def export_groot(self, destination: Path | str, *, overwrite: bool = False) -> dict[str, Path]:

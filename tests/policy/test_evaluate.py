@@ -105,7 +105,8 @@ def test_open_loop_compares_every_held_out_step(tiny_policy, policy_release):
     (dataset,) = data.datasets
     assert set(result.mse) == {"teleop__robosuite_panda"} and len(dataset.held_out) == 1
     true, predicted = result.traces["teleop__robosuite_panda"]
-    assert true.shape == predicted.shape == (len(dataset.held_out[0]), 7)
+    (episode,) = data.held_out_episodes(dataset, POLICY_CONFIG["image_size"])
+    assert true.shape == predicted.shape == (len(episode), 7)
     errors = predicted - true
     assert np.isclose(result.mse["teleop__robosuite_panda"], np.mean(errors**2))
     assert len(result.mse_per_dim["teleop__robosuite_panda"]) == 7 and 0 < result.mae["teleop__robosuite_panda"] < 2

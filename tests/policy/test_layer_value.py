@@ -26,7 +26,7 @@ PANDA = get_embodiment("robosuite_panda")
 
 
 def dataset(name: str, source: SourceKind, weight: float) -> PolicyDataset:
-    return PolicyDataset(name, source, PANDA, weight, [], [])
+    return PolicyDataset(name, source, PANDA, weight, Path(name), [], [])
 
 
 def test_a_full_release_gets_every_variant_and_the_synthetic_sweep():
