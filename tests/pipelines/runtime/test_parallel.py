@@ -133,37 +133,35 @@ def test_a_local_ray_listens_for_token_holders_only():
 
 @pytest.fixture
 def ray_cluster():
-    """A Ray head started as a user starts one (`ray start --head`), in the foreground (`--block`) and its own
-    process group, so stopping it stops this cluster's processes only, not every Ray on the machine."""
+    """A cluster started as a user starts one: a head (`ray start --head`) with no CPUs of its own and one worker
+    node joined to it separately (`ray start --address`), so every task must run on the worker node. Each runs in
+    the foreground (`--block`) in its own process group, so stopping it stops its processes only, not every Ray on
+    the machine."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     ray.shutdown()  # the pipeline under test must connect to this cluster, not reuse the tests' local Ray
-    start = [
-        RAY,
-        "start",
-        "--head",
-        "--block",
-        "--port",
-        str(port),
-        "--num-cpus",
-        "2",
-        "--include-dashboard=false",
-        "--disable-usage-stats",
-    ]
-    head = subprocess.Popen(start, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    common = ["--block", "--disable-usage-stats"]
+    head_command = [RAY, "start", "--head", "--port", str(port), "--num-cpus", "0", "--include-dashboard=false"]
+    nodes = [start_node([*head_command, *common])]
     try:
         deadline = time.monotonic() + 180
         while not port_open(port):
-            assert head.poll() is None and time.monotonic() < deadline, "ray start --head did not come up"
+            assert nodes[0].poll() is None and time.monotonic() < deadline, "ray start --head did not come up"
             time.sleep(1)
+        nodes.append(start_node([RAY, "start", "--address", f"127.0.0.1:{port}", "--num-cpus", "2", *common]))
         yield f"127.0.0.1:{port}"
     finally:
-        os.killpg(head.pid, signal.SIGTERM)
-        try:
-            head.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # its orderly shutdown can take half a minute; this cluster is disposable
-            os.killpg(head.pid, signal.SIGKILL)
+        for node in reversed(nodes):
+            os.killpg(node.pid, signal.SIGTERM)
+            try:
+                node.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # an orderly shutdown can take half a minute; this one is disposable
+                os.killpg(node.pid, signal.SIGKILL)
+
+
+def start_node(command: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def port_open(port: int) -> bool:
@@ -171,7 +169,7 @@ def port_open(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_ingest_joins_a_running_ray_cluster_by_address(tmp_path, ray_cluster):
+def test_ingest_runs_on_the_worker_node_of_a_cluster_joined_by_address(tmp_path, ray_cluster):
     source = SourceConfig(name="gr00t", path=GR00T_DEMO, format="lerobot")
     report = ingest_source(source, tmp_path / "out", ray=RayConfig(workers=2, address=ray_cluster))
     assert (report.episodes, report.frames, report.rejected) == (5, 2096, [])
