@@ -112,3 +112,24 @@ def test_the_behaviour_cloning_baseline_trains_and_acts_through_the_same_paths(p
     policy = ReferencePolicy(run.folder)
     assert isinstance(policy.model, ChunkRegressionPolicy) and policy.config.architecture == "chunk_regression"
     assert closed_loop(policy, "Lift", [EVAL_SEED], max_steps=16).steps == [16]
+
+
+def test_a_short_run_predicts_held_out_actions_far_better_than_the_centre_of_their_range(policy_release, tmp_path):
+    """300 tiny steps on a fixed small release: the open-loop MSE on the held-out episode, against predicting the
+    centre of every action's range (what an untrained policy's zero output means), was 0.20-0.29 of it over
+    seeds 0-3 (0.49-0.73 after 150 steps)."""
+    from policy.evaluate import open_loop
+    from policy.inference import ReferencePolicy
+
+    data = load_release(policy_release, TINY, log=quiet)
+    (dataset,) = data.datasets
+    normaliser = data.normalisers[dataset.embodiment.name]
+    centre = [
+        np.mean(
+            (normaliser.unnormalise_action(np.zeros_like(e.actions)) - normaliser.unnormalise_action(e.actions)) ** 2
+        )
+        for e in data.held_out_episodes(dataset, TINY.image_size)
+    ]
+    run = train_policy(policy_release, tmp_path / "run", TINY, replace(TINY_TRAINING, steps=300), log=quiet)
+    mse, _ = open_loop(ReferencePolicy(run.folder), data).overall()
+    assert mse < 0.45 * np.mean(centre)
