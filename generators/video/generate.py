@@ -82,18 +82,53 @@ def run_pipeline(
     guidance_scale: float,
     device: str = "cpu",
 ) -> np.ndarray:
-    """One call of a diffusers image-to-video pipeline with the arguments they all take: (B, S, S, 3) uint8 first
-    frames -> (B, frames, S, S, 3) uint8 clips."""
+    """A diffusers image-to-video pipeline called with the arguments they all take: (B, S, S, 3) uint8 first
+    frames -> (B, frames, S, S, 3) uint8 clips. Ours takes the batch in one call; a third-party pipeline gets one
+    clip per call, since some take a single image only (Wan's refuses a list)."""
+    if isinstance(pipeline, PyramidVideoPipeline):
+        return _call_pipeline(pipeline, first_frames, prompts, seeds, size, frames, steps, guidance_scale, device)
+    return np.concatenate(
+        [
+            _call_pipeline(
+                pipeline,
+                first_frames[i : i + 1],
+                prompts[i : i + 1],
+                seeds[i : i + 1],
+                size,
+                frames,
+                steps,
+                guidance_scale,
+                device,
+            )
+            for i in range(len(first_frames))
+        ]
+    )
+
+
+def _call_pipeline(
+    pipeline,
+    first_frames: np.ndarray,
+    prompts: list[str],
+    seeds: list[int],
+    size: int,
+    frames: int,
+    steps: int,
+    guidance_scale: float,
+    device: str,
+) -> np.ndarray:
+    single = not isinstance(pipeline, PyramidVideoPipeline)  # one image, one prompt: what every I2V call accepts
+    images = [PIL.Image.fromarray(f) for f in first_frames]
+    generators = [torch.Generator(device).manual_seed(s) for s in seeds]
     try:
         output = pipeline(
-            image=[PIL.Image.fromarray(f) for f in first_frames],
-            prompt=prompts,
+            image=images[0] if single else images,
+            prompt=prompts[0] if single else prompts,
             num_frames=frames,
             height=size,
             width=size,
             num_inference_steps=steps,
             guidance_scale=guidance_scale,
-            generator=[torch.Generator(device).manual_seed(s) for s in seeds],
+            generator=generators[0] if single else generators,
             output_type="np",
         )
     except TypeError as error:  # a pipeline without the image-to-video arguments

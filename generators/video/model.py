@@ -30,6 +30,7 @@ from diffusers import DiffusionPipeline, FlowMatchEulerDiscreteScheduler, LatteT
 from diffusers.utils import BaseOutput
 from diffusers.utils import logging as diffusers_logging
 from diffusers.utils.torch_utils import randn_tensor
+from transformers.utils import logging as transformers_logging
 
 from generators.video.config import VideoModelConfig
 from pipelines.learning.language import language_encoder
@@ -196,8 +197,11 @@ def load_video_pipeline(folder: Path | str, device: str = "cpu") -> DiffusionPip
             "(the video_model asset) or point video_model at a saved pipeline folder"
         )
     name = json.loads(index.read_text())["_class_name"]
-    cls = PyramidVideoPipeline if name == PyramidVideoPipeline.__name__ else DiffusionPipeline
     diffusers_logging.disable_progress_bar()  # "Loading pipeline components" of a local folder is noise, in workers too
-    pipeline = cls.from_pretrained(str(folder), low_cpu_mem_usage=False)
+    transformers_logging.disable_progress_bar()  # and "Loading weights" of their text and image encoders
+    if name == PyramidVideoPipeline.__name__:
+        pipeline = PyramidVideoPipeline.from_pretrained(str(folder), low_cpu_mem_usage=False)
+    else:  # diffusers' defaults: a model keeping fp32 modules (Wan's) refuses low_cpu_mem_usage=False
+        pipeline = DiffusionPipeline.from_pretrained(str(folder), low_cpu_mem_usage=True)
     pipeline.set_progress_bar_config(disable=True)
     return pipeline.to(device)

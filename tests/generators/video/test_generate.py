@@ -14,10 +14,12 @@ from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
 from generators.video.config import GenerationConfig
 from generators.video.generate import generate_clips
+from generators.video.model import load_video_pipeline
 from pipelines.lerobot import layout
 from pipelines.lerobot.reader import LeRobotSource
 from pipelines.runtime.parallel import RayConfig
 from tests.conftest import LABEL_IMAGE_SIZE
+from tests.generators.video import third_party
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 
@@ -86,3 +88,17 @@ def test_a_missing_model_fails_before_any_work(teleop, tmp_path):
     with pytest.raises(FileNotFoundError, match="no diffusers pipeline"):
         generate_clips([teleop], tmp_path / "clips", tmp_path / "no_model", CONFIG)
     assert not (tmp_path / "clips").exists()
+
+
+@pytest.mark.parametrize("pipeline_class", sorted(third_party.BUILDERS))
+def test_a_real_diffusers_image_to_video_class_generates_a_dataset_lerobot_loads(pipeline_class, teleop, tmp_path):
+    folder = third_party.build(pipeline_class, tmp_path / "model")
+    config = GenerationConfig(multiplier=0.1, oversample=1.0, windows=2, sampling_steps=2)
+    report = generate_clips([teleop], tmp_path / "clips", folder, config)
+    assert type(load_video_pipeline(folder)).__name__ == pipeline_class
+    assert report.written.episodes >= 1 and not report.written.rejected
+    frames = 1 + 2 * (9 - 1)  # two 9-frame windows (the 4k+1 and 8k+1 rules), chained on their shared frame
+    assert report.written.frames == frames * report.written.episodes
+    meta = json.loads((tmp_path / "clips" / layout.PYRAMID_META_PATH).read_text())
+    assert meta["provenance"]["video_model_sha256"] == report.model_sha256
+    assert len(LeRobotDataset("pyramid/generated", root=tmp_path / "clips")) == report.written.frames

@@ -95,9 +95,9 @@ def test_a_third_party_pipeline_folder_loads_through_diffusers_and_must_be_image
 
 
 def test_a_pipeline_returning_the_wrong_shape_is_a_clear_error():
-    class StillPipeline:  # stands for a third-party pipeline that ignores num_frames
+    class StillPipeline:  # stands for a third-party pipeline that ignores num_frames (called with one image)
         def __call__(self, image, num_frames, height, width, **kwargs):
-            return type("Output", (), {"frames": np.zeros((len(image), 1, height, width, 3))})()
+            return type("Output", (), {"frames": np.zeros((1, 1, height, width, 3))})()
 
     with pytest.raises(
         ValueError, match=r"StillPipeline returned frames of shape \(1, 1, 16, 16, 3\), expected \(1, 4"
