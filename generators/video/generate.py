@@ -84,62 +84,35 @@ def run_pipeline(
 ) -> np.ndarray:
     """A diffusers image-to-video pipeline called with the arguments they all take: (B, S, S, 3) uint8 first
     frames -> (B, frames, S, S, 3) uint8 clips. Ours takes the batch in one call; a third-party pipeline gets one
-    clip per call, since some take a single image only (Wan's refuses a list)."""
-    if isinstance(pipeline, PyramidVideoPipeline):
-        return _call_pipeline(pipeline, first_frames, prompts, seeds, size, frames, steps, guidance_scale, device)
-    return np.concatenate(
-        [
-            _call_pipeline(
-                pipeline,
-                first_frames[i : i + 1],
-                prompts[i : i + 1],
-                seeds[i : i + 1],
-                size,
-                frames,
-                steps,
-                guidance_scale,
-                device,
+    image and prompt per call, which every I2V pipeline accepts (Wan's refuses a list)."""
+    batched = isinstance(pipeline, PyramidVideoPipeline)
+    calls = [range(len(first_frames))] if batched else [[i] for i in range(len(first_frames))]
+    clips = []
+    for rows in calls:
+        images = [PIL.Image.fromarray(first_frames[i]) for i in rows]
+        generators = [torch.Generator(device).manual_seed(seeds[i]) for i in rows]
+        try:
+            output = pipeline(
+                image=images if batched else images[0],
+                prompt=[prompts[i] for i in rows] if batched else prompts[rows[0]],
+                num_frames=frames,
+                height=size,
+                width=size,
+                num_inference_steps=steps,
+                guidance_scale=guidance_scale,
+                generator=generators if batched else generators[0],
+                output_type="np",
             )
-            for i in range(len(first_frames))
-        ]
-    )
-
-
-def _call_pipeline(
-    pipeline,
-    first_frames: np.ndarray,
-    prompts: list[str],
-    seeds: list[int],
-    size: int,
-    frames: int,
-    steps: int,
-    guidance_scale: float,
-    device: str,
-) -> np.ndarray:
-    single = not isinstance(pipeline, PyramidVideoPipeline)  # one image, one prompt: what every I2V call accepts
-    images = [PIL.Image.fromarray(f) for f in first_frames]
-    generators = [torch.Generator(device).manual_seed(s) for s in seeds]
-    try:
-        output = pipeline(
-            image=images[0] if single else images,
-            prompt=prompts[0] if single else prompts,
-            num_frames=frames,
-            height=size,
-            width=size,
-            num_inference_steps=steps,
-            guidance_scale=guidance_scale,
-            generator=generators[0] if single else generators,
-            output_type="np",
-        )
-    except TypeError as error:  # a pipeline without the image-to-video arguments
-        raise ValueError(f"{type(pipeline).__name__} is not an image-to-video pipeline: {error}") from error
-    clips = np.asarray(output.frames)
-    if clips.shape[:2] != (len(first_frames), frames) or clips.shape[-1] != 3:
-        raise ValueError(
-            f"{type(pipeline).__name__} returned frames of shape {clips.shape}, "
-            f"expected ({len(first_frames)}, {frames}, H, W, 3)"
-        )
-    pixels = (clips * 255).round().clip(0, 255).astype(np.uint8)
+        except TypeError as error:  # a pipeline without the image-to-video arguments
+            raise ValueError(f"{type(pipeline).__name__} is not an image-to-video pipeline: {error}") from error
+        generated = np.asarray(output.frames)
+        if generated.shape[:2] != (len(rows), frames) or generated.shape[-1] != 3:
+            raise ValueError(
+                f"{type(pipeline).__name__} returned frames of shape {generated.shape}, "
+                f"expected ({len(rows)}, {frames}, H, W, 3)"
+            )
+        clips.append(generated)
+    pixels = (np.concatenate(clips) * 255).round().clip(0, 255).astype(np.uint8)
     return np.stack([resize_frames(clip, size, f"{type(pipeline).__name__} output") for clip in pixels])
 
 
