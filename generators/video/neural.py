@@ -33,7 +33,16 @@ from schemas.episode import Episode, RejectedEpisode
 if TYPE_CHECKING:
     from pipelines.lerobot.writer import WriteReport
 
-__all__ = ["MultiplierOutcome", "label_neural_trajectories", "motion", "multiplier_outcome", "neural_embodiment"]
+__all__ = [
+    "MultiplierOutcome",
+    "frame_jump",
+    "label_neural_trajectories",
+    "motion",
+    "multiplier_outcome",
+    "neural_embodiment",
+]
+
+TYPICAL_CHANGE_FLOOR = 0.5  # gray levels: a near-still clip's median change counts as at least this
 
 
 def neural_embodiment(embodiment: str) -> Embodiment:
@@ -44,6 +53,13 @@ def motion(frames: np.ndarray, gap: int) -> float:
     """Mean absolute pixel change between frames ``gap`` steps apart: how much a clip moves."""
     gap = min(gap, len(frames) - 1)
     return float(np.abs(frames[gap:].astype(np.float32) - frames[:-gap].astype(np.float32)).mean())
+
+
+def frame_jump(frames: np.ndarray) -> float:
+    """The largest change between consecutive frames over the clip's median change: a real clip changes steadily,
+    while an object popping in or the robot teleporting is one step far above the rest."""
+    changes = np.abs(np.diff(frames.astype(np.float32), axis=0)).mean(axis=(1, 2, 3))
+    return float(changes.max() / max(float(np.median(changes)), TYPICAL_CHANGE_FLOOR))
 
 
 def label_trajectory(
@@ -68,6 +84,11 @@ def label_trajectory(
     moved = motion(clip.frames, idm.config.frame_gap)
     if moved < filters.min_motion:
         return RejectedEpisode(episode.episode_id, "motion", f"motion {moved:.2f} below {filters.min_motion}")
+    jump = frame_jump(clip.frames)
+    if jump > filters.max_frame_jump:
+        return RejectedEpisode(
+            episode.episode_id, "temporal", f"frame jump {jump:.1f}x the median change, above {filters.max_frame_jump}"
+        )
     labels = idm_labels(idm, normaliser, clip.frames)
     confidence = float(labels.confidence.mean())
     if confidence < filters.min_idm_confidence:
@@ -84,7 +105,12 @@ def label_trajectory(
     }
     labelled = labelled_episode(episode, embodiment, embodiment.clip_actions(labels.actions), extras, "idm", idm_sha256)
     labelled.notes.update(
-        {"latent_action_model_sha256": latent_sha256, "motion": round(moved, 3), "idm_confidence": round(confidence, 4)}
+        {
+            "latent_action_model_sha256": latent_sha256,
+            "motion": round(moved, 3),
+            "frame_jump": round(jump, 2),
+            "idm_confidence": round(confidence, 4),
+        }
     )
     return labelled
 

@@ -11,7 +11,7 @@ from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
 from generators.video.config import GenerationConfig, NeuralFilters
 from generators.video.generate import generate_clips
-from generators.video.neural import label_neural_trajectories, motion
+from generators.video.neural import frame_jump, label_neural_trajectories, motion
 from idm.config import IDMConfig
 from idm.label import save_idm
 from idm.model import InverseDynamicsModel
@@ -27,7 +27,7 @@ from tests.conftest import LABEL_IMAGE_SIZE
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 
-KEEP_ALL = NeuralFilters(min_first_frame_psnr_db=0.0, min_motion=0.0, min_idm_confidence=0.0)
+KEEP_ALL = NeuralFilters(0.0, 0.0, 0.0, float("inf"))
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,9 @@ def test_the_filters_reject_with_reasons_and_keep_the_rest(clips, label_models, 
     generated = LeRobotSource(clips)
     fidelity = sorted(generated.read_episode(i).notes["first_frame_psnr_db"] for i in generated.episode_indices)
     threshold = float(np.median(fidelity))
-    report = label_neural_trajectories(clips, tmp_path / "neural", idm, latent, NeuralFilters(threshold, 0.0, 0.0))
+    report = label_neural_trajectories(
+        clips, tmp_path / "neural", idm, latent, NeuralFilters(threshold, 0.0, 0.0, float("inf"))
+    )
     below = [f for f in fidelity if f < threshold]
     assert len(report.rejected) == len(below) > 0 and report.episodes == len(fidelity) - len(below)
     assert all(r.field == "first_frame" and f"below {threshold}" in r.reason for r in report.rejected)
@@ -94,7 +96,8 @@ def test_the_filters_reject_with_reasons_and_keep_the_rest(clips, label_models, 
     [
         (NeuralFilters(min_first_frame_psnr_db=99.0), r"first_frame: first-frame PSNR \d+\.\d dB below 99\.0"),
         (NeuralFilters(min_first_frame_psnr_db=0.0, min_motion=1e6), r"motion: motion \d+\.\d\d below 1000000\.0"),
-        (NeuralFilters(0.0, 0.0, 1.0), r"idm_confidence: IDM confidence 0\.\d+ below 1\.0"),
+        (NeuralFilters(0.0, 0.0, 1.0, float("inf")), r"idm_confidence: IDM confidence 0\.\d+ below 1\.0"),
+        (NeuralFilters(0.0, 0.0, 0.0, 1.0), r"temporal: frame jump \d+\.\dx the median change, above 1\.0"),
     ],
 )
 def test_each_filter_names_its_reason_and_figure(clips, label_models, tmp_path, filters, reason):
@@ -102,6 +105,26 @@ def test_each_filter_names_its_reason_and_figure(clips, label_models, tmp_path, 
     with pytest.raises(ValueError, match=f"no valid episode .*{reason}"):
         label_neural_trajectories(clips, tmp_path / "neural", idm, latent, filters)
     assert not (tmp_path / "neural").exists()
+
+
+def clip_of_a_square(positions: list[int], pop_at: int | None = None) -> np.ndarray:
+    """An 8x8 bright square at each step's column on a plain 32x32 background; from ``pop_at`` on, a 12x12 object too."""
+    frames = np.full((len(positions), 32, 32, 3), 100, np.uint8)
+    for step, column in enumerate(positions):
+        frames[step, 10:18, column : column + 8] = 200
+        if pop_at is not None and step >= pop_at:
+            frames[step, 18:30, 2:14] = 0
+    return frames
+
+
+def test_a_pop_or_a_teleport_stands_out_of_steady_motion():
+    steady = list(range(2, 22))  # one pixel a step
+    assert frame_jump(clip_of_a_square(steady)) == pytest.approx(1.0)
+    limit = NeuralFilters().max_frame_jump
+    teleported = [2 + t if t < 10 else 21 + (t - 10) for t in range(14)]  # 10 pixels at once, midway
+    assert frame_jump(clip_of_a_square(teleported)) > limit
+    assert frame_jump(clip_of_a_square(steady, pop_at=11)) > limit
+    assert frame_jump(np.zeros((29, 8, 8, 3), np.uint8)) == 0  # a still clip has nothing to jump
 
 
 def test_motion_measures_change_over_the_gap():
