@@ -97,7 +97,7 @@ def train_policy(
     mixture: Mixture | None = None,
     initial: Path | str | None = None,
     data: ReleaseData | None = None,
-    loader_workers: int = 2,
+    loader_workers: int = TrainingRecipe.loader_workers,
     checkpoint_every: int = 500,
     log: Callable[[str], None] = print,
     on_log: Callable[[dict[str, float]], None] | None = None,
