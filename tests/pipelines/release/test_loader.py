@@ -7,7 +7,7 @@ import torch
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
 from pipelines.lerobot import layout
-from pipelines.release.loader import LoaderConfig, ReleaseBatches
+from pipelines.release.loader import DatasetDraw, LoaderConfig, ReleaseBatches
 from pipelines.release.open import PulledRelease
 from tests.conftest import psnr
 
@@ -77,3 +77,18 @@ def test_only_the_datasets_asked_for_are_drawn(release):
     assert {b["dataset"] for b in release.loader(SMALL, stop=3, datasets=wanted)} == set(wanted)
     with pytest.raises(ValueError, match="none of the datasets"):
         ReleaseBatches(release.folder, release.manifest, SMALL, datasets=["absent"])
+
+
+def test_draws_give_their_own_weights_and_episodes_and_frames_come_at_the_asked_size(release):
+    first, second = release.dataset_names[:2]
+    entry = next(e for e in release.manifest.datasets if e.dataset == first)
+    episodes = LeRobotDataset(f"check/{first}", root=release.folder / entry.path).meta.total_episodes
+    draws = {first: DatasetDraw(1.0, (episodes - 1,)), second: DatasetDraw(0.0)}
+    resized = LoaderConfig(batch_size=8, chunk=16, seed=3, workers=0, image_size=16)
+    batches = list(release.loader(resized, stop=4, datasets=draws))
+    assert {b["dataset"] for b in batches} == {first}  # a weight of 0 is never drawn
+    assert all((b["episode_index"] == episodes - 1).all() for b in batches)
+    cameras = [key for key in batches[0] if key.startswith("observation.images.")]
+    assert cameras and all(batches[0][key].shape == (8, 16, 16, 3) for key in cameras)
+    with pytest.raises(ValueError, match="none of the episodes"):
+        next(iter(release.loader(SMALL, stop=1, datasets={first: DatasetDraw(1.0, (10_000,))})))
