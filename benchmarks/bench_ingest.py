@@ -1,16 +1,21 @@
-"""Ingest throughput: the real Bridge shard and the GR00T demo, in-process and on Ray at 1 and 2 workers.
+"""Ingest throughput: Bridge RLDS and the GR00T demo, in-process and on Ray at 1 and 2 workers.
+
+Bridge is its real shard repeated as ``--bridge-shards`` shards of one builder folder (16: 400 episodes of 9
+frames), as the real dataset comes in many shards; the one shard alone (225 frames, under a second) measures
+fixed costs, not scaling.
 
 For each worker count a local Ray with that many CPUs is started and its workers warmed (started, task
 modules imported) before timing, so start-up (5-15 s here) is not counted, as on a running cluster; each
 run writes a fresh LeRobot v3 dataset. On Ray every episode is read, checked and encoded on a worker and
 this process only appends. Prints frames/s and the speed-up of 2 workers over 1.
 
-    python benchmarks/bench_ingest.py [--repeat 1]
+    python benchmarks/bench_ingest.py [--repeat 1] [--bridge-shards 16]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -23,11 +28,23 @@ from pipelines.ingest.sources import ingest_source
 from pipelines.runtime.parallel import RayConfig, start_local_ray
 
 FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures"
-SOURCES = {
-    "bridge": SourceConfig(name="bridge", path=FIXTURES / "rlds/bridge_dataset/1.0.0", format="rlds"),
-    "gr00t": SourceConfig(name="gr00t", path=FIXTURES / "lerobot_v2/robot_sim.PickNPlace", format="lerobot"),
-}
+BRIDGE = FIXTURES / "rlds/bridge_dataset/1.0.0"
+GR00T = SourceConfig(name="gr00t", path=FIXTURES / "lerobot_v2/robot_sim.PickNPlace", format="lerobot")
 SCALING_GOAL = 1.8  # frames/s at 2 workers over 1 worker
+
+
+def bridge_shards(folder: Path, copies: int) -> Path:
+    """A builder folder whose train split is the real Bridge shard ``copies`` times (links, one per shard)."""
+    folder.mkdir(parents=True)
+    (shard,) = BRIDGE.glob("*.tfrecord-*")
+    for index in range(copies):
+        (folder / f"bridge_dataset-train.tfrecord-{index:05d}-of-{copies:05d}").symlink_to(shard)
+    info = json.loads((BRIDGE / "dataset_info.json").read_text())
+    train = next(split for split in info["splits"] if split["name"] == "train")
+    info["splits"] = [{**train, "shardLengths": train["shardLengths"] * copies}]
+    (folder / "dataset_info.json").write_text(json.dumps(info))
+    (folder / "features.json").symlink_to(BRIDGE / "features.json")
+    return folder
 
 
 def frames_per_second(source: SourceConfig, ray_config: RayConfig | None, repeat: int) -> float:
@@ -59,9 +76,13 @@ def on_ray(source: SourceConfig, workers: int, repeat: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=1, help="best of N runs")
+    parser.add_argument("--bridge-shards", type=int, default=16, help="copies of the real Bridge shard")
     args = parser.parse_args()
+    scratch = tempfile.TemporaryDirectory()
+    bridge = bridge_shards(Path(scratch.name) / "bridge_dataset/1.0.0", args.bridge_shards)
+    sources = {"bridge": SourceConfig(name="bridge", path=bridge, format="rlds"), "gr00t": GR00T}
     figures = {}
-    for name, source in SOURCES.items():
+    for name, source in sources.items():
         figures[f"{name}_in_process_fps"] = round(frames_per_second(source, None, args.repeat), 1)
         for workers in (1, 2):
             figures[f"{name}_ray_x{workers}_fps"] = round(on_ray(source, workers, args.repeat), 1)
@@ -70,19 +91,21 @@ def main() -> None:
             figures[f"{name}_ray_x2_fps"] / figures[f"{name}_in_process_fps"], 3
         )
     print(f"{'source':8s} {'in-process':>11s} {'Ray x1':>9s} {'Ray x2':>9s} {'x2 / x1':>8s}   (frames/s)")
-    for name in SOURCES:
+    for name in sources:
         cells = [figures[f"{name}_{key}"] for key in ("in_process_fps", "ray_x1_fps", "ray_x2_fps", "x2_over_x1")]
         print(f"{name:8s} {cells[0]:11.0f} {cells[1]:9.0f} {cells[2]:9.0f} {cells[3]:8.2f}")
     write_result(
         "ingest",
         "Ingest throughput: in-process and on Ray",
         figures,
-        {f"{name}_x2_over_x1": at_least(figures[f"{name}_x2_over_x1"], SCALING_GOAL) for name in SOURCES},
+        {f"{name}_x2_over_x1": at_least(figures[f"{name}_x2_over_x1"], SCALING_GOAL) for name in sources},
         reference="in-process ingest of the same source (one process, the writer's encoder thread)",
-        setup="The real Bridge RLDS shard (25 episodes x 9 frames) and the GR00T demo (LeRobot v2, 5 episodes "
+        setup=f"The real Bridge RLDS shard as {args.bridge_shards} shards ({25 * args.bridge_shards} episodes x 9 "
+        "frames) and the GR00T demo (LeRobot v2, 5 episodes "
         f"of 328-470 frames), each written as a fresh LeRobot v3.0 dataset; best of {args.repeat}; Ray started and "
         "its workers warmed before timing.",
     )
+    scratch.cleanup()
 
 
 if __name__ == "__main__":
