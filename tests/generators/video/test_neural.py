@@ -3,6 +3,7 @@ loads, under the neural pseudo-embodiment, with lineage from the teleop frame to
 rejects with its reason and figure, and nothing else is lost; missing label models fail before any work."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -27,7 +28,9 @@ from tests.conftest import LABEL_IMAGE_SIZE
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 
-KEEP_ALL = NeuralFilters(0.0, 0.0, 0.0, float("inf"))
+KEEP_ALL = NeuralFilters(
+    min_first_frame_psnr_db=0.0, min_motion=0.0, min_idm_confidence=0.0, max_frame_jump=float("inf")
+)
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +87,7 @@ def test_the_filters_reject_with_reasons_and_keep_the_rest(clips, label_models, 
     fidelity = sorted(generated.read_episode(i).notes["first_frame_psnr_db"] for i in generated.episode_indices)
     threshold = float(np.median(fidelity))
     report = label_neural_trajectories(
-        clips, tmp_path / "neural", idm, latent, NeuralFilters(threshold, 0.0, 0.0, float("inf"))
+        clips, tmp_path / "neural", idm, latent, replace(KEEP_ALL, min_first_frame_psnr_db=threshold)
     )
     below = [f for f in fidelity if f < threshold]
     assert len(report.rejected) == len(below) > 0 and report.episodes == len(fidelity) - len(below)
@@ -96,8 +99,8 @@ def test_the_filters_reject_with_reasons_and_keep_the_rest(clips, label_models, 
     [
         (NeuralFilters(min_first_frame_psnr_db=99.0), r"first_frame: first-frame PSNR \d+\.\d dB below 99\.0"),
         (NeuralFilters(min_first_frame_psnr_db=0.0, min_motion=1e6), r"motion: motion \d+\.\d\d below 1000000\.0"),
-        (NeuralFilters(0.0, 0.0, 1.0, float("inf")), r"idm_confidence: IDM confidence 0\.\d+ below 1\.0"),
-        (NeuralFilters(0.0, 0.0, 0.0, 1.0), r"temporal: frame jump \d+\.\dx the median change, above 1\.0"),
+        (replace(KEEP_ALL, min_idm_confidence=1.0), r"idm_confidence: IDM confidence 0\.\d+ below 1\.0"),
+        (replace(KEEP_ALL, max_frame_jump=1.0), r"temporal: frame jump \d+\.\dx the median change, above 1\.0"),
     ],
 )
 def test_each_filter_names_its_reason_and_figure(clips, label_models, tmp_path, filters, reason):
