@@ -54,6 +54,7 @@ def main() -> None:
         setup=f"`python -m assets.demo --scale {args.scale}` (what `make demo` runs once set up) from an empty "
         "home, the environment installed; total_minutes is the whole command, the other figures the demo's own "
         "step times (Dagster runs in one process, one local Ray with 2 workers).",
+        quick=args.scale == "quick",
     )
 
 

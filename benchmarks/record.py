@@ -1,19 +1,22 @@
 """Where every benchmark leaves its figures: ``benchmarks/results/<name>.json`` holds the figures, the declared
 goals (met or not), the reference tool it was measured against, the commit, the date and the machine.
-``docs/benchmarks.md`` is generated from these files (``python benchmarks/report.py``)."""
+``docs/benchmarks.md`` is generated from these files (``python benchmarks/report.py``).
+
+One shape for every file: ``{"name", "title", "setup", "reference", "commit", "date", "machine": {"cores",
+"ram_gb", "gpu"}, "quick", "figures": {figure: number}, "goals": {figure: {"op", "value", "met"}}, "rows"}``.
+A goal is keyed by the figure it judges; its ``value`` is the bound, the measured number is the figure's."""
 
 from __future__ import annotations
 
 import json
 import os
-import platform
 import resource
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RESULTS", "at_least", "at_most", "in_fresh_process", "peak_rss_mb", "write_result"]
+__all__ = ["RESULTS", "at_least", "at_most", "in_fresh_process", "machine", "peak_rss_mb", "write_result"]
 
 RESULTS = Path(__file__).with_name("results")
 
@@ -31,12 +34,27 @@ def in_fresh_process(command: list[str]) -> dict[str, Any]:
 
 
 def at_least(value: float | None, floor: float) -> dict[str, Any]:
-    """A goal ``value >= floor``; an unmeasured value (None) is neither met nor missed."""
-    return {"goal": f">= {floor:g}", "value": value, "met": None if value is None else bool(value >= floor)}
+    """The goal ``figure >= floor`` judged on the figure's ``value``; an unmeasured one (None) is neither met
+    nor missed."""
+    return {"op": ">=", "value": floor, "met": None if value is None else bool(value >= floor)}
 
 
 def at_most(value: float | None, ceiling: float) -> dict[str, Any]:
-    return {"goal": f"<= {ceiling:g}", "value": value, "met": None if value is None else bool(value <= ceiling)}
+    return {"op": "<=", "value": ceiling, "met": None if value is None else bool(value <= ceiling)}
+
+
+def machine() -> dict[str, Any]:
+    """Cores, memory and the GPU (None without one) of the machine measuring."""
+    ram_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    gpu = None
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            gpu = torch.cuda.get_device_name(0)
+    except ImportError:
+        pass
+    return {"cores": os.cpu_count(), "ram_gb": round(ram_gb, 1), "gpu": gpu}
 
 
 def write_result(
@@ -47,9 +65,13 @@ def write_result(
     reference: str,
     setup: str,
     rows: list[dict[str, Any]] | None = None,
+    quick: bool = False,
 ) -> Path:
-    """Write ``results/<name>.json`` (``title`` and ``setup`` say what was measured, ``reference`` against what)
-    and print each goal's verdict."""
+    """Write ``results/<name>.json`` (``title`` and ``setup`` say what was measured, ``reference`` against what;
+    ``quick``: a shortened run) and print each goal's verdict."""
+    unjudged = set(goals) - set(figures)
+    if unjudged:
+        raise ValueError(f"goals {sorted(unjudged)} name no figure of {name}")
     commit = subprocess.run(
         ["git", "-C", str(RESULTS.parent), "rev-parse", "--short", "HEAD"], check=False, capture_output=True, text=True
     ).stdout.strip()
@@ -58,18 +80,19 @@ def write_result(
         "title": title,
         "setup": setup,
         "reference": reference,
+        "commit": commit or "unknown",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "quick": quick,
         "figures": figures,
         "goals": goals,
         "rows": rows or [],
-        "commit": commit or "unknown",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{os.cpu_count()} CPUs ({platform.machine()}, {platform.processor() or 'unknown'}), no GPU used",
     }
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(record, indent=2) + "\n")
     for goal_name, goal in goals.items():
         verdict = {True: "met", False: "NOT met", None: "not measured"}[goal["met"]]
-        print(f"{goal_name}: {goal.get('value')} (goal {goal['goal']}): {verdict}")
+        print(f"{goal_name}: {figures[goal_name]} (goal {goal['op']} {goal['value']:g}): {verdict}")
     print(f"wrote {path}")
     return path

@@ -33,13 +33,25 @@ def table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return lines
 
 
+def machine(result: dict[str, Any]) -> str:
+    """Where it ran, and whether it was a shortened run."""
+    where = result["machine"]
+    text = f"{where['cores']} cores, {where['ram_gb']:g} GB RAM, " + (
+        f"GPU {where['gpu']}" if where["gpu"] else "no GPU"
+    )
+    return text + (" (quick run)" if result["quick"] else "")
+
+
 def section(result: dict[str, Any]) -> list[str]:
     goals = result["goals"]
     lines = [f"## {result['title']}", "", result["setup"], ""]
     lines += [f"Reference: {result['reference']}", ""]
-    lines += [f"Measured at commit `{result['commit']}` on {result['date']}, {result['machine']}.", ""]
+    lines += [f"Measured at commit `{result['commit']}` on {result['date']}, {machine(result)}.", ""]
     if goals:
-        rows = [[name, g.get("value"), g["goal"], VERDICT[g["met"]]] for name, g in goals.items()]
+        rows = [
+            [name, result["figures"][name], f"{g['op']} {number(g['value'])}", VERDICT[g["met"]]]
+            for name, g in goals.items()
+        ]
         lines += table(["goal", "measured", "target", "verdict"], rows) + [""]
     lines += table(["figure", "value"], [[k, v] for k, v in result["figures"].items()]) + [""]
     if result.get("rows"):
