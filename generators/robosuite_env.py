@@ -111,6 +111,9 @@ class RobosuiteTask:
     objects: dict[str, str]  # object name -> MuJoCo body name
     robot: Robot = PANDA
     env_args: dict[str, Any] = field(default_factory=dict)
+    # object name -> n when it looks the same turned by 360/n degrees about its vertical axis (0: any turn);
+    # MimicGen then turns the gripper by the visible yaw only
+    symmetry: dict[str, int] = field(default_factory=dict)
 
     @property
     def embodiment(self) -> str:
@@ -125,11 +128,21 @@ class RobosuiteTask:
 ROBOSUITE_TASKS = {
     task.name: task
     for task in (
-        RobosuiteTask("Lift", "Lift", "lift the red cube", {"cube": "cube_main"}),
+        RobosuiteTask("Lift", "Lift", "lift the red cube", {"cube": "cube_main"}, symmetry={"cube": 4}),
         RobosuiteTask(
-            "Stack", "Stack", "stack the red cube on the green cube", {"cubeA": "cubeA_main", "cubeB": "cubeB_main"}
+            "Stack",
+            "Stack",
+            "stack the red cube on the green cube",
+            {"cubeA": "cubeA_main", "cubeB": "cubeB_main"},
+            symmetry={"cubeA": 4, "cubeB": 4},
         ),
-        RobosuiteTask("PickPlaceCan", "PickPlaceCan", "pick up the can and place it in its bin", {"can": "Can_main"}),
+        RobosuiteTask(
+            "PickPlaceCan",
+            "PickPlaceCan",
+            "pick up the can and place it in its bin",
+            {"can": "Can_main"},
+            symmetry={"can": 0},
+        ),
         RobosuiteTask("TwoArmLift", "TwoArmLift", "lift the pot by its two handles", {"pot": "pot_root"}, TWO_PANDAS),
         RobosuiteTask(
             "GR1TwoArmLift",

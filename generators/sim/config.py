@@ -45,5 +45,10 @@ class MimicGenConfig:
     bridge_speed: float = option(0.01, "a bridge takes more steps where it would move faster than this (m/step)")
     bridge_angular_speed: float = option(0.1, "the same limit on rotation (rad/step)")
     action_noise: float = option(0.05, "std of the noise on the delta end-effector command (input units)")
+    object_symmetry: bool = option(
+        True,
+        "segments follow an object's visible yaw only (a task's declared symmetry: a cube turned 80 degrees is "
+        "grasped after a 10-degree turn); off: its full yaw, as MimicGen",
+    )
     settle_steps: int = option(10, "steps holding still after the last segment before success is judged")
     max_steps: int = option(2_000, "a longer rollout (e.g. arms waiting on each other forever) fails")

@@ -31,7 +31,13 @@ from generators.robosuite_env import (
     make_env,
 )
 from generators.sim.config import MimicGenConfig
-from generators.sim.poses import bridge_steps, delta_command, interpolate_poses, transform_segment
+from generators.sim.poses import (
+    bridge_steps,
+    delta_command,
+    interpolate_poses,
+    nearest_symmetric_pose,
+    transform_segment,
+)
 from schemas.embodiment import get_embodiment
 
 __all__ = [
@@ -245,6 +251,7 @@ class _Generation:
         self.task, self.sources, self.seed, self.config, self.spec = task, sources, seed, config, spec
         self.rng = np.random.default_rng(seed)
         self.objects, self.robot = ROBOSUITE_TASKS[task].objects, ROBOSUITE_TASKS[task].robot
+        self.symmetry = ROBOSUITE_TASKS[task].symmetry if config.object_symmetry else {}
         self.state_keys = get_embodiment(self.robot.embodiment).state_keys()
         self.groups = coordination_groups(spec)
         self.env = make_env(task, seed=seed)
@@ -278,6 +285,8 @@ class _Generation:
         if subtask.object is not None:
             then = source.object_poses[subtask.object][self.bounds[chosen][arm0][index0][0]]
             now = body_pose(self.env, self.objects[subtask.object])
+            if subtask.object in self.symmetry:
+                now = nearest_symmetric_pose(now, then, self.symmetry[subtask.object])
         queues = {}
         for arm, index in members:
             start, end = self.bounds[chosen][arm][index]

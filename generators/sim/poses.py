@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-__all__ = ["bridge_steps", "delta_command", "interpolate_poses", "transform_segment"]
+__all__ = ["bridge_steps", "delta_command", "interpolate_poses", "nearest_symmetric_pose", "transform_segment"]
 
 
 def transform_segment(eef_poses: np.ndarray, object_then: np.ndarray, object_now: np.ndarray) -> np.ndarray:
@@ -18,6 +18,21 @@ def transform_segment(eef_poses: np.ndarray, object_then: np.ndarray, object_now
     object at ``object_now``. With ``object_now == object_then`` the poses come back unchanged."""
     relative = object_now @ np.linalg.inv(object_then)
     return relative[None] @ eef_poses
+
+
+def nearest_symmetric_pose(pose: np.ndarray, reference: np.ndarray, folds: int) -> np.ndarray:
+    """``pose`` of an object that looks the same turned by 360/``folds`` degrees about its own z axis (0: by
+    any angle), expressed as the equivalent turn closest in yaw to ``reference``. A segment moved into it
+    turns the gripper by the object's visible yaw only: a cube turned 80 degrees from its source scene is
+    grasped after a 10-degree turn, not an 80-degree one that no camera frame can tell apart from it."""
+    relative = pose[:3, :3].T @ reference[:3, :3]  # reference in the object's frame
+    yaw = np.arctan2(relative[1, 0], relative[0, 0])
+    if folds:
+        step = 2 * np.pi / folds
+        yaw = step * np.round(yaw / step)
+    turned = pose.copy()
+    turned[:3, :3] = pose[:3, :3] @ Rotation.from_euler("z", yaw).as_matrix()
+    return turned
 
 
 def interpolate_poses(start: np.ndarray, end: np.ndarray, steps: int) -> np.ndarray:

@@ -3,7 +3,15 @@
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from generators.sim.poses import bridge_steps, delta_command, interpolate_poses, transform_segment
+import pytest
+
+from generators.sim.poses import (
+    bridge_steps,
+    delta_command,
+    interpolate_poses,
+    nearest_symmetric_pose,
+    transform_segment,
+)
 
 
 def pose(position, rotvec) -> np.ndarray:
@@ -32,6 +40,34 @@ def test_a_moved_object_carries_the_segment_rigidly():
         np.linalg.norm(segment()[:, :3, 3] - then[:3, 3], axis=1),
         atol=1e-12,
     )
+
+
+def yaw_between(a: np.ndarray, b: np.ndarray) -> float:
+    return float(Rotation.from_matrix(a[:3, :3].T @ b[:3, :3]).magnitude())
+
+
+@pytest.mark.parametrize(
+    ("turn", "folds", "left"), [(1.4, 4, 1.4 - np.pi / 2), (-2.9, 4, -2.9 + np.pi), (2.5, 2, 2.5 - np.pi)]
+)
+def test_a_symmetric_object_is_taken_at_its_turn_closest_to_the_source(turn, folds, left):
+    then = pose([0.05, -0.02, 0.82], [0, 0, 0.3])
+    now = pose([-0.1, 0.12, 0.82], [0, 0, 0.3 + turn])
+    nearest = nearest_symmetric_pose(now, then, folds)
+    assert yaw_between(then, nearest) == pytest.approx(abs(left), abs=1e-9)
+    # the same place, turned by a multiple of the symmetry about the object's own vertical axis
+    np.testing.assert_allclose(nearest[:3, 3], now[:3, 3])
+    about = Rotation.from_matrix(now[:3, :3].T @ nearest[:3, :3]).as_rotvec()
+    assert about[:2] == pytest.approx([0, 0], abs=1e-9)
+    assert (about[2] / (2 * np.pi / folds)) == pytest.approx(round(about[2] / (2 * np.pi / folds)), abs=1e-9)
+
+
+def test_an_object_symmetric_under_any_turn_keeps_the_source_yaw_and_an_asymmetric_tilt():
+    then = pose([0.05, -0.02, 0.82], [0, 0, 0.3])
+    now = pose([-0.1, 0.12, 0.82], [0, 0, 2.2])
+    assert yaw_between(then, nearest_symmetric_pose(now, then, 0)) == pytest.approx(0, abs=1e-9)
+    tilted = pose([0, 0, 0.8], [0.2, 0, 2.2])  # a fallen can: its own axis, not the world's, is kept
+    kept = nearest_symmetric_pose(tilted, then, 0)
+    np.testing.assert_allclose(kept[:3, 2], tilted[:3, 2], atol=1e-9)
 
 
 def test_interpolation_moves_evenly_and_ends_on_the_target():
