@@ -5,7 +5,7 @@ from dagster import Definitions
 from assets.embedded import embedded_human_videos, embedded_teleop_demos
 from assets.ingest import human_video_datasets, oxe_datasets, teleop_datasets
 from assets.labels import idm_labels, idm_model, latent_action_labels, latent_action_model
-from assets.neural import generated_clips, neural_trajectories, video_model
+from assets.neural import generated_clips, instruction_matcher, neural_trajectories, video_model
 from assets.policy import layer_value, reference_policy
 from assets.release import nightly_release_job, nightly_release_schedule, pyramid, release
 from assets.resources import PyramidHome, RayResource, ReleaseStoreResource
@@ -33,6 +33,7 @@ defs = Definitions(
         idm_labels,
         video_model,
         generated_clips,
+        instruction_matcher,
         neural_trajectories,
         pyramid,
         release,

@@ -127,6 +127,7 @@ def run_demo(demo: Demo) -> None:
         demo.materialize(["latent_action_labels", "idm_labels"], source.name)
     demo.materialize(["video_model"])
     demo.materialize(["generated_clips"])
+    demo.materialize(["instruction_matcher"])
     demo.materialize(["neural_trajectories"])
     demo.materialize(["pyramid", "release"], NIGHTLY.get_last_partition_key())
     manifest = load_manifest(home.home.pyramid)

@@ -2,7 +2,7 @@
 every teleop first frame with new instructions, and those clips labelled (IDM + latent actions), filtered and
 written as the ``neural`` source of the synthetic layer.
 
-``video_model`` and the label models train as one Ray task each; generation and labelling fan out per episode
+``video_model``, ``instruction_matcher`` and the label models train as one Ray task each; generation and labelling fan out per episode
 on Ray. Any diffusers image-to-video pipeline in a local folder can replace the in-house model through
 ``GenerationAssetConfig.video_model``.
 """
@@ -23,12 +23,15 @@ from dagster import (
 
 from assets.config import run_config
 from assets.ingest import SOURCE_ASSETS, dataset_result, image_markdown, quality_check_spec
-from assets.labels import idm_checkpoint, idm_model, latent_action_checkpoint, latent_action_model
+from assets.labels import ALL_VIDEO, idm_checkpoint, idm_model, latent_action_checkpoint, latent_action_model
 from assets.resources import PyramidHome, RayResource
 from generators.video.config import (
+    INSTRUCTION_MATCHER_TRAINING,
     VIDEO_TRAINING,
     GenerationConfig,
     GenerationSource,
+    InstructionMatcherConfig,
+    InstructionMatcherScoring,
     NeuralFilters,
     NeuralLabelling,
     VideoModelConfig,
@@ -40,11 +43,16 @@ from schemas.options import from_values
 from schemas.pyramid import SourceKind
 
 BEATS_COPY_BASELINE = "beats_copy_baseline"
+BEATS_CHANCE = "beats_chance"
 MULTIPLIER_REACHED = "multiplier_reached"
 
 
 def video_model_folder(home: PyramidHome, embodiment: str) -> Path:
     return home.home.models / "video" / embodiment
+
+
+def instruction_matcher_folder(home: PyramidHome, embodiment: str) -> Path:
+    return home.home.models / "instruction_matcher" / embodiment
 
 
 def generated_clips_folder(home: PyramidHome, embodiment: str) -> Path:
@@ -55,6 +63,13 @@ def generated_clips_folder(home: PyramidHome, embodiment: str) -> Path:
 VideoModelTrainingConfig = run_config("VideoModelTrainingConfig", VideoModelConfig, VIDEO_TRAINING, VideoModelScoring)
 GenerationAssetConfig = run_config("GenerationAssetConfig", GenerationSource, GenerationConfig)
 NeuralFilterConfig = run_config("NeuralFilterConfig", NeuralLabelling, NeuralFilters)
+InstructionMatcherAssetConfig = run_config(
+    "InstructionMatcherAssetConfig",
+    NeuralLabelling,
+    InstructionMatcherConfig,
+    INSTRUCTION_MATCHER_TRAINING,
+    InstructionMatcherScoring,
+)
 
 
 def _teleop_roots(home: PyramidHome, embodiment: str) -> list[str]:
@@ -195,7 +210,79 @@ def generated_clips(
 
 @asset(
     group_name="neural",
-    deps=[generated_clips, AssetDep(idm_model, partition_mapping=AllPartitionMapping()), latent_action_model],
+    deps=ALL_VIDEO,
+    kinds={"pytorch", "safetensors"},
+    code_version=code_version("generators.video.instruction_match"),
+    check_specs=[
+        AssetCheckSpec(
+            BEATS_CHANCE,
+            asset="instruction_matcher",
+            description="held-out real clips match their true instruction above a swapped one more often than chance",
+        )
+    ],
+)
+def instruction_matcher(
+    context: AssetExecutionContext, config: InstructionMatcherAssetConfig, home: PyramidHome, ray: RayResource
+) -> MaterializeResult:
+    """Video-text matcher trained on the embodiment's instructed teleop and sim episodes; its threshold, measured
+    on held-out ones, filters generated clips that do not do what their instruction says."""
+    from generators.video.instruction_match import save_matcher, train_matcher
+    from pipelines.learning.labelled import video_datasets
+    from pipelines.plots import label_quality_png
+
+    roots = [str(s.root) for s in video_datasets(home.home, config.embodiment)]
+    if not roots:
+        raise ValueError(f"no {config.embodiment} datasets in {home.home.datasets} to train its instruction matcher on")
+    context.log.info(f"training on {roots}")
+    arguments = (roots, from_values(InstructionMatcherConfig, config), from_values(TrainConfig, config))
+    trained = ray.call(context, train_matcher, (*arguments, config.holdout, config.keep_real))
+    evaluation = trained.evaluation
+    folder = instruction_matcher_folder(home, config.embodiment)
+    sha256 = save_matcher(folder, trained)
+    plot = label_quality_png(
+        f"instruction matcher {config.embodiment}: held-out real clips",
+        trained.history,
+        {
+            "true above swapped": evaluation.pair_accuracy,
+            "true kept": evaluation.kept_true,
+            "swapped kept": evaluation.kept_swapped,
+        },
+        0.5,
+        score="share (chance 0.5 for true above swapped)",
+    )
+    return MaterializeResult(
+        metadata={
+            "checkpoint": MetadataValue.path(str(folder)),
+            "sha256": sha256,
+            "pair_accuracy": MetadataValue.float(round(evaluation.pair_accuracy, 4)),
+            "threshold": MetadataValue.float(round(evaluation.threshold, 4)),
+            "kept_true": MetadataValue.float(round(evaluation.kept_true, 4)),
+            "kept_swapped": MetadataValue.float(round(evaluation.kept_swapped, 4)),
+            "held_out_windows": evaluation.windows,
+            "instructions": MetadataValue.json(trained.known),
+            "training_clips": trained.clips,
+            "skipped": MetadataValue.json(trained.skipped),
+            "quality_plot": image_markdown("instruction matcher quality", plot),
+        },
+        check_results=[
+            AssetCheckResult(
+                check_name=BEATS_CHANCE,
+                passed=evaluation.pair_accuracy > 0.5,
+                severity=AssetCheckSeverity.WARN,
+                metadata={"pair_accuracy": evaluation.pair_accuracy},
+            )
+        ],
+    )
+
+
+@asset(
+    group_name="neural",
+    deps=[
+        generated_clips,
+        AssetDep(idm_model, partition_mapping=AllPartitionMapping()),
+        latent_action_model,
+        instruction_matcher,
+    ],
     kinds={"lerobot"},
     code_version=code_version("generators.video.neural"),
     check_specs=[
@@ -221,11 +308,12 @@ def neural_trajectories(
         idm_checkpoint(home, config.embodiment),
         latent_action_checkpoint(home),
         filters,
+        matcher_checkpoint=instruction_matcher_folder(home, config.embodiment),
         ray=ray.config(),
     )
     outcome = multiplier_outcome(clips, report)
     context.log.info(
-        f"{report.episodes} kept, rejected {outcome.rejections}; "
+        f"{report.episodes} kept, rejected {outcome.rejections}; kept share {outcome.kept_share}; "
         f"multiplier {outcome.multiplier:.2f} (asked {outcome.asked})"
     )
     result = dataset_result(
@@ -236,6 +324,7 @@ def neural_trajectories(
             "multiplier": MetadataValue.float(round(outcome.multiplier, 2)),
             "multiplier_requested": outcome.asked,
             "rejections": MetadataValue.json(outcome.rejections),
+            "kept_share": MetadataValue.json(outcome.kept_share),
         },
     )
     check = AssetCheckResult(

@@ -147,6 +147,28 @@ def label_home(tmp_path_factory, _ray_session):
     return home
 
 
+@pytest.fixture(scope="session")
+def instruction_home(label_home, tmp_path_factory):
+    """label_home's teleop Lift demos and 8 scripted Stack demos (32x32, real robosuite): two instructions, what an
+    instruction matcher needs to learn which one a clip follows."""
+    import shutil
+
+    from generators.scripted_teleop import ExpertConfig, record_teleop_set
+    from pipelines.ingest.config import SourceConfig
+    from pipelines.ingest.sources import ingest_source
+    from pipelines.runtime.parallel import RayConfig
+
+    home = tmp_path_factory.mktemp("instruction_home")
+    shutil.copytree(label_home / "datasets" / "teleop" / "panda_lift", home / "datasets" / "teleop" / "panda_lift")
+    ensure_local_ray()
+    raw = home / "raw" / "panda_stack.hdf5"
+    raw.parent.mkdir()
+    record_teleop_set("Stack", 8, raw, ExpertConfig(image_size=LABEL_IMAGE_SIZE), ray=RayConfig(workers=RAY_WORKERS))
+    stack = SourceConfig(name="panda_stack", path=raw, format="robomimic", embodiment="robosuite_panda")
+    ingest_source(stack, home / "datasets" / "teleop" / "panda_stack")
+    return home
+
+
 POLICY_CONFIG = {"image_size": 32, "hidden": 32, "heads": 2, "vl_layers": 1, "dit_layers": 2}  # a tiny policy
 POLICY_TRAINING = {"steps": 40, "batch_size": 8, "log_every": 10, "warmup": 5}
 

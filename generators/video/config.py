@@ -3,16 +3,19 @@ model and its training, clip generation, and the filters a labelled clip must pa
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from generators.video.instructions import DEFAULT_VOCABULARY, Vocabulary
 from pipelines.learning.training import TrainConfig
 from schemas.options import option
 
 __all__ = [
+    "INSTRUCTION_MATCHER_TRAINING",
     "VIDEO_TRAINING",
     "GenerationConfig",
     "GenerationSource",
+    "InstructionMatcherConfig",
+    "InstructionMatcherScoring",
     "NeuralFilters",
     "NeuralLabelling",
     "VideoModelConfig",
@@ -20,6 +23,7 @@ __all__ = [
 ]
 
 VIDEO_TRAINING = TrainConfig(steps=1500, batch_size=8)  # batch: clip windows per step
+INSTRUCTION_MATCHER_TRAINING = TrainConfig(steps=1000)
 
 
 @dataclass(frozen=True)
@@ -103,4 +107,35 @@ class NeuralFilters:
     max_frame_jump: float = option(
         6.0,
         "largest frame-to-frame change over the clip's median change, at most (objects popping, the robot teleporting)",
+    )
+    instruction_match: bool = option(
+        True,
+        "reject a clip whose match with its instruction is below the instruction matcher's measured threshold "
+        "(needs the trained matcher of the embodiment)",
+    )
+
+
+@dataclass(frozen=True)
+class InstructionMatcherConfig:
+    """The video-text matcher that scores whether a clip does what its instruction says."""
+
+    image_size: int = option(64, "square frames the matcher reads (pixels)")
+    frames: int = option(4, "frames read, spread evenly over the clip's span")
+    span: int = option(28, "the shortest span scored, in steps (a generated clip of 4 windows of 8 frames spans 28)")
+    width: int = option(32, "channels of the first convolution (doubling twice)")
+    dim: int = option(64, "the shared video-text embedding width")
+    temperature: float = option(0.1, "softmax temperature of the cosine similarities")
+    shift: int = option(4, "training augmentation: every frame of a clip shifted together by up to this many pixels")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class InstructionMatcherScoring:
+    """How the matcher is scored on held-out real episodes, and where its filter threshold comes from."""
+
+    holdout: float = option(0.2, "share of each dataset's episodes held out for evaluation")
+    keep_real: float = option(
+        0.9, "the filter's threshold is the match this share of held-out real clips reach with their instruction"
     )

@@ -1,8 +1,9 @@
 """Neural trajectories: generated clips labelled by the IDM and the latent action model, filtered, written as a
 LeRobot dataset of the ``neural`` source under the IDM embodiment's ``neural_`` pseudo-embodiment.
 
-A clip is kept only if its first frame is faithful to the teleop frame it was generated from, something moves,
-and the IDM is confident about it; each rejection is recorded with its reason and figure. Kept episodes carry
+A clip is kept only if its first frame is faithful to the teleop frame it was generated from, something moves
+steadily, the IDM is confident about it and the instruction matcher finds it doing what its prompt says; each
+rejection is recorded with its reason and figure. Kept episodes carry
 the IDM's actions, its per-frame confidence and the latent actions (continuous and codes) as extra columns, and
 their lineage: source frame, prompt, seed, the video model's hash and both label models' hashes.
 """
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from generators.video.config import NeuralFilters
+from generators.video.instruction_match import cached_matcher, instruction_match, load_matcher
 from idm.label import cached_idm, load_idm
 from idm.train import idm_labels
 from latent_actions.label import cached_latent_action_model, load_latent_action_model
@@ -62,10 +64,24 @@ def frame_jump(frames: np.ndarray) -> float:
     return float(changes.max() / max(float(np.median(changes)), TYPICAL_CHANGE_FLOOR))
 
 
+def follows_instruction(
+    matcher_checkpoint: str, frames: np.ndarray, instruction: str, where: str
+) -> tuple[float, float]:
+    """The clip's match with its instruction, and the matcher's threshold."""
+    matcher, known, threshold, _ = cached_matcher(matcher_checkpoint)
+    match = instruction_match(matcher, known, resize_frames(frames, matcher.config.image_size, where), [instruction])
+    return float(match[0]), threshold
+
+
 def label_trajectory(
-    root: str, episode_index: int, idm_checkpoint: str, latent_checkpoint: str, filters: NeuralFilters
+    root: str,
+    episode_index: int,
+    idm_checkpoint: str,
+    latent_checkpoint: str,
+    matcher_checkpoint: str | None,
+    filters: NeuralFilters,
 ) -> Episode | RejectedEpisode:
-    """One generated clip labelled and filtered where it runs (a Ray worker loads both models once)."""
+    """One generated clip labelled and filtered where it runs (a Ray worker loads the models once)."""
     torch.set_num_threads(1)
     idm, normaliser, idm_sha256 = cached_idm(idm_checkpoint)
     latent_model, latent_sha256 = cached_latent_action_model(latent_checkpoint)
@@ -96,6 +112,16 @@ def label_trajectory(
             episode.episode_id, "idm_confidence", f"IDM confidence {confidence:.3f} below {filters.min_idm_confidence}"
         )
     frames = next(iter(episode.frames.values()))
+    checks = {}
+    if matcher_checkpoint is not None:
+        match, threshold = follows_instruction(matcher_checkpoint, frames, episode.instruction, clip.where)
+        if match < threshold:
+            return RejectedEpisode(
+                episode.episode_id,
+                "instruction",
+                f"instruction match {match:.3f} with {episode.instruction!r} below the matcher's {threshold:.3f}",
+            )
+        checks["instruction_match"] = round(match, 4)
     codes, latent = latent_labels(latent_model, resize_frames(frames, latent_model.config.image_size, clip.where))
     embodiment = neural_embodiment(idm.config.embodiment)
     extras = {
@@ -110,6 +136,7 @@ def label_trajectory(
             "motion": round(moved, 3),
             "frame_jump": round(jump, 2),
             "idm_confidence": round(confidence, 4),
+            **checks,
         }
     )
     return labelled
@@ -122,22 +149,26 @@ def label_neural_trajectories(
     latent_checkpoint: Path | str,
     filters: NeuralFilters | None = None,
     *,
+    matcher_checkpoint: Path | str | None = None,
     ray: RayConfig | None = None,
 ) -> WriteReport:
-    """The neural-trajectory dataset of the generated clips at ``root``; both checkpoints are checked here
-    before any work starts."""
+    """The neural-trajectory dataset of the generated clips at ``root``; every checkpoint is checked here before
+    any work starts. The instruction filter (``filters.instruction_match``) needs ``matcher_checkpoint``."""
     filters = filters or NeuralFilters()
     idm, _, idm_sha256 = load_idm(idm_checkpoint)
     _, latent_sha256 = load_latent_action_model(latent_checkpoint)
-    arguments = (str(idm_checkpoint), str(latent_checkpoint), filters)
+    checkpoints = {"idm": idm_sha256, "latent_actions": latent_sha256}
+    if filters.instruction_match:
+        if matcher_checkpoint is None:
+            raise ValueError(
+                "the instruction filter is on but no instruction matcher was given: train one (the "
+                "instruction_matcher asset) and pass its checkpoint, or set instruction_match to false"
+            )
+        checkpoints["instruction_matcher"] = load_matcher(matcher_checkpoint)[3]
+    matcher = str(matcher_checkpoint) if filters.instruction_match else None
+    arguments = (str(idm_checkpoint), str(latent_checkpoint), matcher, filters)
     return label_dataset(
-        root,
-        destination,
-        neural_embodiment(idm.config.embodiment),
-        label_trajectory,
-        arguments,
-        {"idm": idm_sha256, "latent_actions": latent_sha256},
-        ray=ray,
+        root, destination, neural_embodiment(idm.config.embodiment), label_trajectory, arguments, checkpoints, ray=ray
     )
 
 
@@ -150,6 +181,7 @@ class MultiplierOutcome:
     asked: float
     kept: int
     rejections: dict[str, int]
+    kept_share: dict[str, float]  # of the clips with their episode's own instruction, and with a counterfactual one
 
     @property
     def multiplier(self) -> float:
@@ -172,11 +204,17 @@ class MultiplierOutcome:
 def multiplier_outcome(clips_root: Path | str, report: WriteReport) -> MultiplierOutcome:
     """The multiplier the filtered dataset in ``report`` reached, from the provenance the generation wrote
     beside the clips at ``clips_root``."""
-    generation = json.loads((Path(clips_root) / layout.PYRAMID_META_PATH).read_text())["provenance"]
+    meta = json.loads((Path(clips_root) / layout.PYRAMID_META_PATH).read_text())
+    generation, rejected = meta["provenance"], {r.episode_id for r in report.rejected}
+    kept: dict[str, list[bool]] = {"original": [], "counterfactual": []}
+    for episode in meta["episodes"]:
+        kind = "counterfactual" if episode["notes"].get("counterfactual") else "original"
+        kept[kind].append(episode["episode_id"] not in rejected)
     return MultiplierOutcome(
         generation["teleop_hours"],
         report.hours,
         generation["multiplier_requested"],
         report.episodes,
         dict(Counter(r.field for r in report.rejected)),
+        {kind: round(float(np.mean(flags)), 4) for kind, flags in kept.items() if flags},
     )

@@ -1,7 +1,9 @@
 """The neural-trajectory assets on a real Dagster instance: the video model trains and reports its held-out
-figures against the copy baseline, clips are generated from every teleop first frame, and their labelled,
-filtered dataset reports the multiplier reached, its rejections and its GX check."""
+figures against the copy baseline, clips are generated from every teleop first frame, the instruction matcher
+trains and reports its held-out accuracy, and the labelled, filtered dataset reports the multiplier reached, its
+rejections, the kept share per kind of instruction and its GX check."""
 
+import json
 import shutil
 
 import numpy as np
@@ -10,7 +12,13 @@ import torch
 from dagster import DagsterInstance, materialize
 
 from assets.labels import idm_checkpoint, latent_action_checkpoint
-from assets.neural import generated_clips, neural_trajectories, video_model
+from assets.neural import (
+    generated_clips,
+    instruction_matcher,
+    instruction_matcher_folder,
+    neural_trajectories,
+    video_model,
+)
 from assets.resources import PyramidHome, RayResource
 from idm.config import IDMConfig
 from idm.label import save_idm
@@ -20,6 +28,7 @@ from latent_actions.config import LatentActionConfig
 from latent_actions.label import save_latent_action_model
 from latent_actions.model import LatentActionModel
 from tests.conftest import LABEL_IMAGE_SIZE
+from tests.generators.video.test_neural import untrained_matcher
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 
@@ -33,11 +42,14 @@ VIDEO = {
     "sampling_steps": 2,
 }
 GENERATION = {"multiplier": 0.5, "oversample": 1.0, "windows": 3, "sampling_steps": 2}
+MATCHER = {"image_size": LABEL_IMAGE_SIZE, "span": 16, "steps": 60, "batch_size": 8, "log_every": 20}
 KEEP_ALL = {"min_first_frame_psnr_db": 0.0, "min_idm_confidence": 0.0}  # untrained models here
 
 
-def test_video_model_generated_clips_and_neural_trajectories_materialise(label_home, tmp_path):
+def test_video_model_generated_clips_and_neural_trajectories_materialise(label_home, instruction_home, tmp_path):
     shutil.copytree(label_home, tmp_path / "home")
+    stack = instruction_home / "datasets/teleop/panda_stack"  # a second instruction, for the matcher
+    shutil.copytree(stack, tmp_path / "home/datasets/teleop/panda_stack")
     home = PyramidHome(path=str(tmp_path / "home"), sources_file=str(tmp_path / "sources.yaml"))
     (tmp_path / "sources.yaml").write_text("{}\n")
     torch.manual_seed(0)  # untrained label models: this test is about the wiring, the label tests about quality
@@ -83,6 +95,22 @@ def test_video_model_generated_clips_and_neural_trajectories_materialise(label_h
     assert generated.metadata["video_model_sha256"].value == model.metadata["sha256"].value
     assert "sample_clips" in generated.metadata and generated.metadata["clips"].value > 0
 
+    matched = materialize(
+        [instruction_matcher],
+        resources=resources,
+        instance=instance,
+        run_config={"ops": {"instruction_matcher": {"config": MATCHER}}},
+    )
+    (matcher,) = matched.asset_materializations_for_node("instruction_matcher")
+    assert {"pair_accuracy", "threshold", "kept_true", "kept_swapped", "sha256", "quality_plot"} <= set(
+        matcher.metadata
+    )
+    assert matcher.metadata["instructions"].value == ["lift the red cube", "stack the red cube on the green cube"]
+    (check,) = matched.get_asset_check_evaluations()
+    assert check.check_name == "beats_chance" and check.passed == (matcher.metadata["pair_accuracy"].value > 0.5)
+    # the filter's path with a threshold every clip passes: untrained clips are not what this test is about
+    lenient = untrained_matcher(instruction_matcher_folder(home, "robosuite_panda"), threshold=0.0)
+
     neural = materialize(
         [neural_trajectories],
         resources=resources,
@@ -97,3 +125,6 @@ def test_video_model_generated_clips_and_neural_trajectories_materialise(label_h
     assert labelled.metadata["multiplier_requested"].value == 0.5
     assert labelled.metadata["multiplier"].value >= 0.5 and checks["multiplier_reached"].passed  # untrained clips move
     assert (tmp_path / "home/datasets/neural/robosuite_panda/meta/info.json").is_file()
+    assert labelled.metadata["kept_share"].value == {"original": 1.0, "counterfactual": 1.0}
+    meta = json.loads((tmp_path / "home/datasets/neural/robosuite_panda/meta/pyramid.json").read_text())
+    assert meta["provenance"]["model_checkpoints"]["instruction_matcher"] == lenient

@@ -29,7 +29,7 @@ STAGES = {
     "ingest": ["teleop_datasets", "oxe_datasets", "human_video_datasets"],
     "simulate": ["sim_datasets"],
     "label": ["latent_action_model", "idm_model", "latent_action_labels", "idm_labels"],
-    "neural": ["video_model", "generated_clips", "neural_trajectories"],
+    "neural": ["video_model", "generated_clips", "instruction_matcher", "neural_trajectories"],
     "pyramid": ["pyramid", "release"],
     "policy": ["reference_policy", "layer_value"],
 }

@@ -1,9 +1,8 @@
 """MimicGen's pose algebra: exact transforms, interpolation that lands on its target, delta commands."""
 
 import numpy as np
-from scipy.spatial.transform import Rotation
-
 import pytest
+from scipy.spatial.transform import Rotation
 
 from generators.sim.poses import (
     bridge_steps,

@@ -10,8 +10,9 @@ import pytest
 import torch
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-from generators.video.config import GenerationConfig, NeuralFilters
+from generators.video.config import GenerationConfig, InstructionMatcherConfig, NeuralFilters
 from generators.video.generate import generate_clips
+from generators.video.instruction_match import InstructionMatcher, MatcherEvaluation, TrainedMatcher, save_matcher
 from generators.video.neural import frame_jump, label_neural_trajectories, motion
 from idm.config import IDMConfig
 from idm.label import save_idm
@@ -29,7 +30,11 @@ from tests.conftest import LABEL_IMAGE_SIZE
 pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 
 KEEP_ALL = NeuralFilters(
-    min_first_frame_psnr_db=0.0, min_motion=0.0, min_idm_confidence=0.0, max_frame_jump=float("inf")
+    min_first_frame_psnr_db=0.0,
+    min_motion=0.0,
+    min_idm_confidence=0.0,
+    max_frame_jump=float("inf"),
+    instruction_match=False,
 )
 
 
@@ -97,8 +102,8 @@ def test_the_filters_reject_with_reasons_and_keep_the_rest(clips, label_models, 
 @pytest.mark.parametrize(
     ("filters", "reason"),
     [
-        (NeuralFilters(min_first_frame_psnr_db=99.0), r"first_frame: first-frame PSNR \d+\.\d dB below 99\.0"),
-        (NeuralFilters(min_first_frame_psnr_db=0.0, min_motion=1e6), r"motion: motion \d+\.\d\d below 1000000\.0"),
+        (replace(KEEP_ALL, min_first_frame_psnr_db=99.0), r"first_frame: first-frame PSNR \d+\.\d dB below 99\.0"),
+        (replace(KEEP_ALL, min_motion=1e6), r"motion: motion \d+\.\d\d below 1000000\.0"),
         (replace(KEEP_ALL, min_idm_confidence=1.0), r"idm_confidence: IDM confidence 0\.\d+ below 1\.0"),
         (replace(KEEP_ALL, max_frame_jump=1.0), r"temporal: frame jump \d+\.\dx the median change, above 1\.0"),
     ],
@@ -142,4 +147,43 @@ def test_missing_label_models_fail_before_any_work(clips, label_models, tmp_path
         label_neural_trajectories(clips, tmp_path / "neural", tmp_path / "no_idm", latent)
     with pytest.raises(MissingCheckpointError):
         label_neural_trajectories(clips, tmp_path / "neural", idm, tmp_path / "no_latent")
+    assert not (tmp_path / "neural").exists()
+
+
+def untrained_matcher(folder, threshold: float) -> str:
+    """A matcher of random weights whose measured threshold is ``threshold``: the filter's path, not its quality."""
+    torch.manual_seed(0)
+    model = InstructionMatcher(InstructionMatcherConfig(image_size=LABEL_IMAGE_SIZE), text_dim=384).eval()
+    evaluation = MatcherEvaluation(0.5, 0.5, threshold, 0.9, 0.5, windows=1, instructions=2)
+    known = ["lift the red cube", "stack the red cube on the green cube"]
+    return save_matcher(folder, TrainedMatcher(model, known, evaluation, [], clips=2, skipped={}))
+
+
+def test_the_instruction_filter_rejects_below_the_matchers_threshold_and_records_the_match(
+    clips, label_models, tmp_path
+):
+    idm, latent, _, _ = label_models
+    filters = replace(KEEP_ALL, instruction_match=True)
+    untrained_matcher(tmp_path / "strict", threshold=1.01)  # no match reaches it
+    with pytest.raises(
+        ValueError, match=r"instruction: instruction match 0\.\d{3} with '.+' below the matcher's 1\.010"
+    ):
+        label_neural_trajectories(
+            clips, tmp_path / "none", idm, latent, filters, matcher_checkpoint=tmp_path / "strict"
+        )
+
+    sha256 = untrained_matcher(tmp_path / "lenient", threshold=0.0)
+    report = label_neural_trajectories(
+        clips, tmp_path / "neural", idm, latent, filters, matcher_checkpoint=tmp_path / "lenient"
+    )
+    assert report.episodes == len(LeRobotSource(clips)) and not report.rejected
+    meta = json.loads((tmp_path / "neural" / layout.PYRAMID_META_PATH).read_text())
+    assert meta["provenance"]["model_checkpoints"]["instruction_matcher"] == sha256
+    assert all(0 < episode["notes"]["instruction_match"] <= 1 for episode in meta["episodes"])
+
+
+def test_the_instruction_filter_without_a_matcher_fails_before_any_work(clips, label_models, tmp_path):
+    idm, latent, _, _ = label_models
+    with pytest.raises(ValueError, match="no instruction matcher was given.*instruction_match to false"):
+        label_neural_trajectories(clips, tmp_path / "neural", idm, latent, replace(KEEP_ALL, instruction_match=True))
     assert not (tmp_path / "neural").exists()
