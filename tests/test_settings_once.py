@@ -11,9 +11,12 @@ from assets.definitions import defs
 from assets.policy import PolicyRunConfig
 from generators.sim.config import EmbeddedDemos, EmbeddedStandIns, MimicGenConfig, SimRun
 from generators.video.config import (
+    INSTRUCTION_MATCHER_TRAINING,
     VIDEO_TRAINING,
     GenerationConfig,
     GenerationSource,
+    InstructionMatcherConfig,
+    InstructionMatcherScoring,
     NeuralFilters,
     NeuralLabelling,
     VideoModelConfig,
@@ -57,6 +60,12 @@ ASSET_SETTINGS = {  # asset -> the domain configs its run config is made of
     "idm_labels": (IDMLabelling,),
     "video_model": (VideoModelConfig, VIDEO_TRAINING, VideoModelScoring),
     "generated_clips": (GenerationSource, GenerationConfig),
+    "instruction_matcher": (
+        NeuralLabelling,
+        InstructionMatcherConfig,
+        INSTRUCTION_MATCHER_TRAINING,
+        InstructionMatcherScoring,
+    ),
     "neural_trajectories": (NeuralLabelling, NeuralFilters),
     "reference_policy": (TrainingRecipe, PolicyConfig, ClosedLoopSettings),
     "layer_value": (TrainingRecipe, PolicyConfig, ClosedLoopSettings, LayerValueSettings),

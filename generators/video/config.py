@@ -85,7 +85,10 @@ class GenerationConfig:
 
 @dataclass(frozen=True)
 class NeuralLabelling:
-    embodiment: str = option("robosuite_panda", "whose generated clips are labelled, by that embodiment's IDM")
+    embodiment: str = option(
+        "robosuite_panda",
+        "whose generated clips are labelled and checked, by that embodiment's IDM and instruction matcher",
+    )
 
 
 @dataclass(frozen=True)
