@@ -3,9 +3,9 @@ LeRobot dataset of the ``neural`` source under the IDM embodiment's ``neural_`` 
 
 A clip is kept only if its first frame is faithful to the teleop frame it was generated from, something moves
 steadily, the IDM is confident about it and the instruction matcher finds it doing what its prompt says; each
-rejection is recorded with its reason and figure. Kept episodes carry
-the IDM's actions, its per-frame confidence and the latent actions (continuous and codes) as extra columns, and
-their lineage: source frame, prompt, seed, the video model's hash and both label models' hashes.
+rejection is recorded with its reason and figure. Kept episodes carry the IDM's actions, its per-frame
+confidence and the latent actions (continuous and codes) as extra columns, and their lineage: source frame,
+prompt, seed, the hashes of the video model and the label models, and the clip's filter figures.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from lerobot.datasets.lerobot_dataset import LeRobotDataset
 from generators.video.config import GenerationConfig, InstructionMatcherConfig, NeuralFilters
 from generators.video.generate import generate_clips
 from generators.video.instruction_match import InstructionMatcher, MatcherEvaluation, TrainedMatcher, save_matcher
-from generators.video.neural import frame_jump, label_neural_trajectories, motion
+from generators.video.neural import frame_jump, label_neural_trajectories, motion, multiplier_outcome
 from idm.config import IDMConfig
 from idm.label import save_idm
 from idm.model import InverseDynamicsModel
@@ -24,7 +24,9 @@ from latent_actions.model import LatentActionModel
 from pipelines.learning.checkpoints import MissingCheckpointError
 from pipelines.lerobot import layout
 from pipelines.lerobot.reader import LeRobotSource
+from pipelines.lerobot.writer import WriteReport
 from pipelines.runtime.parallel import RayConfig
+from schemas.episode import RejectedEpisode
 from tests.conftest import LABEL_IMAGE_SIZE
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
@@ -187,3 +189,15 @@ def test_the_instruction_filter_without_a_matcher_fails_before_any_work(clips, l
     with pytest.raises(ValueError, match="no instruction matcher was given.*instruction_match to false"):
         label_neural_trajectories(clips, tmp_path / "neural", idm, latent, replace(KEEP_ALL, instruction_match=True))
     assert not (tmp_path / "neural").exists()
+
+
+def test_the_kept_share_is_counted_apart_for_original_and_counterfactual_instructions(clips):
+    episodes = json.loads((clips / layout.PYRAMID_META_PATH).read_text())["episodes"]
+    counterfactual = [e["episode_id"] for e in episodes if e["notes"]["counterfactual"]]
+    original = [e["episode_id"] for e in episodes if not e["notes"]["counterfactual"]]
+    assert counterfactual and original  # the vocabulary gives both kinds
+    rejected = [RejectedEpisode(episode_id, "instruction", "test") for episode_id in counterfactual[1:]]
+    report = WriteReport(clips, len(episodes) - len(rejected), 100, 20, rejected)
+    outcome = multiplier_outcome(clips, report)
+    assert outcome.kept_share == {"original": 1.0, "counterfactual": round(1 / len(counterfactual), 4)}
+    assert outcome.rejections == {"instruction": len(counterfactual) - 1}
