@@ -7,14 +7,25 @@ The model has the default size (64x64, 8-frame windows, 8x8 patches, width 128, 
 weights: generation speed does not depend on what it learned. Source episodes are scripted robosuite Lift demos
 (84x84, 20 fps). A local Ray with that many CPUs is started and its workers warmed before timing.
 
-    python benchmarks/bench_neural.py [--episodes 4] [--multiplier 2] [--steps 10]
+Then the same path, in one process, through each real diffusers image-to-video class (Wan 2.1, CogVideoX,
+LTX-Video) built tiny from its own config with random weights (``tests/generators/video/third_party.py``):
+frames/s per class, which shows the cost of each class's call shape (its text encoder, latents and frame-count
+rules) at a size that fits a CPU, not its speed at a real checkpoint's size.
+
+Last, the instruction matcher (default size and training) on ``--matcher-demos`` scripted Lift and Stack demos per
+task, 20% of each held out: how often a held-out real clip matches its true instruction above the swapped one
+(chance 0.5), and the shares of true and swapped pairs its threshold keeps, for seeds 0-2.
+
+    python benchmarks/bench_neural.py [--episodes 4] [--multiplier 2] [--steps 10] [--matcher-demos 10]
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,13 +34,22 @@ import torch
 from record import at_least, write_result
 
 from generators.scripted_teleop import ExpertConfig, record_teleop_set
-from generators.video.config import GenerationConfig, VideoModelConfig
+from generators.video.config import (
+    INSTRUCTION_MATCHER_TRAINING,
+    GenerationConfig,
+    InstructionMatcherConfig,
+    VideoModelConfig,
+)
 from generators.video.generate import generate_clips, generate_windows
+from generators.video.instruction_match import train_matcher
 from generators.video.model import build_pipeline, save_video_pipeline
 from pipelines.ingest.config import SourceConfig
 from pipelines.ingest.sources import ingest_source
 from pipelines.learning.frame_pairs import read_clips
 from pipelines.runtime.parallel import RayConfig, start_local_ray
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo's tests/, not a library's
+from tests.generators.video import third_party
 
 
 @ray.remote(num_cpus=1)
@@ -65,11 +85,44 @@ def reference_frames_per_second(pipeline, first_frames: np.ndarray, config: Gene
     return frames / (time.perf_counter() - start)
 
 
+def third_party_frames_per_second(teleop: Path, workdir: Path, config: GenerationConfig) -> dict[str, float]:
+    """Frames/s of the whole generation path, in this process, through each tiny real diffusers class."""
+    rates = {}
+    for name in sorted(third_party.BUILDERS):
+        folder = third_party.build(name, workdir / name)
+        start = time.perf_counter()
+        report = generate_clips([teleop], workdir / f"clips_{name}", folder, config)
+        rates[name] = report.written.frames / (time.perf_counter() - start)
+    return rates
+
+
+def instruction_matching(workdir: Path, demos: int, seeds: tuple[int, ...] = (0, 1, 2)) -> dict[str, float]:
+    """Held-out figures of the instruction matcher on scripted Lift and Stack demos, averaged over ``seeds``."""
+    roots = []
+    for task in ("Lift", "Stack"):
+        name = f"matcher_{task.lower()}"
+        record_teleop_set(task, demos, workdir / f"{name}.hdf5", ExpertConfig())
+        source = SourceConfig(
+            name=name, path=workdir / f"{name}.hdf5", format="robomimic", embodiment="robosuite_panda"
+        )
+        ingest_source(source, workdir / name)
+        roots.append(str(workdir / name))
+    runs = [
+        train_matcher(roots, InstructionMatcherConfig(), replace(INSTRUCTION_MATCHER_TRAINING, seed=seed)).evaluation
+        for seed in seeds
+    ]
+    return {
+        f"instruction_{name}": round(float(np.mean([getattr(run, name) for run in runs])), 4)
+        for name in ("pair_accuracy", "kept_true", "kept_swapped")
+    } | {"instruction_pair_accuracy_min": round(min(run.pair_accuracy for run in runs), 4)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--episodes", type=int, default=4)
     parser.add_argument("--multiplier", type=float, default=2.0)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--matcher-demos", type=int, default=10, help="scripted demos per task for the matcher")
     args = parser.parse_args()
     config = GenerationConfig(multiplier=args.multiplier, oversample=1.0, sampling_steps=args.steps)
     torch.manual_seed(0)
@@ -86,6 +139,9 @@ def main() -> None:
         first_frames = np.stack([c.frames[0] for c in read_clips(teleop, pipeline.image_size)])
         ours = {w: pipeline_frames_per_second(teleop, workdir / "model", w, config, workdir) for w in (1, 2)}
         reference = reference_frames_per_second(pipeline, first_frames, config, clips=2 * config.generation_batch)
+        third_party_config = GenerationConfig(multiplier=0.5, oversample=1.0, windows=2, sampling_steps=args.steps)
+        classes = third_party_frames_per_second(teleop, workdir, third_party_config)
+        matching = instruction_matching(workdir, args.matcher_demos)
     window = f"{config.windows} windows of {pipeline.frames} frames, {config.sampling_steps} steps"
     print(f"\n{args.episodes} source episodes x{args.multiplier:g}; clips of {window}; 64x64 frames")
     print(f"{'reference f/s':>15}{'Ray x1 f/s':>12}{'Ray x2 f/s':>12}{'x1/reference':>14}{'x2/x1':>8}")
@@ -96,16 +152,28 @@ def main() -> None:
         "ray_x2_fps": round(ours[2], 2),
         "x1_over_reference": round(ours[1] / reference, 3),
         "x2_over_x1": round(ours[2] / ours[1], 3),
+        **{f"{name}_fps": round(rate, 2) for name, rate in classes.items()},
+        **matching,
     }
+    for name, rate in classes.items():
+        print(f"{name:>32}: {rate:.1f} f/s (tiny, random weights, one process)")
+    print(f"instruction matcher, held out: {matching}")
     write_result(
         "neural",
         "Neural trajectories: generated frames per second",
         figures,
-        {"x2_over_x1": at_least(figures["x2_over_x1"], 1.8)},
+        {
+            "x2_over_x1": at_least(figures["x2_over_x1"], 1.8),
+            "instruction_pair_accuracy_min": at_least(figures["instruction_pair_accuracy_min"], 0.5),
+        },
         reference="the pipeline call alone on already decoded first frames, one process, one thread",
         setup=f"The in-house image-to-video model at its default size with random weights; {args.episodes} scripted "
         f"Lift source episodes x{args.multiplier:g}, clips of {window}, 64x64 frames; the whole generation path "
-        "(plan, load the pipeline per worker, generate, encode, write a LeRobot dataset) on Ray at 1 and 2 workers.",
+        "(plan, load the pipeline per worker, generate, encode, write a LeRobot dataset) on Ray at 1 and 2 workers. "
+        f"<class>_fps: the same path in one process through each tiny real diffusers class, x0.5, "
+        f"2 windows, {args.steps} steps. instruction_*: the instruction matcher at its default size and training "
+        f"on {args.matcher_demos} scripted Lift and Stack demos per task (84x84), 20% held out, mean of seeds 0-2 "
+        "(min: the worst seed; chance is 0.5).",
     )
 
 
