@@ -3,8 +3,8 @@ every teleop first frame with new instructions, and those clips labelled (IDM + 
 written as the ``neural`` source of the synthetic layer.
 
 ``video_model``, ``instruction_matcher`` and the label models train as one Ray task each; generation and
-labelling fan out per episode on Ray. Any diffusers image-to-video pipeline in a local folder can replace the in-house model through
-``GenerationAssetConfig.video_model``.
+labelling fan out per episode on Ray. Any diffusers image-to-video pipeline in a local folder can replace the
+in-house model through ``GenerationAssetConfig.video_model``.
 """
 
 from pathlib import Path
