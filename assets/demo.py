@@ -126,8 +126,8 @@ def run_demo(demo: Demo) -> None:
     for source in home.sources().of_kind(SourceKind.HUMAN_VIDEO):
         demo.materialize(["latent_action_labels", "idm_labels"], source.name)
     demo.materialize(["video_model"])
-    demo.materialize(["generated_clips"])
     demo.materialize(["instruction_matcher"])
+    demo.materialize(["generated_clips"])
     demo.materialize(["neural_trajectories"])
     demo.materialize(["pyramid", "release"], NIGHTLY.get_last_partition_key())
     manifest = load_manifest(home.home.pyramid)

@@ -155,61 +155,6 @@ def video_model(
 
 @asset(
     group_name="neural",
-    deps=[video_model],
-    kinds={"diffusers", "lerobot"},
-    code_version=code_version("generators.video.generate"),
-)
-def generated_clips(
-    context: AssetExecutionContext, config: GenerationAssetConfig, home: PyramidHome, ray: RayResource
-) -> MaterializeResult:
-    """Clips from every teleop first frame under new instructions, enough for the multiplier (before filtering)."""
-    from generators.video.generate import generate_clips
-    from pipelines.lerobot.reader import LeRobotSource
-    from pipelines.plots import clip_strip_png
-
-    folder = config.video_model or str(video_model_folder(home, config.embodiment))
-    roots = _teleop_roots(home, config.embodiment)
-    context.log.info(f"generating from the first frames of {roots} with {folder}")
-
-    def log_progress(done: int) -> None:
-        if done % 100 == 0:
-            context.log.info(f"{done} clips written")
-
-    report = generate_clips(
-        roots,
-        generated_clips_folder(home, config.embodiment),
-        folder,
-        from_values(GenerationConfig, config),
-        ray=ray.config(),
-        on_item=log_progress,
-    )
-    written = report.written
-    source = LeRobotSource(written.root)
-    samples = {
-        episode.instruction: next(iter(episode.frames.values()))
-        for episode in map(source.read_episode, source.episode_indices[:4])
-    }
-    reasons = "\n".join(f"- `{r.episode_id}` ({r.field}): {r.reason}" for r in written.rejected) or "none"
-    context.log.info(f"{written.episodes} clips, {written.hours:.4f} h from {report.teleop_hours:.4f} h of teleop")
-    return MaterializeResult(
-        metadata={
-            "path": MetadataValue.path(str(written.root)),
-            "video_model": MetadataValue.path(folder),
-            "video_model_sha256": report.model_sha256,
-            "clips": written.episodes,
-            "frames": written.frames,
-            "teleop_hours": MetadataValue.float(round(report.teleop_hours, 5)),
-            "generated_hours": MetadataValue.float(round(report.generated_hours, 5)),
-            "multiplier_before_filtering": MetadataValue.float(round(report.multiplier, 2)),
-            "quarantined": len(written.rejected),
-            "quarantine_reasons": MetadataValue.md(reasons),
-            "sample_clips": image_markdown("generated clips", clip_strip_png(samples)),
-        }
-    )
-
-
-@asset(
-    group_name="neural",
     deps=ALL_VIDEO,
     kinds={"pytorch", "safetensors"},
     code_version=code_version("generators.video.instruction_match"),
@@ -272,6 +217,64 @@ def instruction_matcher(
                 metadata={"pair_accuracy": evaluation.pair_accuracy},
             )
         ],
+    )
+
+
+@asset(
+    group_name="neural",
+    deps=[video_model, instruction_matcher],
+    kinds={"diffusers", "lerobot"},
+    code_version=code_version("generators.video.generate"),
+)
+def generated_clips(
+    context: AssetExecutionContext, config: GenerationAssetConfig, home: PyramidHome, ray: RayResource
+) -> MaterializeResult:
+    """Clips from every teleop first frame under new instructions, enough for the multiplier (before filtering);
+    with ``best_of`` above 1, each the candidate the instruction matcher matches best with its prompt."""
+    from generators.video.generate import generate_clips
+    from pipelines.lerobot.reader import LeRobotSource
+    from pipelines.plots import clip_strip_png
+
+    folder = config.video_model or str(video_model_folder(home, config.embodiment))
+    roots = _teleop_roots(home, config.embodiment)
+    context.log.info(f"generating from the first frames of {roots} with {folder}")
+
+    def log_progress(done: int) -> None:
+        if done % 100 == 0:
+            context.log.info(f"{done} clips written")
+
+    report = generate_clips(
+        roots,
+        generated_clips_folder(home, config.embodiment),
+        folder,
+        from_values(GenerationConfig, config),
+        matcher_checkpoint=instruction_matcher_folder(home, config.embodiment),
+        ray=ray.config(),
+        on_item=log_progress,
+    )
+    written = report.written
+    source = LeRobotSource(written.root)
+    samples = {
+        episode.instruction: next(iter(episode.frames.values()))
+        for episode in map(source.read_episode, source.episode_indices[:4])
+    }
+    reasons = "\n".join(f"- `{r.episode_id}` ({r.field}): {r.reason}" for r in written.rejected) or "none"
+    context.log.info(f"{written.episodes} clips, {written.hours:.4f} h from {report.teleop_hours:.4f} h of teleop")
+    return MaterializeResult(
+        metadata={
+            "path": MetadataValue.path(str(written.root)),
+            "video_model": MetadataValue.path(folder),
+            "video_model_sha256": report.model_sha256,
+            "clips": written.episodes,
+            "frames": written.frames,
+            "teleop_hours": MetadataValue.float(round(report.teleop_hours, 5)),
+            "generated_hours": MetadataValue.float(round(report.generated_hours, 5)),
+            "multiplier_before_filtering": MetadataValue.float(round(report.multiplier, 2)),
+            "best_of": config.best_of,
+            "quarantined": len(written.rejected),
+            "quarantine_reasons": MetadataValue.md(reasons),
+            "sample_clips": image_markdown("generated clips", clip_strip_png(samples)),
+        }
     )
 
 

@@ -4,7 +4,6 @@ whose mean confidence is below the threshold is quarantined as low-confidence, w
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +13,7 @@ import torch
 from idm.config import IDMConfig
 from idm.model import InverseDynamicsModel
 from idm.train import ActionNormaliser, idm_labels
-from pipelines.learning.checkpoints import load_checkpoint, save_checkpoint
+from pipelines.learning.checkpoints import cached_by_content, load_checkpoint, save_checkpoint
 from pipelines.learning.labelled import episode_clip, label_dataset, labelled_episode
 from pipelines.runtime.parallel import RayConfig
 from schemas.embodiment import Embodiment, get_embodiment
@@ -55,7 +54,7 @@ def load_idm(folder: Path | str) -> tuple[InverseDynamicsModel, ActionNormaliser
     return model.eval(), normaliser, checkpoint.sha256
 
 
-cached_idm = lru_cache(maxsize=2)(load_idm)
+cached_idm = cached_by_content(load_idm)
 
 
 def label_episode(root: str, episode_index: int, checkpoint: str, min_confidence: float) -> Episode | RejectedEpisode:

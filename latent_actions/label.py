@@ -3,7 +3,6 @@ latent of (x_t, x_{t+H}) as its action (the ``latent_actions`` embodiment) and i
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,7 +11,7 @@ import torch
 from latent_actions.config import LatentActionConfig
 from latent_actions.model import LatentActionModel
 from latent_actions.train import latent_labels
-from pipelines.learning.checkpoints import load_checkpoint, save_checkpoint
+from pipelines.learning.checkpoints import cached_by_content, load_checkpoint, save_checkpoint
 from pipelines.learning.labelled import episode_clip, label_dataset, labelled_episode
 from pipelines.runtime.parallel import RayConfig
 from schemas.embodiment import get_embodiment
@@ -46,7 +45,7 @@ def load_latent_action_model(folder: Path | str) -> tuple[LatentActionModel, str
     return model.eval(), checkpoint.sha256
 
 
-cached_latent_action_model = lru_cache(maxsize=2)(load_latent_action_model)
+cached_latent_action_model = cached_by_content(load_latent_action_model)
 
 
 def label_episode(root: str, episode_index: int, checkpoint: str) -> Episode | RejectedEpisode:

@@ -68,19 +68,29 @@ class GenerationSource:
 @dataclass(frozen=True)
 class GenerationConfig:
     """How many clips to generate and how; ``vocabulary`` holds the words new instructions are made of.
-    A clip has ``1 + windows * (frames - 1)`` frames; clip k of a run is seeded with ``seed + k``."""
+    A clip has ``1 + windows * (frames - 1)`` frames; candidate j of clip k of a run is seeded with
+    ``(seed + k) * best_of + j``."""
 
     multiplier: float = option(10.0, "generated hours / teleop hours to reach after filtering (GR00T N1: ~10)")
     oversample: float = option(1.25, "extra clips generated for the share the filters reject")
     windows: int = option(4, "model windows chained per clip")
     sampling_steps: int = option(10, "flow-matching (or the pipeline's) sampling steps")
     guidance_scale: float = option(1.0, "classifier-free guidance; 1 is none")
+    best_of: int = option(
+        1,
+        "candidates generated per clip (each its own seed); the one the instruction matcher gives the highest match "
+        "with its prompt is kept, so generation costs this many times more (needs the embodiment's trained matcher)",
+    )
     generation_batch: int = option(8, "clips per pipeline call")
     image_size: int = option(0, "square size to ask for (0: the in-house model's own, 64 of others)")
     frames: int = option(0, "window length to ask for (0: the in-house model's own, 9 (4k + 1) of others)")
     seed: int = option(0, "seeds the instructions chosen and every clip's noise")
     device: str = option("cpu", "torch device: cpu, or cuda on a GPU node")
     vocabulary: Vocabulary = field(default=DEFAULT_VOCABULARY)
+
+    def __post_init__(self) -> None:
+        if self.best_of < 1:
+            raise ValueError(f"best_of must be at least 1 (one candidate per clip), not {self.best_of}")
 
 
 @dataclass(frozen=True)

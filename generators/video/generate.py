@@ -21,6 +21,7 @@ import PIL.Image
 import torch
 
 from generators.video.config import GenerationConfig
+from generators.video.instruction_match import clip_match, load_matcher
 from generators.video.instructions import new_instructions
 from generators.video.model import PyramidVideoPipeline, load_video_pipeline, pipeline_hash
 from pipelines.ingest.runner import ReadPlan, write_plan
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GenerationReport",
+    "best_candidates",
     "generate_clips",
     "generate_windows",
     "run_pipeline",
@@ -150,6 +152,24 @@ def clip_frames(pipeline, config: GenerationConfig) -> int:
     return 1 + config.windows * (window_shape(pipeline, config)[1] - 1)
 
 
+def best_candidates(
+    candidates: np.ndarray, prompts: list[str], best_of: int, matcher_checkpoint: str | None, where: str
+) -> list[tuple[int, list[float]]]:
+    """For each clip (``best_of`` consecutive candidates of one prompt), the index of the candidate the
+    instruction matcher matches best with the prompt, and every candidate's match (none with one candidate)."""
+    if best_of == 1:
+        return [(index, []) for index in range(len(candidates))]
+    if matcher_checkpoint is None:
+        raise ValueError(f"best_of {best_of} ranks candidates with the instruction matcher; none was given")
+    chosen = []
+    for first in range(0, len(candidates), best_of):
+        matches = [
+            clip_match(matcher_checkpoint, candidates[first + j], prompts[first + j], where)[0] for j in range(best_of)
+        ]
+        chosen.append((first + int(np.argmax(matches)), [round(m, 4) for m in matches]))
+    return chosen
+
+
 def generate_episode_clips(
     folder: str,
     sha256: str,
@@ -158,9 +178,11 @@ def generate_episode_clips(
     instructions: list[tuple[str, bool]],
     first_seed: int,
     config: GenerationConfig,
+    matcher_checkpoint: str | None = None,
 ) -> list[Episode | RejectedEpisode]:
     """The clips of one source episode's first frame, where it runs (a Ray worker loads the pipeline once); an
-    unreadable source episode comes back rejected."""
+    unreadable source episode comes back rejected. With ``config.best_of`` above 1, each clip is the candidate
+    that the instruction matcher at ``matcher_checkpoint`` matches best with its prompt."""
     torch.set_num_threads(1)
     pipeline = _cached_pipeline(folder, config.device, sha256)
     source = LeRobotSource(root)
@@ -169,14 +191,22 @@ def generate_episode_clips(
     except (EpisodeReadError, ValueError) as error:
         return [RejectedEpisode(source.episode_id(episode_index), "source", str(error))]
     first = clip.frames[0]
+    candidates = [  # (instruction, counterfactual, seed) of every candidate, a clip's best_of in a row
+        (text, counterfactual, (first_seed + k) * config.best_of + j)
+        for k, (text, counterfactual) in enumerate(instructions)
+        for j in range(config.best_of)
+    ]
     episodes: list[Episode | RejectedEpisode] = []
-    for begin in range(0, len(instructions), config.generation_batch):
-        batch = instructions[begin : begin + config.generation_batch]
-        seeds = [first_seed + begin + k for k in range(len(batch))]
+    step = config.generation_batch * config.best_of  # whole clips per call, their candidates together
+    for begin in range(0, len(candidates), step):
+        batch = candidates[begin : begin + step]
+        prompts, seeds = [text for text, _, _ in batch], [seed for _, _, seed in batch]
         clips = generate_windows(
-            pipeline, np.repeat(first[None], len(batch), axis=0), [t for t, _ in batch], seeds, config.windows, config
+            pipeline, np.repeat(first[None], len(batch), axis=0), prompts, seeds, config.windows, config
         )
-        for (text, counterfactual), seed, frames in zip(batch, seeds, clips, strict=True):
+        where = f"{clip.dataset}, episode {clip.episode_id}"
+        for index, matches in best_candidates(clips, prompts, config.best_of, matcher_checkpoint, where):
+            (text, counterfactual, seed), frames = batch[index], clips[index]
             fidelity = psnr(float(np.mean((frames[0] / 255.0 - first / 255.0) ** 2)))
             episodes.append(
                 Episode(
@@ -198,6 +228,7 @@ def generate_episode_clips(
                         "seed": seed,
                         "video_model_sha256": sha256,
                         "first_frame_psnr_db": round(fidelity, 2),
+                        **({"best_of": config.best_of, "candidate_matches": matches} if matches else {}),
                     },
                 )
             )
@@ -210,16 +241,27 @@ def generate_clips(
     pipeline_folder: Path | str,
     config: GenerationConfig | None = None,
     *,
+    matcher_checkpoint: Path | str | None = None,
     ray: RayConfig | None = None,
     on_item: Callable[[int], None] | None = None,
 ) -> GenerationReport:
     """Clips from every episode's first frame of the teleop datasets at ``roots``, written as one action-less
     LeRobot dataset (the ``generated_video`` embodiment) at ``destination``, atomically. A source episode that
-    cannot be read is quarantined with its reason; the others are generated. ``on_item(done)`` follows the
-    clips written."""
+    cannot be read is quarantined with its reason; the others are generated. ``config.best_of`` above 1 needs
+    ``matcher_checkpoint``, the instruction matcher that picks each clip's candidate. ``on_item(done)`` follows
+    the clips written."""
     config = config or GenerationConfig()
     sha256 = pipeline_hash(pipeline_folder)
     pipeline = _cached_pipeline(str(pipeline_folder), config.device, sha256)  # a missing model fails before any work
+    matcher, matcher_sha256 = None, ""
+    if config.best_of > 1:
+        if matcher_checkpoint is None:
+            raise ValueError(
+                f"best_of {config.best_of} picks each clip's candidate with the instruction matcher: train one (the "
+                "instruction_matcher asset) and pass its checkpoint, or set best_of to 1"
+            )
+        matcher = str(matcher_checkpoint)
+        matcher_sha256 = load_matcher(matcher)[3]  # a missing or altered matcher fails before any work
     length = clip_frames(pipeline, config)
     rng = np.random.default_rng(config.seed)
     sources = [LeRobotSource(root) for root in roots]
@@ -232,19 +274,23 @@ def generate_clips(
             try:
                 episode = source.read_episode_metadata(index)
             except EpisodeReadError:  # the worker reads it again and records why
-                units.append((str(pipeline_folder), sha256, str(source.root), index, [], next_seed, config))
+                units.append((str(pipeline_folder), sha256, str(source.root), index, [], next_seed, config, matcher))
                 continue
             count = math.ceil(config.multiplier * config.oversample * episode.length / length)
             instructions = [
                 (i.text, i.counterfactual) for i in new_instructions(episode.instruction, count, config.vocabulary, rng)
             ]
-            units.append((str(pipeline_folder), sha256, str(source.root), index, instructions, next_seed, config))
+            units.append(
+                (str(pipeline_folder), sha256, str(source.root), index, instructions, next_seed, config, matcher)
+            )
             teleop_frames, next_seed = teleop_frames + episode.length, next_seed + count
     provenance = {
         "generated_from": [str(r) for r in roots],
         "video_model": str(pipeline_folder),
         "video_model_sha256": sha256,
         "multiplier_requested": config.multiplier,
+        "best_of": config.best_of,
+        **({"instruction_matcher_sha256": matcher_sha256} if matcher else {}),
         "teleop_hours": teleop_frames / fps / 3600,
     }
     plan = ReadPlan(get_embodiment(GENERATED_VIDEO), fps, generate_episode_clips, units)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +22,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from generators.video.config import InstructionMatcherConfig
-from pipelines.learning.checkpoints import load_checkpoint, save_checkpoint
-from pipelines.learning.frame_pairs import Clip, random_shift, read_training_clips, split_by_episode, to_tensor
+from pipelines.learning.checkpoints import cached_by_content, load_checkpoint, save_checkpoint
+from pipelines.learning.frame_pairs import (
+    Clip,
+    random_shift,
+    read_training_clips,
+    resize_frames,
+    split_by_episode,
+    to_tensor,
+)
 from pipelines.learning.language import language_encoder
 from pipelines.learning.training import TrainConfig, train
 
@@ -33,6 +39,7 @@ __all__ = [
     "MatcherEvaluation",
     "TrainedMatcher",
     "cached_matcher",
+    "clip_match",
     "instruction_match",
     "load_matcher",
     "save_matcher",
@@ -227,4 +234,12 @@ def load_matcher(folder: Path | str) -> tuple[InstructionMatcher, list[str], flo
     return model.eval(), list(checkpoint.config["known"]), threshold, checkpoint.sha256
 
 
-cached_matcher = lru_cache(maxsize=2)(load_matcher)
+cached_matcher = cached_by_content(load_matcher)
+
+
+def clip_match(checkpoint: str, frames: np.ndarray, instruction: str, where: str) -> tuple[float, float]:
+    """A clip's (T, H, W, 3) uint8 match with its instruction, and the matcher's threshold; the matcher at
+    ``checkpoint`` is loaded once per process."""
+    matcher, known, threshold, _ = cached_matcher(checkpoint)
+    match = instruction_match(matcher, known, resize_frames(frames, matcher.config.image_size, where), [instruction])
+    return float(match[0]), threshold

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from generators.video.config import NeuralFilters
-from generators.video.instruction_match import cached_matcher, instruction_match, load_matcher
+from generators.video.instruction_match import clip_match, load_matcher
 from idm.label import cached_idm, load_idm
 from idm.train import idm_labels
 from latent_actions.label import cached_latent_action_model, load_latent_action_model
@@ -64,15 +64,6 @@ def frame_jump(frames: np.ndarray) -> float:
     return float(changes.max() / max(float(np.median(changes)), TYPICAL_CHANGE_FLOOR))
 
 
-def follows_instruction(
-    matcher_checkpoint: str, frames: np.ndarray, instruction: str, where: str
-) -> tuple[float, float]:
-    """The clip's match with its instruction, and the matcher's threshold."""
-    matcher, known, threshold, _ = cached_matcher(matcher_checkpoint)
-    match = instruction_match(matcher, known, resize_frames(frames, matcher.config.image_size, where), [instruction])
-    return float(match[0]), threshold
-
-
 def label_trajectory(
     root: str,
     episode_index: int,
@@ -114,7 +105,7 @@ def label_trajectory(
     frames = next(iter(episode.frames.values()))
     checks = {}
     if matcher_checkpoint is not None:
-        match, threshold = follows_instruction(matcher_checkpoint, frames, episode.instruction, clip.where)
+        match, threshold = clip_match(matcher_checkpoint, frames, episode.instruction, clip.where)
         if match < threshold:
             return RejectedEpisode(
                 episode.episode_id,

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ __all__ = [
     "WEIGHTS_FILE",
     "Checkpoint",
     "MissingCheckpointError",
+    "cached_by_content",
     "load_checkpoint",
     "load_trainer_state",
     "save_checkpoint",
@@ -61,13 +64,17 @@ def save_checkpoint(folder: Path | str, model: torch.nn.Module, config: dict[str
     return sha256
 
 
-def load_checkpoint(folder: Path | str) -> Checkpoint:
-    """Read a checkpoint back, its hash verified; a missing or altered one is a clear error."""
-    folder = Path(folder)
+def _require_checkpoint(folder: Path) -> None:
     if not (folder / WEIGHTS_FILE).is_file() or not (folder / CONFIG_FILE).is_file():
         raise MissingCheckpointError(
             f"{folder}: no checkpoint ({WEIGHTS_FILE} and {CONFIG_FILE}); train the model first (its Dagster asset)"
         )
+
+
+def load_checkpoint(folder: Path | str) -> Checkpoint:
+    """Read a checkpoint back, its hash verified; a missing or altered one is a clear error."""
+    folder = Path(folder)
+    _require_checkpoint(folder)
     document = json.loads((folder / CONFIG_FILE).read_text())
     sha256 = _content_hash((folder / WEIGHTS_FILE).read_bytes(), document["config"])
     if sha256 != document["sha256"]:
@@ -75,6 +82,21 @@ def load_checkpoint(folder: Path | str) -> Checkpoint:
             f"{folder}: checkpoint hash {sha256[:12]} does not match its config's {document['sha256'][:12]}"
         )
     return Checkpoint(folder, load_file(folder / WEIGHTS_FILE), document["config"], sha256)
+
+
+def cached_by_content[Loaded](load: Callable[[Path | str], Loaded]) -> Callable[[Path | str], Loaded]:
+    """``load(folder)`` memoised per folder *and* the hash its config records, so that a process that lives on
+    (a Ray worker of a cluster) loads a model retrained in the same folder again instead of the old weights."""
+
+    @lru_cache(maxsize=2)
+    def by_hash(folder: str, sha256: str) -> Loaded:
+        return load(folder)
+
+    def cached(folder: Path | str) -> Loaded:
+        _require_checkpoint(Path(folder))
+        return by_hash(str(folder), json.loads((Path(folder) / CONFIG_FILE).read_text())["sha256"])
+
+    return cached
 
 
 def save_trainer_state(folder: Path | str, state: TrainerState) -> None:

@@ -1,6 +1,6 @@
 """The neural-trajectory assets on a real Dagster instance: the video model trains and reports its held-out
-figures against the copy baseline, clips are generated from every teleop first frame, the instruction matcher
-trains and reports its held-out accuracy, and the labelled, filtered dataset reports the multiplier reached, its
+figures against the copy baseline, the instruction matcher trains and reports its held-out accuracy, clips are
+generated from every teleop first frame (each the best of 2 candidates by that matcher), and the labelled, filtered dataset reports the multiplier reached, its
 rejections, the kept share per kind of instruction and its GX check."""
 
 import json
@@ -28,7 +28,7 @@ from latent_actions.config import LatentActionConfig
 from latent_actions.label import save_latent_action_model
 from latent_actions.model import LatentActionModel
 from tests.conftest import LABEL_IMAGE_SIZE
-from tests.generators.video.test_neural import untrained_matcher
+from tests.generators.video.conftest import untrained_matcher
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 
@@ -43,7 +43,12 @@ VIDEO = {
 }
 GENERATION = {"multiplier": 0.5, "oversample": 1.0, "windows": 3, "sampling_steps": 2}
 MATCHER = {"image_size": LABEL_IMAGE_SIZE, "span": 16, "steps": 60, "batch_size": 8, "log_every": 20}
-KEEP_ALL = {"min_first_frame_psnr_db": 0.0, "min_idm_confidence": 0.0}  # untrained models here
+KEEP_ALL = {  # untrained models here: every clip kept
+    "min_first_frame_psnr_db": 0.0,
+    "min_idm_confidence": 0.0,
+    "min_motion": 0.0,
+    "max_frame_jump": 1000.0,
+}
 
 
 def test_video_model_generated_clips_and_neural_trajectories_materialise(label_home, instruction_home, tmp_path):
@@ -84,17 +89,6 @@ def test_video_model_generated_clips_and_neural_trajectories_materialise(label_h
     assert check.check_name == "beats_copy_baseline" and "copy_first_frame_mse" in check.metadata
     assert (tmp_path / "home/models/video/robosuite_panda/model_index.json").is_file()
 
-    clips = materialize(
-        [generated_clips],
-        resources=resources,
-        instance=instance,
-        run_config={"ops": {"generated_clips": {"config": GENERATION}}},
-    )
-    (generated,) = clips.asset_materializations_for_node("generated_clips")
-    assert generated.metadata["multiplier_before_filtering"].value >= 0.5
-    assert generated.metadata["video_model_sha256"].value == model.metadata["sha256"].value
-    assert "sample_clips" in generated.metadata and generated.metadata["clips"].value > 0
-
     matched = materialize(
         [instruction_matcher],
         resources=resources,
@@ -108,6 +102,20 @@ def test_video_model_generated_clips_and_neural_trajectories_materialise(label_h
     assert matcher.metadata["instructions"].value == ["lift the red cube", "stack the red cube on the green cube"]
     (check,) = matched.get_asset_check_evaluations()
     assert check.check_name == "beats_chance" and check.passed == (matcher.metadata["pair_accuracy"].value > 0.5)
+    clips = materialize(
+        [generated_clips],
+        resources=resources,
+        instance=instance,
+        run_config={"ops": {"generated_clips": {"config": {**GENERATION, "best_of": 2}}}},
+    )
+    (generated,) = clips.asset_materializations_for_node("generated_clips")
+    assert generated.metadata["multiplier_before_filtering"].value >= 0.5
+    assert generated.metadata["video_model_sha256"].value == model.metadata["sha256"].value
+    assert "sample_clips" in generated.metadata and generated.metadata["clips"].value > 0
+    assert generated.metadata["best_of"].value == 2  # each clip picked of 2 by the trained matcher
+    clips_meta = json.loads((tmp_path / "home/generated/video/robosuite_panda/meta/pyramid.json").read_text())
+    assert clips_meta["provenance"]["instruction_matcher_sha256"] == matcher.metadata["sha256"].value
+
     # the filter's path with a threshold every clip passes: untrained clips are not what this test is about
     lenient = untrained_matcher(instruction_matcher_folder(home, "robosuite_panda"), threshold=0.0)
 
@@ -123,7 +131,7 @@ def test_video_model_generated_clips_and_neural_trajectories_materialise(label_h
     kept, rejected = labelled.metadata["episodes"].value, labelled.metadata["quarantined"].value
     assert kept + rejected == generated.metadata["clips"].value and kept > 0
     assert labelled.metadata["multiplier_requested"].value == 0.5
-    assert labelled.metadata["multiplier"].value >= 0.5 and checks["multiplier_reached"].passed  # untrained clips move
+    assert labelled.metadata["multiplier"].value >= 0.5 and checks["multiplier_reached"].passed
     assert (tmp_path / "home/datasets/neural/robosuite_panda/meta/info.json").is_file()
     assert labelled.metadata["kept_share"].value == {"original": 1.0, "counterfactual": 1.0}
     meta = json.loads((tmp_path / "home/datasets/neural/robosuite_panda/meta/pyramid.json").read_text())

@@ -5,6 +5,7 @@ unreadable source episode quarantined while the rest are generated."""
 import json
 import math
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pyarrow.compute as pc
@@ -20,6 +21,7 @@ from pipelines.lerobot.reader import LeRobotSource
 from pipelines.runtime.parallel import RayConfig
 from tests.conftest import LABEL_IMAGE_SIZE
 from tests.generators.video import third_party
+from tests.generators.video.conftest import untrained_matcher
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 
@@ -82,6 +84,34 @@ def test_an_unreadable_source_episode_is_quarantined_and_the_rest_generated(mode
     (rejected,) = report.written.rejected
     assert rejected.field == "source" and "action" in rejected.reason and rejected.episode_id.endswith("1")
     assert report.written.episodes > 0 and report.teleop_hours > 0
+
+
+def test_best_of_keeps_per_prompt_the_candidate_the_matcher_matches_best(model, teleop, tmp_path):
+    sha256 = untrained_matcher(tmp_path / "matcher", threshold=0.5)
+    best_of = replace(CONFIG, best_of=3)
+    report = generate_clips([teleop], tmp_path / "best", model, best_of, matcher_checkpoint=tmp_path / "matcher")
+    single = generate_clips([teleop], tmp_path / "single", model, CONFIG)
+    assert report.written.episodes == single.written.episodes == report.requested_clips  # one clip per prompt
+    meta = json.loads((tmp_path / "best" / layout.PYRAMID_META_PATH).read_text())
+    assert meta["provenance"]["best_of"] == 3 and meta["provenance"]["instruction_matcher_sha256"] == sha256
+    single_meta = json.loads((tmp_path / "single" / layout.PYRAMID_META_PATH).read_text())
+    assert [e["notes"]["prompt"] for e in meta["episodes"]] == [e["notes"]["prompt"] for e in single_meta["episodes"]]
+    chosen = []
+    for episode in meta["episodes"]:
+        matches, candidate = episode["notes"]["candidate_matches"], episode["notes"]["seed"] % 3
+        assert len(matches) == 3 and episode["notes"]["best_of"] == 3
+        assert matches[candidate] == max(matches)  # the seed recorded is the kept candidate's
+        chosen.append(candidate)
+    assert len(set(chosen)) > 1  # candidates differ, so the best is not always the first
+    assert "candidate_matches" not in single_meta["episodes"][0]["notes"]
+
+
+def test_best_of_without_a_matcher_fails_before_any_work(model, teleop, tmp_path):
+    with pytest.raises(ValueError, match="best_of 3 picks each clip's candidate with the instruction matcher"):
+        generate_clips([teleop], tmp_path / "clips", model, replace(CONFIG, best_of=3))
+    assert not (tmp_path / "clips").exists()
+    with pytest.raises(ValueError, match="best_of must be at least 1"):
+        replace(CONFIG, best_of=0)
 
 
 def test_a_missing_model_fails_before_any_work(teleop, tmp_path):

@@ -10,9 +10,8 @@ import pytest
 import torch
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-from generators.video.config import GenerationConfig, InstructionMatcherConfig, NeuralFilters
+from generators.video.config import GenerationConfig, NeuralFilters
 from generators.video.generate import generate_clips
-from generators.video.instruction_match import InstructionMatcher, MatcherEvaluation, TrainedMatcher, save_matcher
 from generators.video.neural import frame_jump, label_neural_trajectories, motion, multiplier_outcome
 from idm.config import IDMConfig
 from idm.label import save_idm
@@ -28,6 +27,7 @@ from pipelines.lerobot.writer import WriteReport
 from pipelines.runtime.parallel import RayConfig
 from schemas.episode import RejectedEpisode
 from tests.conftest import LABEL_IMAGE_SIZE
+from tests.generators.video.conftest import untrained_matcher
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 
@@ -150,15 +150,6 @@ def test_missing_label_models_fail_before_any_work(clips, label_models, tmp_path
     with pytest.raises(MissingCheckpointError):
         label_neural_trajectories(clips, tmp_path / "neural", idm, tmp_path / "no_latent")
     assert not (tmp_path / "neural").exists()
-
-
-def untrained_matcher(folder, threshold: float) -> str:
-    """A matcher of random weights whose measured threshold is ``threshold``: the filter's path, not its quality."""
-    torch.manual_seed(0)
-    model = InstructionMatcher(InstructionMatcherConfig(image_size=LABEL_IMAGE_SIZE), text_dim=384).eval()
-    evaluation = MatcherEvaluation(0.5, 0.5, threshold, 0.9, 0.5, windows=1, instructions=2)
-    known = ["lift the red cube", "stack the red cube on the green cube"]
-    return save_matcher(folder, TrainedMatcher(model, known, evaluation, [], clips=2, skipped={}))
 
 
 def test_the_instruction_filter_rejects_below_the_matchers_threshold_and_records_the_match(

@@ -1,11 +1,18 @@
-"""Checkpoints: weights and config round-trip with their content hash; missing or altered ones are refused."""
+"""Checkpoints: weights and config round-trip with their content hash; missing or altered ones are refused; a
+cached load follows a retrained checkpoint in the same folder."""
 
 import json
 
 import pytest
 import torch
 
-from pipelines.learning.checkpoints import CONFIG_FILE, MissingCheckpointError, load_checkpoint, save_checkpoint
+from pipelines.learning.checkpoints import (
+    CONFIG_FILE,
+    MissingCheckpointError,
+    cached_by_content,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 
 def test_a_checkpoint_round_trips_with_its_hash(tmp_path):
@@ -28,3 +35,20 @@ def test_an_altered_config_no_longer_matches_its_hash(tmp_path):
     (tmp_path / "ckpt" / CONFIG_FILE).write_text(json.dumps(document))
     with pytest.raises(ValueError, match="does not match"):
         load_checkpoint(tmp_path / "ckpt")
+
+
+def test_a_cached_load_reloads_a_checkpoint_retrained_in_the_same_folder(tmp_path):
+    loads = []
+
+    def load(folder):
+        loads.append(folder)
+        return load_checkpoint(folder)
+
+    cached = cached_by_content(load)
+    first = save_checkpoint(tmp_path / "ckpt", torch.nn.Linear(3, 2), {"size": 3})
+    assert cached(tmp_path / "ckpt").sha256 == first and cached(tmp_path / "ckpt").sha256 == first
+    assert len(loads) == 1  # the second call was served from the cache
+    second = save_checkpoint(tmp_path / "ckpt", torch.nn.Linear(3, 2), {"size": 3})  # retrained: new weights
+    assert second != first and cached(tmp_path / "ckpt").sha256 == second and len(loads) == 2
+    with pytest.raises(MissingCheckpointError, match="train the model first"):
+        cached(tmp_path / "nothing")
