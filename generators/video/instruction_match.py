@@ -5,8 +5,9 @@ A clip is read as ``frames`` frames spread evenly over its span (a generated cli
 of a real episode in training) and their change from the first, through a conv trunk, into a shared embedding
 space with the instruction's sentence embedding (the bundled MiniLM, mean-pooled). Training is a softmax over
 every distinct instruction of the training clips. A clip's *match* is the probability its own instruction gets
-among itself and those instructions: a clip that looks like another task's, or that does not move as its words
-say, gives its prompt a low match. The threshold comes from held-out real episodes: the match that
+among itself and those instructions but the one it means (its nearest; a generated prompt rephrases or changes
+its episode's instruction): a clip that looks like another task's, or that does not move as its words say,
+gives its prompt a low match. The threshold comes from held-out real episodes: the match that
 ``keep_real`` of them reach with their true instruction.
 """
 
@@ -42,6 +43,7 @@ __all__ = [
     "clip_match",
     "instruction_match",
     "load_matcher",
+    "rivals",
     "save_matcher",
     "train_matcher",
 ]
@@ -93,9 +95,13 @@ def span_frames(frames: np.ndarray, start: int, end: int, count: int) -> np.ndar
     return frames[np.round(np.linspace(start, end, count)).astype(int)]
 
 
-def _candidates(instruction: str, known: list[str]) -> list[str]:
-    """The instruction first, then every known instruction but it."""
-    return [instruction, *[text for text in known if text != instruction]]
+def rivals(instruction: str, known: list[str]) -> list[str]:
+    """The known instructions an instruction competes with: all but the one it means, its nearest in sentence
+    embedding (itself when it is known). A generated prompt rephrases or changes its episode's instruction, so
+    a clip that does what a rephrasing says is not outscored by the instruction it rephrases."""
+    embeddings = F.normalize(sentence_embeddings([instruction, *known]), dim=-1)
+    meant = int((embeddings[1:] @ embeddings[0]).argmax())
+    return [text for index, text in enumerate(known) if index != meant]
 
 
 @torch.no_grad()
@@ -103,12 +109,13 @@ def instruction_match(
     model: InstructionMatcher, known: list[str], frames: np.ndarray, instructions: list[str]
 ) -> np.ndarray:
     """The match of a clip (T, S, S, 3) uint8 at the model's size with each of ``instructions``: the probability
-    the instruction gets among itself and the ``known`` ones (the matcher's training instructions)."""
+    the instruction gets among itself and its ``rivals`` among the ``known`` ones (the matcher's training
+    instructions)."""
     clip = to_tensor(span_frames(frames, 0, len(frames) - 1, model.config.frames))[None]
     video = model.embed_video(clip)
     matches = []
     for instruction in instructions:
-        texts = model.embed_text(sentence_embeddings(_candidates(instruction, known)))
+        texts = model.embed_text(sentence_embeddings([instruction, *rivals(instruction, known)]))
         matches.append(float(torch.softmax(video @ texts.T / model.config.temperature, dim=-1)[0, 0]))
     return np.asarray(matches)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from generators.video.config import InstructionMatcherConfig
-from generators.video.instruction_match import instruction_match, load_matcher, save_matcher, train_matcher
+from generators.video.instruction_match import instruction_match, load_matcher, rivals, save_matcher, train_matcher
 from pipelines.learning.frame_pairs import read_clips
 from pipelines.learning.training import TrainConfig
 from tests.conftest import LABEL_IMAGE_SIZE
@@ -48,3 +48,11 @@ def test_a_saved_matcher_scores_the_same_and_one_instruction_is_refused(instruct
     assert (known, threshold, loaded_sha256) == (trained.known, trained.evaluation.threshold, sha256)
     with pytest.raises(ValueError, match="1 distinct instruction.*at least two"):
         train_matcher(roots(instruction_home)[:1], CONFIG, TRAINING)
+
+
+def test_a_prompt_competes_with_every_known_instruction_but_the_one_it_means():
+    known = ["lift the red cube", "pick up the can and place it in its bin", "stack the red cube on the green cube"]
+    assert rivals("lift the red cube", known) == known[1:]  # a known instruction: every other one
+    assert rivals("raise the red cube", known) == known[1:]  # a rephrasing does not compete with what it rephrases
+    assert rivals("put the red cube on top of the green cube", known) == known[:2]
+    assert rivals("grasp the can and drop it into the bin", known) == [known[0], known[2]]
