@@ -45,11 +45,6 @@ class MimicGenConfig:
     bridge_speed: float = option(0.01, "a bridge takes more steps where it would move faster than this (m/step)")
     bridge_angular_speed: float = option(0.1, "the same limit on rotation (rad/step)")
     action_noise: float = option(0.05, "std of the noise on the delta end-effector command (input units)")
-    record_clean_actions: bool = option(
-        False,
-        "record the command before its noise while the noisy one is executed (DART: the demo shows the "
-        "correction back to the segment); off: the executed command is recorded, as MimicGen",
-    )
     object_symmetry: bool = option(
         True,
         "segments follow an object's visible yaw only (a task's declared symmetry: a cube turned 80 degrees is "

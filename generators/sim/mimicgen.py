@@ -342,23 +342,21 @@ class _Generation:
 
     def _step(self) -> None:
         poses = [self.robot.eef_pose(self.obs, arm) for arm in range(len(self.arms))]
-        commands, executed = [], []
+        commands = []
         for arm, state in enumerate(self.arms):
             target, grip = state.queue.pop(0) if state.queue else (state.hold, state.gripper)
             state.hold, state.gripper = target, grip
             command = delta_command(poses[arm], target, POSITION_SCALE, ROTATION_SCALE)
+            if self.config.action_noise:
+                command = np.clip(command + self.rng.normal(0, self.config.action_noise, 6), -1, 1)
             commands.append(command)
-            noise = self.rng.normal(0, self.config.action_noise, 6) if self.config.action_noise else 0.0
-            executed.append(np.clip(command + noise, -1, 1))
             if state.current is not None and not state.queue:
                 self.finished[(arm, state.current)] = self.steps
                 state.current = None
-        grippers = [state.gripper for state in self.arms]
-        action = self.robot.action(executed, grippers)
-        recorded = self.robot.action(commands, grippers) if self.config.record_clean_actions else action
+        action = self.robot.action(commands, [state.gripper for state in self.arms])
         record = self.record
         for key, value in (
-            ("actions", recorded),
+            ("actions", action),
             ("sim_states", self.env.sim.get_state().flatten()),
             ("eef_pose", poses),
             ("target_pose", [state.hold for state in self.arms]),

@@ -2,19 +2,18 @@
 successes, and generated demos that ingest into LeRobot datasets."""
 
 import json
-from dataclasses import replace
 
 import h5py
 import numpy as np
 import pytest
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-from generators.robosuite_env import POSITION_SCALE, ROTATION_SCALE, body_pose, make_env
+from generators.robosuite_env import body_pose, make_env
 from generators.scripted_teleop import ExpertConfig, record_teleop_set
 from generators.sim.config import MimicGenConfig
 from generators.sim.generate import generate_demos
 from generators.sim.mimicgen import SUBTASKS, generate_rollout, load_source_demos, replay_actions, segment_bounds
-from generators.sim.poses import delta_command, transform_segment
+from generators.sim.poses import transform_segment
 from pipelines.ingest.config import SourceConfig
 from pipelines.ingest.sources import ingest_source
 from pipelines.runtime.parallel import RayConfig
@@ -81,22 +80,6 @@ def test_rollouts_are_deterministic_per_seed_and_successes_replay_to_success(lif
     assert replay_actions("Lift", success.seed, success.actions)
     assert [s["subtask"] for s in success.segments] == [0, 1] and success.segments[0]["object"] == "cube"
     assert success.datagen_info["subtask_term_signals/grasp"].any()  # the generated demo is itself a source
-
-
-def test_clean_actions_label_the_correction_while_the_noisy_ones_drive_the_robot(lift_sources):
-    sources = load_source_demos(lift_sources)
-    noisy = MimicGenConfig(action_noise=0.2)
-    executed = generate_rollout("Lift", sources, 8, noisy)
-    clean = generate_rollout("Lift", sources, 8, replace(noisy, record_clean_actions=True))
-    np.testing.assert_array_equal(clean.sim_states, executed.sim_states)  # the same noisy run
-    poses, targets = clean.datagen_info["eef_pose"], clean.datagen_info["target_pose"]
-    commands = np.stack(
-        [delta_command(p, t, POSITION_SCALE, ROTATION_SCALE) for p, t in zip(poses, targets, strict=True)]
-    )
-    np.testing.assert_allclose(clean.actions[:, :6], commands, atol=1e-6)  # each step's command toward its target
-    noise = executed.actions[:, :6] - clean.actions[:, :6]
-    assert 0.15 < noise.std() < 0.25  # the executed commands carried the noise (std 0.2, clipped at the bounds)
-    np.testing.assert_array_equal(executed.actions[:, 6], clean.actions[:, 6])  # the gripper is never noised
 
 
 @pytest.mark.usefixtures("local_ray")
