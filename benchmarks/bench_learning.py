@@ -10,7 +10,7 @@ robomimic-style behaviour-cloning baseline instead, on the same data, inputs and
 ``learning_chunk_regression.json``: what separates a data problem from a policy problem. A ``--home`` whose
 pyramid is built already is reused as it is (the same data for every architecture).
 
-    python benchmarks/bench_learning.py [--tasks Lift Stack] [--demos 10] [--generated 50] [--steps 2000]
+    python benchmarks/bench_learning.py [--tasks Lift Stack] [--demos 10] [--generated 50] [--steps 6000]
         [--episodes 50] [--workers 2] [--home DIR] [--architecture flow_matching|chunk_regression]
 """
 
@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=["Lift", "Stack"])
     parser.add_argument("--demos", type=int, default=10, help="teleop (scripted-expert) demos per task")
     parser.add_argument("--generated", type=int, default=50, help="MimicGen-style demos generated per task")
-    parser.add_argument("--steps", type=int, default=2000, help="training steps of every variant")
+    parser.add_argument("--steps", type=int, default=6000, help="training steps of every variant")
     parser.add_argument("--episodes", type=int, default=50, help="closed-loop episodes per task and variant")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--home", help="scratch pyramid home (default: a temporary folder); its pyramid is reused")
