@@ -676,12 +676,19 @@ def add_options(parser: argparse.ArgumentParser, *configs: type) -> None:
         parser._actions[-1].help = f"{option.help} (default: {shown if shown != '' else 'none'})"
 
 
+def _errors_only(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.ERROR
+
+
 def quiet_libraries(keep_logs: bool = False) -> None:
     """Keep library chatter (encoder logs, warnings, and unless ``keep_logs`` info logs) out of the terminal;
     the demo keeps logs, since Dagster's run log is its progress."""
     warnings.simplefilter("ignore")
     if not keep_logs:
         logging.disable(logging.WARNING)  # libraries' info and warning logs; errors still show
+    # robosuite sets its logger's level and console handler when imported (its macro-file and optional-model
+    # warnings), so only a filter on that logger keeps them out
+    logging.getLogger("robosuite_logs").addFilter(_errors_only)
     try:
         import av.logging
 

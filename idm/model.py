@@ -11,12 +11,9 @@ import torch
 from torch import nn
 
 from idm.config import IDMConfig
+from pipelines.learning.layers import strided_convs
 
 __all__ = ["InverseDynamicsModel"]
-
-
-def _conv(inputs: int, outputs: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(inputs, outputs, 3, stride=2, padding=1), nn.GroupNorm(8, outputs), nn.GELU())
 
 
 class InverseDynamicsModel(nn.Module):
@@ -25,10 +22,7 @@ class InverseDynamicsModel(nn.Module):
         self.config = config
         w = config.width
         self.trunk = nn.Sequential(
-            _conv(9, w),
-            _conv(w, 2 * w),
-            _conv(2 * w, 4 * w),
-            _conv(4 * w, 4 * w),
+            *strided_convs(9, w),
             nn.AdaptiveAvgPool2d(4),
             nn.Flatten(),
             nn.Linear(16 * 4 * w, config.hidden),

@@ -33,6 +33,7 @@ from pipelines.learning.frame_pairs import (
     to_tensor,
 )
 from pipelines.learning.language import language_encoder
+from pipelines.learning.layers import strided_convs
 from pipelines.learning.training import TrainConfig, train
 
 __all__ = [
@@ -57,20 +58,13 @@ def sentence_embeddings(texts: list[str]) -> torch.Tensor:
     return (tokens * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp_min(1)
 
 
-def _conv(inputs: int, outputs: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(inputs, outputs, 3, stride=2, padding=1), nn.GroupNorm(8, outputs), nn.GELU())
-
-
 class InstructionMatcher(nn.Module):
     def __init__(self, config: InstructionMatcherConfig, text_dim: int):
         super().__init__()
         self.config = config
         w, channels = config.width, 3 * (2 * config.frames - 1)  # the frames and each one's change from the first
         self.video = nn.Sequential(
-            _conv(channels, w),
-            _conv(w, 2 * w),
-            _conv(2 * w, 4 * w),
-            _conv(4 * w, 4 * w),
+            *strided_convs(channels, w),
             nn.AdaptiveAvgPool2d(2),
             nn.Flatten(),
             nn.Linear(16 * w, config.dim),
