@@ -10,7 +10,7 @@ robomimic-style behaviour-cloning baseline instead, on the same data, inputs and
 ``learning_chunk_regression.json``: what separates a data problem from a policy problem. A ``--home`` whose
 pyramid is built already is reused as it is (the same data for every architecture).
 
-    python benchmarks/bench_learning.py [--tasks Lift Stack] [--demos 10] [--generated 50] [--steps 6000]
+    python benchmarks/bench_learning.py [--tasks Lift Stack] [--demos 10] [--generated 120] [--steps 10000]
         [--episodes 50] [--workers 2] [--home DIR] [--architecture flow_matching|chunk_regression]
 """
 
@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from record import at_least, write_result
+from tqdm import tqdm
 
 from generators.robosuite_env import ROBOSUITE_TASKS
 from generators.scripted_teleop import ExpertConfig, record_teleop_set
@@ -76,8 +77,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="+", default=["Lift", "Stack"])
     parser.add_argument("--demos", type=int, default=10, help="teleop (scripted-expert) demos per task")
-    parser.add_argument("--generated", type=int, default=50, help="MimicGen-style demos generated per task")
-    parser.add_argument("--steps", type=int, default=6000, help="training steps of every variant")
+    parser.add_argument("--generated", type=int, default=120, help="MimicGen-style demos generated per task")
+    parser.add_argument("--steps", type=int, default=10000, help="training steps of every variant")
     parser.add_argument("--episodes", type=int, default=50, help="closed-loop episodes per task and variant")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--home", help="scratch pyramid home (default: a temporary folder); its pyramid is reused")
@@ -98,12 +99,20 @@ def main() -> None:
         evaluation = load_release(home.pyramid, config, seed=recipe.seed, embodiments={PANDA}, log=print)
         variants = [v for v in layer_value_variants({SourceKind.TELEOP, SourceKind.SIM}, []) if v.name != "all"]
         variants_started = time.monotonic()
-        scores = [
-            score_variant(
-                v, home.pyramid, home.policies / args.architecture / v.name, config, recipe, scoring, evaluation, ray
-            )
-            for v in variants
-        ]
+        scores = []
+        for v in variants:
+            with tqdm(total=args.steps, desc=f"train {v.name}", unit="step") as bar:
+
+                def progress(entry: dict[str, float], bar: tqdm = bar) -> None:
+                    bar.update(int(entry["step"]) - bar.n)
+                    bar.set_postfix(loss=f"{entry['loss']:.4f}")
+
+                out = home.policies / args.architecture / v.name
+                scores.append(
+                    score_variant(
+                        v, home.pyramid, out, config, recipe, scoring, evaluation, ray, log=bar.write, on_log=progress
+                    )
+                )
         variant_minutes = (time.monotonic() - variants_started) / 60 / len(variants)
     rows = layer_value_rows(scores)
     print(layer_value_table(rows, args.tasks))
