@@ -7,7 +7,7 @@ built. Both read the same access pattern: random steps, every camera's frame, a 
 published to S3 on loopback and pulled into a local cache, which the loader then reads. Writes
 ``benchmarks/results/loader.json``.
 
-    python benchmarks/bench_loader.py [--batches 60] [--workers 2]
+    python benchmarks/bench_loader.py [--batches 240] [--workers 2]
 """
 
 from __future__ import annotations
@@ -74,7 +74,37 @@ def ours_in_one_process(release: Path, batches: int, workers: int) -> Iterator[d
     return ours(release, batches, 0)
 
 
-VARIANTS = {"pyramid": ours, "lerobot": lerobot, "pyramid_one_process": ours_in_one_process}
+def torchcodec_decode_only(release: Path, batches: int, workers: int) -> Iterator[dict]:
+    """The frames our batches need and nothing else, decoded by torchcodec's batched call in one process: the floor
+    any loader that decodes every sampled frame pays (and whether torchcodec decodes them faster than we do)."""
+    from torchcodec.decoders import VideoDecoder
+
+    from pipelines.release.loader import LoaderConfig, ReleaseBatches
+    from pipelines.release.open import PulledRelease
+
+    plans = ReleaseBatches(release, PulledRelease(release).manifest, LoaderConfig(batch_size=BATCH, seed=0, workers=0))
+    decoders: dict[Path, VideoDecoder] = {}
+    for number in range(batches):
+        name, episodes, steps = plans.plan(number)
+        dataset = plans.dataset(name)
+        for key in dataset.video_keys:
+            times: dict[Path, list[float]] = {}
+            for episode, step in zip(episodes, steps, strict=True):
+                path, start, _ = dataset.layout.video_segment(int(episode), key)
+                times.setdefault(path, []).append(start + step / dataset.fps)
+            for path, seconds in times.items():
+                if path not in decoders:
+                    decoders[path] = VideoDecoder(str(path), seek_mode="approximate", num_ffmpeg_threads=1)
+                decoders[path].get_frames_played_at(seconds=sorted(seconds))
+        yield {"frame_index": steps}
+
+
+VARIANTS = {
+    "pyramid": ours,
+    "lerobot": lerobot,
+    "pyramid_one_process": ours_in_one_process,
+    "torchcodec_decode_only": torchcodec_decode_only,
+}
 
 
 def run_variant(name: str, release: Path, batches: int, workers: int) -> None:
@@ -137,7 +167,7 @@ def pull_from_s3(release: Path, cache: Path) -> tuple[Path, dict[str, float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batches", type=int, default=60)
+    parser.add_argument("--batches", type=int, default=240)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--variant", choices=list(VARIANTS), help=argparse.SUPPRESS)  # child process
     parser.add_argument("--release", type=Path, help=argparse.SUPPRESS)
@@ -164,9 +194,14 @@ def main() -> None:
         "lerobot_samples_per_s": round(measured["lerobot"]["samples_per_s"], 1),
         "one_process_samples_per_s": round(measured["pyramid_one_process"]["samples_per_s"], 1),
         "from_s3_samples_per_s": round(measured["pyramid_from_s3"]["samples_per_s"], 1),
+        "torchcodec_decode_only_samples_per_s": round(measured["torchcodec_decode_only"]["samples_per_s"], 1),
         **s3,
         "ceiling_ratio_vs_lerobot": round(
             args.workers * measured["pyramid_one_process"]["samples_per_s"] / measured["lerobot"]["samples_per_s"], 3
+        ),
+        "decode_ceiling_ratio_vs_lerobot": round(
+            args.workers * measured["torchcodec_decode_only"]["samples_per_s"] / measured["lerobot"]["samples_per_s"],
+            3,
         ),
         "first_batch_s": round(measured["pyramid"]["first_batch_s"], 2),
         "lerobot_first_batch_s": round(measured["lerobot"]["first_batch_s"], 2),
@@ -185,7 +220,9 @@ def main() -> None:
         f"{BATCH} random steps with a {CHUNK}-step action chunk, {args.workers} worker processes; each variant in a "
         "fresh process, samples/s counted from its first batch on (the time to that batch, which includes starting "
         "the workers, is reported apart: ours are spawned, lerobot's forked). ceiling_ratio_vs_lerobot: ours in "
-        "one process times the workers, against lerobot; with as many workers as cores, decoding bounds it. From "
+        "one process times the workers, against lerobot; with as many workers as cores, decoding bounds it. "
+        "decode_ceiling_ratio_vs_lerobot: the same for torchcodec decoding our batches' frames and doing nothing else "
+        "(the ratio no loader that decodes every sampled frame passes on this machine). From "
         "S3 (moto's server on loopback): the release published, pulled into a local cache (cold, then again warm: "
         "every file verified), and the loader run on the pulled copy.",
     )

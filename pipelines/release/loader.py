@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from pipelines.learning.frame_pairs import resize_frames
 from pipelines.lerobot import layout
 from pipelines.lerobot.reader import V3Layout, open_layout
-from pipelines.lerobot.video import VideoDecodeError, video_stream
+from pipelines.lerobot.video import VideoDecodeError, seek_before, video_stream
 from schemas.options import option
 from schemas.pyramid import ReleaseManifest
 
@@ -100,7 +100,7 @@ class _VideoFile:
             return self.last[1]  # another sample at the same step
         behind = self.last is None or seconds < self.last[0] or seconds - self.last[0] >= self.gop / self.fps
         if self.frames is None or behind:
-            self.container.seek(int(seconds / self.stream.time_base), stream=self.stream, backward=True)
+            seek_before(self.container, self.stream, seconds)
             self.frames = self.container.decode(self.stream)
         for frame in self.frames:
             if frame.pts is None:
