@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections import deque
@@ -34,12 +35,19 @@ def start_local_ray(workers: int) -> None:
 
     It requires Ray's token authentication, with a fresh random token (or the ``RAY_AUTH_TOKEN`` already set)
     that its processes inherit: Ray's servers listen on every interface (Ray has no setting to keep them on
-    loopback), and without a token anyone who reaches this machine could run code in them.
+    loopback), and without a token anyone who reaches this machine could run code in them. Ray's own logger is
+    kept to warnings: its "Started a local Ray instance" line is not progress.
     """
     import ray
 
     _require_token_auth()
-    ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    ray.init(
+        address="local",
+        num_cpus=workers,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.WARNING,
+    )
 
 
 def _require_token_auth() -> None:

@@ -173,3 +173,13 @@ def test_ingest_runs_on_the_worker_node_of_a_cluster_joined_by_address(tmp_path,
     source = SourceConfig(name="gr00t", path=GR00T_DEMO, format="lerobot")
     report = ingest_source(source, tmp_path / "out", ray=RayConfig(workers=2, address=ray_cluster))
     assert (report.episodes, report.frames, report.rejected) == (5, 2096, [])
+
+
+def test_starting_a_local_ray_prints_nothing():
+    """Ray's "Started a local Ray instance" info line is not progress: the demo, which keeps info logs for
+    Dagster's run log, printed it. (In a fresh process: Ray's handler keeps the stderr it found at import.)"""
+    start = (
+        "from pipelines.runtime.parallel import RayConfig, ray_session\nwith ray_session(RayConfig(workers=1)): pass"
+    )
+    started = subprocess.run([sys.executable, "-c", start], capture_output=True, text=True, timeout=180, check=True)
+    assert "Ray" not in started.stdout + started.stderr, started.stderr[-1000:]
