@@ -7,8 +7,6 @@ plot, and its ``label_quality`` check holds them to floors (a warning, not a sto
 recorded with its figures, and the labelled datasets carry the model's hash).
 """
 
-from pathlib import Path
-
 from dagster import (
     AllPartitionMapping,
     AssetCheckResult,
@@ -43,14 +41,6 @@ from schemas.pyramid import SourceKind
 IDM_EMBODIMENTS = StaticPartitionsDefinition(["robosuite_panda"])
 LABEL_QUALITY = "label_quality"
 ALL_VIDEO = [AssetDep(a, partition_mapping=AllPartitionMapping()) for a in (*SOURCE_ASSETS.values(), sim_datasets)]
-
-
-def latent_action_checkpoint(home: PyramidHome) -> Path:
-    return home.home.models / "latent_actions"
-
-
-def idm_checkpoint(home: PyramidHome, embodiment: str) -> Path:
-    return home.home.models / "idm" / embodiment
 
 
 LatentActionModelConfig = run_config(
@@ -97,7 +87,7 @@ def latent_action_model(
         (roots, model_config, from_values(TrainConfig, config), config.probe_embodiment, config.holdout),
     )
     evaluation = trained.evaluation
-    sha256 = save_latent_action_model(latent_action_checkpoint(home), trained.model, evaluation.to_dict())
+    sha256 = save_latent_action_model(home.home.latent_action_model(), trained.model, evaluation.to_dict())
     names = get_embodiment(config.probe_embodiment).action_dim_names()
     plot = label_quality_png(
         f"latent actions: linear probe to {config.probe_embodiment} actions",
@@ -119,7 +109,7 @@ def latent_action_model(
     )
     return MaterializeResult(
         metadata={
-            "checkpoint": MetadataValue.path(str(latent_action_checkpoint(home))),
+            "checkpoint": MetadataValue.path(str(home.home.latent_action_model())),
             "sha256": sha256,
             "psnr_db": MetadataValue.float(round(evaluation.psnr, 2)),
             "copy_baseline_psnr_db": MetadataValue.float(round(evaluation.copy_psnr, 2)),
@@ -166,7 +156,7 @@ def idm_model(
     context.log.info(f"training on {roots}")
     trained = ray.call(context, train_idm, (roots, model_config, from_values(TrainConfig, config), config.holdout))
     evaluation = trained.evaluation
-    folder = idm_checkpoint(home, embodiment.name)
+    folder = home.home.idm(embodiment.name)
     sha256 = save_idm(folder, trained.model, trained.normaliser, evaluation.to_dict())
     names = embodiment.action_dim_names()
     plot = label_quality_png(
@@ -214,7 +204,7 @@ def latent_action_labels(context: AssetExecutionContext, home: PyramidHome, ray:
     name = context.partition_key
     root = home.home.dataset(SourceKind.HUMAN_VIDEO, name)
     destination = home.home.dataset(SourceKind.HUMAN_VIDEO, f"{name}_latent_actions")
-    report = label_latent_actions(root, destination, latent_action_checkpoint(home), ray=ray.config())
+    report = label_latent_actions(root, destination, home.home.latent_action_model(), ray=ray.config())
     context.log.info(f"{name}: {report.episodes} clips labelled, {len(report.rejected)} quarantined")
     return dataset_result(report, {"labelled_from": MetadataValue.path(str(root))})
 
@@ -239,7 +229,7 @@ def idm_labels(
     report = label_idm_actions(
         root,
         destination,
-        idm_checkpoint(home, config.embodiment),
+        home.home.idm(config.embodiment),
         min_confidence=config.min_confidence,
         ray=ray.config(),
     )

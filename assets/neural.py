@@ -7,8 +7,6 @@ labelling fan out per episode on Ray. Any diffusers image-to-video pipeline in a
 in-house model through ``GenerationAssetConfig.video_model``.
 """
 
-from pathlib import Path
-
 from dagster import (
     AllPartitionMapping,
     AssetCheckResult,
@@ -23,7 +21,7 @@ from dagster import (
 
 from assets.config import run_config
 from assets.ingest import SOURCE_ASSETS, dataset_result, image_markdown, quality_check_spec
-from assets.labels import ALL_VIDEO, idm_checkpoint, idm_model, latent_action_checkpoint, latent_action_model
+from assets.labels import ALL_VIDEO, idm_model, latent_action_model
 from assets.resources import PyramidHome, RayResource
 from generators.video.config import (
     INSTRUCTION_MATCHER_TRAINING,
@@ -45,19 +43,6 @@ from schemas.pyramid import SourceKind
 BEATS_COPY_BASELINE = "beats_copy_baseline"
 BEATS_CHANCE = "beats_chance"
 MULTIPLIER_REACHED = "multiplier_reached"
-
-
-def video_model_folder(home: PyramidHome, embodiment: str) -> Path:
-    return home.home.models / "video" / embodiment
-
-
-def instruction_matcher_folder(home: PyramidHome, embodiment: str) -> Path:
-    return home.home.models / "instruction_matcher" / embodiment
-
-
-def generated_clips_folder(home: PyramidHome, embodiment: str) -> Path:
-    """Outside ``datasets/``: unlabelled clips are not part of the pyramid, their labelled copy is."""
-    return home.home.generated / "video" / embodiment
 
 
 VideoModelTrainingConfig = run_config("VideoModelTrainingConfig", VideoModelConfig, VIDEO_TRAINING, VideoModelScoring)
@@ -112,7 +97,7 @@ def video_model(
         context, train_video_model, (roots, from_values(VideoModelConfig, config), training, generation, config.holdout)
     )
     evaluation = trained.evaluation
-    folder = video_model_folder(home, config.embodiment)
+    folder = home.home.video_model(config.embodiment)
     sha256 = save_video_pipeline(folder, trained.pipeline, evaluation.to_dict())
     scores = {
         "predicted": evaluation.psnr_db,
@@ -182,7 +167,7 @@ def instruction_matcher(
     arguments = (roots, from_values(InstructionMatcherConfig, config), from_values(TrainConfig, config))
     trained = ray.call(context, train_matcher, (*arguments, config.holdout, config.keep_real))
     evaluation = trained.evaluation
-    folder = instruction_matcher_folder(home, config.embodiment)
+    folder = home.home.instruction_matcher(config.embodiment)
     sha256 = save_matcher(folder, trained)
     plot = label_quality_png(
         f"instruction matcher {config.embodiment}: held-out real clips",
@@ -235,7 +220,7 @@ def generated_clips(
     from pipelines.lerobot.reader import LeRobotSource
     from pipelines.plots import clip_strip_png
 
-    folder = config.video_model or str(video_model_folder(home, config.embodiment))
+    folder = config.video_model or str(home.home.video_model(config.embodiment))
     roots = _teleop_roots(home, config.embodiment)
     context.log.info(f"generating from the first frames of {roots} with {folder}")
 
@@ -245,10 +230,10 @@ def generated_clips(
 
     report = generate_clips(
         roots,
-        generated_clips_folder(home, config.embodiment),
+        home.home.generated_clips(config.embodiment),
         folder,
         from_values(GenerationConfig, config),
-        matcher_checkpoint=instruction_matcher_folder(home, config.embodiment),
+        matcher_checkpoint=home.home.instruction_matcher(config.embodiment),
         ray=ray.config(),
         on_item=log_progress,
     )
@@ -303,15 +288,15 @@ def neural_trajectories(
     """Generated clips labelled by the IDM and latent action model, filtered, as the ``neural`` source."""
     from generators.video.neural import label_neural_trajectories, multiplier_outcome
 
-    clips = generated_clips_folder(home, config.embodiment)
+    clips = home.home.generated_clips(config.embodiment)
     filters = from_values(NeuralFilters, config)
     report = label_neural_trajectories(
         clips,
         home.home.dataset(SourceKind.NEURAL, config.embodiment),
-        idm_checkpoint(home, config.embodiment),
-        latent_action_checkpoint(home),
+        home.home.idm(config.embodiment),
+        home.home.latent_action_model(),
         filters,
-        matcher_checkpoint=instruction_matcher_folder(home, config.embodiment),
+        matcher_checkpoint=home.home.instruction_matcher(config.embodiment),
         ray=ray.config(),
     )
     outcome = multiplier_outcome(clips, report)

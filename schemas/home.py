@@ -31,15 +31,26 @@ class Home:
         """Where the source ``name`` of ``kind`` is materialised as a LeRobot dataset."""
         return self.datasets / kind.value / name
 
-    @property
-    def models(self) -> Path:
-        """Label and video models (``latent_actions/``, ``idm/<embodiment>/``, ``video/<embodiment>/``)."""
-        return self.root / "models"
+    def latent_action_model(self) -> Path:
+        """The latent-action model, shared by every embodiment's video."""
+        return self.root / "models" / "latent_actions"
 
-    @property
-    def generated(self) -> Path:
-        """Clips an image-to-video model generated, before labelling (``video/<embodiment>/``)."""
-        return self.root / "generated"
+    def idm(self, embodiment: str) -> Path:
+        """The inverse-dynamics model that labels ``embodiment``'s action-less clips."""
+        return self.root / "models" / "idm" / embodiment
+
+    def video_model(self, embodiment: str) -> Path:
+        """The image-to-video pipeline trained on ``embodiment``'s teleop (a diffusers folder)."""
+        return self.root / "models" / "video" / embodiment
+
+    def instruction_matcher(self, embodiment: str) -> Path:
+        """The video-text matcher that checks ``embodiment``'s generated clips against their instruction."""
+        return self.root / "models" / "instruction_matcher" / embodiment
+
+    def generated_clips(self, embodiment: str) -> Path:
+        """Clips the video model generated, before labelling: outside ``datasets/``, since unlabelled clips are
+        not part of the pyramid, their labelled copy is."""
+        return self.root / "generated" / "video" / embodiment
 
     @property
     def pyramid(self) -> Path:

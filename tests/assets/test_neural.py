@@ -11,11 +11,9 @@ import pytest
 import torch
 from dagster import DagsterInstance, materialize
 
-from assets.labels import idm_checkpoint, latent_action_checkpoint
 from assets.neural import (
     generated_clips,
     instruction_matcher,
-    instruction_matcher_folder,
     neural_trajectories,
     video_model,
 )
@@ -63,11 +61,9 @@ def test_video_model_generated_clips_and_neural_trajectories_materialise(label_h
             embodiment="robosuite_panda", camera="agentview", action_dim=7, image_size=LABEL_IMAGE_SIZE, frame_gap=4
         )
     )
-    save_idm(
-        idm_checkpoint(home, "robosuite_panda"), idm, ActionNormaliser(np.zeros(7, np.float32), np.ones(7, np.float32))
-    )
+    save_idm(home.home.idm("robosuite_panda"), idm, ActionNormaliser(np.zeros(7, np.float32), np.ones(7, np.float32)))
     save_latent_action_model(
-        latent_action_checkpoint(home),
+        home.home.latent_action_model(),
         LatentActionModel(LatentActionConfig(image_size=LABEL_IMAGE_SIZE, patch_size=8, frame_gap=8)),
     )
     resources = {"home": home, "ray": RayResource(workers=0)}
@@ -117,7 +113,7 @@ def test_video_model_generated_clips_and_neural_trajectories_materialise(label_h
     assert clips_meta["provenance"]["instruction_matcher_sha256"] == matcher.metadata["sha256"].value
 
     # the filter's path with a threshold every clip passes: untrained clips are not what this test is about
-    lenient = untrained_matcher(instruction_matcher_folder(home, "robosuite_panda"), threshold=0.0)
+    lenient = untrained_matcher(home.home.instruction_matcher("robosuite_panda"), threshold=0.0)
 
     neural = materialize(
         [neural_trajectories],
