@@ -14,6 +14,7 @@ import numpy as np
 __all__ = ["QUANTILES", "aggregate_stats", "exact_column_stats", "image_stats", "vector_stats"]
 
 QUANTILES = (0.01, 0.10, 0.50, 0.90, 0.99)  # lerobot's DEFAULT_QUANTILES
+PIXEL_BLOCK = 1 << 18  # pixels counted at a time: bincount's int64 copy of a block stays in the cache
 
 
 def _quantile_names() -> list[str]:
@@ -47,12 +48,23 @@ def _histogram_quantiles(counts: np.ndarray, total: int) -> np.ndarray:
     return low + fraction * (high - low)
 
 
+def _channel_counts(frames: np.ndarray) -> np.ndarray:
+    """(C, 256) value counts per channel of (..., C) uint8 frames, a block of pixels at a time: ``np.bincount``
+    casts its input to int64, and a whole episode's channel at once streams 8x its bytes through memory (twice
+    as slow on 470 frames of 256x256)."""
+    pixels = frames.reshape(-1, frames.shape[-1])
+    counts = np.zeros((pixels.shape[1], 256), np.int64)
+    for start in range(0, len(pixels), PIXEL_BLOCK):
+        for channel, values in enumerate(np.ascontiguousarray(pixels[start : start + PIXEL_BLOCK].T)):
+            counts[channel] += np.bincount(values, minlength=256)
+    return counts
+
+
 def image_stats(frames: np.ndarray) -> dict[str, np.ndarray]:
     """Per-channel stats of (T, H, W, 3) uint8 frames over every pixel, in [0, 1], shaped (3, 1, 1)."""
     levels = np.arange(256, dtype=np.float64)
     per_channel = {name: [] for name in ("min", "max", "mean", "std", *_quantile_names())}
-    for channel in range(frames.shape[-1]):
-        counts = np.bincount(frames[..., channel].ravel(), minlength=256).astype(np.float64)
+    for counts in _channel_counts(frames).astype(np.float64):
         total = int(counts.sum())
         present = np.nonzero(counts)[0]
         mean = counts @ levels / total

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from lerobot.datasets.compute_stats import aggregate_stats, get_feature_stats
 
+from pipelines.lerobot import stats as stats_module
 from pipelines.lerobot.stats import aggregate_stats as our_aggregate
 from pipelines.lerobot.stats import image_stats, vector_stats
 from tests.conftest import scene_frames
@@ -27,7 +28,9 @@ def test_scalar_column_stats_have_shape_one_like_lerobot():
     assert {k: v.shape for k, v in vector_stats(values).items()} == {k: v.shape for k, v in theirs.items()}
 
 
-def test_image_stats_are_exact_over_every_pixel_in_lerobots_shape():
+@pytest.mark.parametrize("block", [stats_module.PIXEL_BLOCK, 1000])  # 1000: many blocks, the last one partial
+def test_image_stats_are_exact_over_every_pixel_in_lerobots_shape(block, monkeypatch):
+    monkeypatch.setattr(stats_module, "PIXEL_BLOCK", block)
     frames = scene_frames(40, 48, 64, seed=3)
     stats = image_stats(frames)
     assert set(stats) == STAT_KEYS
