@@ -222,7 +222,7 @@ def main() -> None:
         "the workers, is reported apart: ours are spawned, lerobot's forked). ceiling_ratio_vs_lerobot: ours in "
         "one process times the workers, against lerobot; with as many workers as cores, decoding bounds it. "
         "decode_ceiling_ratio_vs_lerobot: the same for torchcodec decoding our batches' frames and doing nothing else "
-        "(the ratio no loader that decodes every sampled frame passes on this machine). From "
+        "(with this decoder, the bound for a loader that decodes every sampled frame). From "
         "S3 (moto's server on loopback): the release published, pulled into a local cache (cold, then again warm: "
         "every file verified), and the loader run on the pulled copy.",
     )
