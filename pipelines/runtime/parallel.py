@@ -14,6 +14,8 @@ from typing import Any
 __all__ = ["RayConfig", "ray_call", "ray_map", "ray_session", "start_local_ray"]
 
 LOG_POLL_SECONDS = 2.0  # how often ray_call passes on what a running task reported
+CANCEL_ATTEMPTS = 3  # cancels sent to a task that ray_map's caller no longer wants
+CANCEL_CHECK_SECONDS = 0.5  # how long a cancelled task has to end before it is cancelled again
 
 
 @dataclass(frozen=True)
@@ -102,9 +104,9 @@ def ray_map(fn: Callable[..., Any], arguments: Iterable[tuple], config: RayConfi
     import ray
 
     started = _start_ray(config)
+    pending: deque = deque()
     try:
         task = ray.remote(num_cpus=1)(fn)
-        pending: deque = deque()
         for args in arguments:
             pending.append(task.remote(*args))
             if len(pending) >= 2 * config.workers:
@@ -112,10 +114,24 @@ def ray_map(fn: Callable[..., Any], arguments: Iterable[tuple], config: RayConfi
         while pending:
             yield ray.get(pending.popleft())
     finally:
-        for reference in pending:
-            ray.cancel(reference)
         if started:
-            ray.shutdown()
+            ray.shutdown()  # ends every task, cancelled or not
+        elif pending:
+            _cancel(list(pending))
+
+
+def _cancel(references: list) -> None:
+    """Cancel tasks, again for those still running a moment later: a cancel that reaches a worker while the
+    task is on its way to it (pushed, neither queued nor started there) is dropped by Ray, and that task would
+    run to its end."""
+    import ray
+
+    for _ in range(CANCEL_ATTEMPTS):
+        for reference in references:
+            ray.cancel(reference)
+        _, references = ray.wait(references, num_returns=len(references), timeout=CANCEL_CHECK_SECONDS)
+        if not references:
+            return
 
 
 def ray_call(
