@@ -35,6 +35,7 @@ DEFAULT_SOURCES_FILE = REPO_ROOT / "sources.yaml"
 PROCESS_DEFAULTS = {  # what every pyramid process needs from its environment, unless the user set otherwise
     "HF_HUB_OFFLINE": "1",  # nothing downloads at run time
     "HF_DATASETS_OFFLINE": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",  # transformers' "Loading weights" bar on every model load is not progress
     "MUJOCO_GL": "osmesa",  # headless rendering; egl where a GPU renders
     "PYOPENGL_PLATFORM": "osmesa",
     "RAY_AUTH_MODE": "disabled",  # a cluster's own mode; a local Ray pyramid starts uses a token
