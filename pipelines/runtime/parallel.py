@@ -14,8 +14,8 @@ from typing import Any
 __all__ = ["RayConfig", "ray_call", "ray_map", "ray_session", "start_local_ray"]
 
 LOG_POLL_SECONDS = 2.0  # how often ray_call passes on what a running task reported
-CANCEL_ATTEMPTS = 3  # cancels sent to a task that ray_map's caller no longer wants
-CANCEL_CHECK_SECONDS = 0.5  # how long a cancelled task has to end before it is cancelled again
+CANCEL_ATTEMPTS = 3  # cancels sent to a task that ray_map's caller no longer wants, the later ones forced
+CANCEL_CHECK_SECONDS = 0.5  # how long a cancelled task has to end before it is cancelled again, by force
 
 
 @dataclass(frozen=True)
@@ -121,14 +121,14 @@ def ray_map(fn: Callable[..., Any], arguments: Iterable[tuple], config: RayConfi
 
 
 def _cancel(references: list) -> None:
-    """Cancel tasks, again for those still running a moment later: a cancel that reaches a worker while the
-    task is on its way to it (pushed, neither queued nor started there) is dropped by Ray, and that task would
-    run to its end."""
+    """Cancel tasks, then kill those still running a moment later: a polite cancel raises KeyboardInterrupt only
+    when the task next runs Python (not inside a long C call, e.g. a sleep or a simulation step), and Ray drops a
+    cancel that reaches a worker before its task does."""
     import ray
 
-    for _ in range(CANCEL_ATTEMPTS):
+    for attempt in range(CANCEL_ATTEMPTS):
         for reference in references:
-            ray.cancel(reference)
+            ray.cancel(reference, force=attempt > 0)
         _, references = ray.wait(references, num_returns=len(references), timeout=CANCEL_CHECK_SECONDS)
         if not references:
             return
