@@ -20,6 +20,8 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from record import at_least, write_result
@@ -64,6 +66,19 @@ def record_sources(home: Home, tasks: list[str], demos: int, generated: int, ray
         print(f"{task}: {demos} teleop and {generated} generated demos ingested")
 
 
+@contextmanager
+def training_bar(description: str, steps: int) -> Iterator[tuple[Callable[[dict[str, float]], None], Callable]]:
+    """A progress bar of a training run's steps and loss: yields the run's ``on_log`` and a ``log`` that prints
+    above the bar."""
+    with tqdm(total=steps, desc=description, unit="step") as bar:
+
+        def progress(entry: dict[str, float]) -> None:
+            bar.update(int(entry["step"]) - bar.n)
+            bar.set_postfix(loss=f"{entry['loss']:.4f}")
+
+        yield progress, bar.write
+
+
 def demos_per_task(home: Home, tasks: int) -> dict[str, float]:
     """Teleop and generated demos per task in the pyramid trained on (a reused home's, not the flags')."""
     datasets = load_manifest(home.pyramid).datasets
@@ -104,17 +119,10 @@ def main() -> None:
         variants_started = time.monotonic()
         scores = []
         for v in variants:
-            with tqdm(total=args.steps, desc=f"train {v.name}", unit="step") as bar:
-
-                def progress(entry: dict[str, float], bar: tqdm = bar) -> None:
-                    bar.update(int(entry["step"]) - bar.n)
-                    bar.set_postfix(loss=f"{entry['loss']:.4f}")
-
+            with training_bar(f"train {v.name}", args.steps) as (progress, log):
                 out = home.policies / args.architecture / v.name
                 scores.append(
-                    score_variant(
-                        v, home.pyramid, out, config, recipe, scoring, evaluation, ray, log=bar.write, on_log=progress
-                    )
+                    score_variant(v, home.pyramid, out, config, recipe, scoring, evaluation, ray, log, progress)
                 )
         variant_minutes = (time.monotonic() - variants_started) / 60 / len(variants)
     rows = layer_value_rows(scores)
