@@ -2,13 +2,13 @@
 
 From an empty scratch home it records ``--demos`` scripted teleop demos of each of ``--tasks`` (two at least:
 the matcher learns which instruction a clip follows, and a clip's counterfactual instructions are the other
-tasks') and generates ``--generated`` MimicGen-style ones per task: together they train the label models and the instruction matcher, as the
-pipeline's do, and no variant trains on the generated ones. Then the pipeline's neural stages run at their
-default sizes; the label models train fewer steps than the pipeline's defaults by default (so that the whole
-run fits about 90 minutes on 2 cores): the latent action model, the IDM, the video model
-(on the teleop demos) and the instruction matcher; clips from every teleop first frame at ``--multiplier``;
-and those clips labelled twice, with the instruction filter on and off, each into its own home whose pyramid
-is built (a pyramid merges one source kind per embodiment, so the two neural datasets cannot share one).
+tasks') and generates ``--generated`` MimicGen-style ones per task; together they train the label models and
+the instruction matcher, as the pipeline's do, and no variant trains on the generated ones. Then the
+pipeline's neural stages run at their default sizes: the latent action model and the IDM (fewer training steps
+than the pipeline's by default, so that the whole run fits about 90 minutes on 2 cores), the video model (on
+the teleop demos) and the instruction matcher; clips from every teleop first frame at ``--multiplier``; and
+those clips labelled twice, with the instruction filter on and off, each into its own home whose pyramid is
+built (a pyramid merges one source kind per embodiment, so the two neural datasets cannot share one).
 
 Three variants train with the same recipe, and score on the same held-out episodes and seeded robosuite scenes
 of ``--scored`` tasks (``policy.layer_value``), with 95% intervals:
@@ -20,8 +20,8 @@ of ``--scored`` tasks (``policy.layer_value``), with 95% intervals:
 Writes ``benchmarks/results/neural_value.json`` (every figure, the kept clips of each labelling, the commit,
 the date and the machine) and prints the table. A ``--home`` is reused stage by stage.
 
-    python benchmarks/bench_neural_value.py [--tasks Lift Stack] [--scored Lift] [--demos 10] [--generated 40] [--steps 2000]
-        [--episodes 50] [--multiplier 10] [--neural-share 0.5] [--home DIR]
+    python benchmarks/bench_neural_value.py [--tasks Lift Stack] [--scored Lift] [--demos 10] [--generated 40]
+        [--steps 2000] [--episodes 50] [--multiplier 10] [--neural-share 0.5] [--home DIR]
 """
 
 from __future__ import annotations
