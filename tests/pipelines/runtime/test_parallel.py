@@ -17,7 +17,7 @@ import ray
 from pipelines.ingest.config import SourceConfig
 from pipelines.ingest.sources import ingest_source
 from pipelines.lerobot.reader import LeRobotSource
-from pipelines.runtime.parallel import LOG_POLL_SECONDS, RayConfig, ray_call, ray_map
+from pipelines.runtime.parallel import RayConfig, ray_call, ray_map
 from tests.conftest import GR00T_DEMO, psnr
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
@@ -56,26 +56,32 @@ def test_a_ray_map_closed_early_cancels_the_tasks_still_submitted(tmp_path):
     assert [Path(m).exists() for m in markers] == [True, False, False, False]
 
 
-def report_then_wait(steps: int, on_log: Callable[[dict], None]) -> int:
+def report_until_acknowledged(steps: int, acknowledged: str, on_log: Callable[[dict], None]) -> bool:
+    """Reports, then waits (up to 120 s) for the caller to acknowledge what it got; True when it did while this
+    task still ran."""
     for step in range(steps):
         on_log({"step": step, "loss": 1 / (step + 1)})
-    time.sleep(3 * LOG_POLL_SECONDS)
-    return steps
+    deadline = time.monotonic() + 120
+    while not Path(acknowledged).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return Path(acknowledged).exists()
 
 
 @pytest.mark.usefixtures("local_ray")
-def test_ray_call_passes_on_what_the_task_reports_while_it_runs():
+def test_ray_call_passes_on_what_the_task_reports_while_it_runs(tmp_path):
+    """The task waits for what it reported to arrive here: logs passed on only once it ended would never come."""
+    acknowledged = tmp_path / "acknowledged"
     arrivals = []
 
     def on_log(entry: dict) -> None:
-        arrivals.append((entry, time.monotonic()))
+        arrivals.append(entry)
+        acknowledged.touch()
 
-    assert ray_call(report_then_wait, (3,), RayConfig(workers=2), on_log=on_log) == 3
-    finished = time.monotonic()
-    assert [entry for entry, _ in arrivals] == [{"step": s, "loss": 1 / (s + 1)} for s in range(3)]
-    assert finished - arrivals[0][1] > LOG_POLL_SECONDS  # passed on before the task ended, not after
-    here = []
-    assert ray_call(report_then_wait, (3,), None, on_log=here.append) == 3 and here == [e for e, _ in arrivals]
+    assert ray_call(report_until_acknowledged, (3, str(acknowledged)), RayConfig(workers=2), on_log=on_log) is True
+    assert arrivals == [{"step": s, "loss": 1 / (s + 1)} for s in range(3)]
+    acknowledged.unlink()
+    assert ray_call(report_until_acknowledged, (3, str(acknowledged)), None, on_log=on_log) is True
+    assert arrivals[3:] == arrivals[:3]
 
 
 @pytest.mark.usefixtures("local_ray")
