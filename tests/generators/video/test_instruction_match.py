@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from generators.video.config import InstructionMatcherConfig
-from generators.video.instruction_match import instruction_match, load_matcher, rivals, save_matcher, train_matcher
+from generators.video.instruction_match import (
+    TrainedMatcher,
+    instruction_match,
+    load_matcher,
+    rivals,
+    save_matcher,
+    train_matcher,
+)
 from pipelines.learning.frame_pairs import read_clips
 from pipelines.learning.training import TrainConfig
 from tests.conftest import LABEL_IMAGE_SIZE
@@ -26,16 +33,21 @@ def roots(home) -> list[str]:
     return [str(home / "datasets" / "teleop" / name) for name in ("panda_lift", "panda_stack")]
 
 
-def test_held_out_clips_match_their_true_instruction_above_a_swapped_one(instruction_home):
-    runs = [train_matcher(roots(instruction_home), CONFIG, replace(TRAINING, seed=seed)) for seed in (0, 1, 2)]
+@pytest.fixture(scope="module")
+def runs(instruction_home) -> list[TrainedMatcher]:
+    """Matchers trained with seeds 0, 1 and 2 (the seed also picks the held-out episodes)."""
+    return [train_matcher(roots(instruction_home), CONFIG, replace(TRAINING, seed=seed)) for seed in (0, 1, 2)]
+
+
+def test_held_out_clips_match_their_true_instruction_above_a_swapped_one(runs):
     assert all(run.known == ["lift the red cube", "stack the red cube on the green cube"] for run in runs)
     assert np.mean([run.evaluation.pair_accuracy for run in runs]) >= MEAN_PAIR_ACCURACY_FLOOR  # chance: 0.5
     # the threshold lets through far fewer swapped pairs than true ones (one thread: means 0.18 and 0.84)
     assert np.mean([run.evaluation.kept_swapped for run in runs]) < 0.5
 
 
-def test_a_saved_matcher_scores_the_same_and_one_instruction_is_refused(instruction_home, tmp_path):
-    trained = train_matcher(roots(instruction_home), CONFIG, TRAINING)
+def test_a_saved_matcher_scores_the_same_and_one_instruction_is_refused(runs, instruction_home, tmp_path):
+    trained = runs[0]
     sha256 = save_matcher(tmp_path / "matcher", trained)
     model, known, threshold, loaded_sha256 = load_matcher(tmp_path / "matcher")
     clip = next(read_clips(roots(instruction_home)[1], LABEL_IMAGE_SIZE))
