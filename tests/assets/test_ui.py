@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -110,10 +110,18 @@ def runs(url: str) -> list[dict]:
 
 
 def button(browser, text: str, timeout: float = 120):
-    """The button labelled ``text``, once the page (which re-renders as data arrives) shows it."""
-    return WebDriverWait(browser, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(
-        lambda d: next((b for b in d.find_elements(By.TAG_NAME, "button") if b.text.strip() == text), None)
-    )
+    """The enabled button labelled ``text``, once the page (which re-renders as data arrives) shows it: Dagster
+    draws Materialize disabled until the asset's definition has loaded, and a click on it then does nothing."""
+    try:
+        return WebDriverWait(browser, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(
+            lambda d: next(
+                (b for b in d.find_elements(By.TAG_NAME, "button") if b.text.strip() == text and b.is_enabled()), None
+            )
+        )
+    except TimeoutException as error:
+        raise AssertionError(
+            f"no enabled {text!r} button after {timeout} s; the page: {page_text(browser)!r}"
+        ) from error
 
 
 def page_text(browser) -> str:
@@ -130,7 +138,7 @@ def test_asset_graph_shows_every_stage_and_a_materialisation_launched_from_the_u
         WebDriverWait(browser, 120).until(lambda d, assets=assets: all(asset in page_text(d) for asset in assets))
     browser.get(f"{url}/assets/pyramid")
     button(browser, "Materialize").click()
-    button(browser, "Confirm", timeout=30).click()  # upstream was written outside Dagster here: the UI asks first
+    button(browser, "Confirm").click()  # upstream was written outside Dagster here: the UI asks first
     WebDriverWait(browser, 60, poll_frequency=1).until(lambda d: runs(url))
     WebDriverWait(browser, 300, poll_frequency=2).until(lambda d: runs(url)[0]["status"] in ("SUCCESS", "FAILURE"))
     assert runs(url)[0]["status"] == "SUCCESS"
