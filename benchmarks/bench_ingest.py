@@ -2,7 +2,9 @@
 
 Bridge is its real shard repeated as ``--bridge-shards`` shards of one builder folder (16: 400 episodes of 9
 frames), as the real dataset comes in many shards; the one shard alone (225 frames, under a second) measures
-fixed costs, not scaling.
+fixed costs, not scaling: ``bridge_one_shard_cold_s`` is its whole ingest with no Ray running yet, as a fresh
+Dagster run or CLI call sees it (Ray's default ``in_process_seconds``: work this small never starts a local Ray),
+and ``bridge_one_shard_cold_on_ray_s`` the same with every task sent to a local Ray started for it.
 
 For each worker count a local Ray with that many CPUs is started and its workers warmed (started, task
 modules imported) before timing, so start-up (5-15 s here) is not counted, as on a running cluster; each
@@ -35,7 +37,7 @@ from record import at_least, write_result
 from pipelines.ingest.config import SourceConfig
 from pipelines.ingest.sources import ingest_source, source_plan
 from pipelines.lerobot import layout
-from pipelines.runtime.parallel import RayConfig, start_local_ray
+from pipelines.runtime.parallel import IN_PROCESS_SECONDS, RayConfig, start_local_ray
 
 FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures"
 BRIDGE = FIXTURES / "rlds/bridge_dataset/1.0.0"
@@ -120,6 +122,14 @@ def on_ray(source: SourceConfig, workers: int, repeat: int) -> Run:
         ray.shutdown()
 
 
+def cold_start_seconds(source: SourceConfig, in_process_seconds: float) -> float:
+    """Seconds to ingest ``source`` on 2 workers when no Ray is running yet."""
+    with tempfile.TemporaryDirectory() as workdir:
+        start = time.perf_counter()
+        ingest_source(source, Path(workdir) / "out", ray=RayConfig(workers=2, in_process_seconds=in_process_seconds))
+        return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=1, help="best of N runs")
@@ -143,6 +153,16 @@ def main() -> None:
         figures[f"{name}_ray_x2_over_in_process"] = round(
             figures[f"{name}_ray_x2_fps"] / figures[f"{name}_in_process_fps"], 3
         )
+    one_shard = SourceConfig(name="bridge", path=BRIDGE, format="rlds")  # after the runs above: modules imported
+    figures["bridge_one_shard_cold_s"] = round(cold_start_seconds(one_shard, IN_PROCESS_SECONDS), 2)
+    figures["bridge_one_shard_cold_on_ray_s"] = round(cold_start_seconds(one_shard, 0), 2)
+    figures["bridge_one_shard_cold_on_ray_over_default"] = round(
+        figures["bridge_one_shard_cold_on_ray_s"] / figures["bridge_one_shard_cold_s"], 2
+    )
+    print(
+        f"the one Bridge shard with no Ray running: {figures['bridge_one_shard_cold_s']} s, "
+        f"{figures['bridge_one_shard_cold_on_ray_s']} s with every task on a local Ray started for it"
+    )
     print(f"{'source':8s} {'in-process':>11s} {'Ray x1':>9s} {'Ray x2':>9s} {'x2 / x1':>8s} {'bound':>6s}  (frames/s)")
     for name in sources:
         keys = ("in_process_fps", "ray_x1_fps", "ray_x2_fps", "x2_over_x1", "x2_bound")
@@ -159,7 +179,8 @@ def main() -> None:
         f"of 328-470 frames), each written as a fresh LeRobot v3.0 dataset; best of {args.repeat}; Ray started and "
         "its workers warmed before timing. *_driver_cores: CPU seconds of the process that writes the dataset per "
         "second; *_busy_cores: the same for the whole machine (every process), of its "
-        f"{psutil.cpu_count()} cores.",
+        f"{psutil.cpu_count()} cores. *_cold_*: the one real Bridge shard (25 episodes) ingested with no Ray running, "
+        "with the default in-process start, and with every task on a local Ray started for it.",
     )
     scratch.cleanup()
 

@@ -20,6 +20,7 @@ __all__ = [
     "embodiment_path",
     "pyramid_home",
     "ray_address",
+    "ray_in_process_seconds",
     "ray_workers",
     "serve_token",
     "sources_file",
@@ -83,6 +84,21 @@ def ray_workers(default: int) -> int:
     if not value.isdigit():
         raise ValueError(f"PYRAMID_RAY_WORKERS={value!r}: give a whole number of workers (0 runs in-process)")
     return int(value)
+
+
+def ray_in_process_seconds(default: float) -> float:
+    """``PYRAMID_RAY_IN_PROCESS_SECONDS``: how long per-episode work runs in the calling process before a local
+    Ray is started for the rest (0: every task on Ray; unset: ``default``)."""
+    value = os.environ.get("PYRAMID_RAY_IN_PROCESS_SECONDS", "")
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:  # NaN too
+        raise ValueError(f"PYRAMID_RAY_IN_PROCESS_SECONDS={value!r}: give seconds, 0 or more (0: every task on Ray)")
+    return seconds
 
 
 def embodiment_path() -> tuple[Path, ...]:

@@ -16,6 +16,8 @@ from policy.inference import ReferencePolicy
 from schemas.embodiment import get_embodiment
 from tests.conftest import POLICY_CONFIG
 
+ON_RAY = RayConfig(workers=2, in_process_seconds=0)  # every share on Ray, however quick
+
 pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 
 
@@ -86,9 +88,7 @@ def test_episodes_spread_over_ray_give_what_one_process_gives(tiny_policy, tmp_p
     seeds = evaluation_seeds(3)
     alone = parallel_closed_loop(tiny_policy, "Lift", seeds, None, max_steps=16, record=2)
     shares = []
-    spread = parallel_closed_loop(
-        tiny_policy, "Lift", seeds, RayConfig(workers=2), max_steps=16, record=2, on_episodes=shares.append
-    )
+    spread = parallel_closed_loop(tiny_policy, "Lift", seeds, ON_RAY, max_steps=16, record=2, on_episodes=shares.append)
     assert spread.seeds == alone.seeds == seeds and spread.steps == alone.steps and len(shares) >= 2
     assert sorted(spread.videos) == sorted(alone.videos) == seeds[:2]
     for seed in seeds[:2]:  # the same scene; later frames may differ in the last bits with torch's thread count

@@ -36,6 +36,7 @@ def test_a_user_embodiment_is_used_by_every_process_and_travels_with_its_release
         "DAGSTER_HOME": str(home / "dagster"),
         "PYRAMID_SOURCES": str(sources),
         "COLUMNS": "200",
+        "PYRAMID_RAY_IN_PROCESS_SECONDS": "0",  # Ray's workers read the episodes, however few
     }
     env.pop("PYRAMID_EMBODIMENT_PATH", None)
     recording = record_lerobot(tmp_path / "panda_lab", PANDA_8)

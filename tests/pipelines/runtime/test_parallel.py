@@ -34,6 +34,28 @@ def test_ray_map_returns_results_in_input_order():
     assert list(ray_map(square, [(i,) for i in range(7)], RayConfig(workers=2))) == [i * i for i in range(7)]
 
 
+def pid_after(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def test_a_small_map_runs_in_this_process_and_starts_no_ray(monkeypatch):
+    """A local Ray takes seconds to start, more than a small source's whole ingest: work that ends within
+    ``in_process_seconds`` (by default) runs here, and no Ray is started for it."""
+    monkeypatch.delenv("PYRAMID_RAY_IN_PROCESS_SECONDS", raising=False)
+    ray.shutdown()
+    assert list(ray_map(pid_after, [(0.0,)] * 5, RayConfig(workers=2))) == [os.getpid()] * 5
+    assert not ray.is_initialized()
+
+
+def test_a_map_that_outlasts_its_in_process_budget_sends_the_rest_to_ray():
+    ray.shutdown()
+    pids = list(ray_map(pid_after, [(0.3,)] * 6, RayConfig(workers=2, in_process_seconds=0.5)))
+    assert pids[:2] == [os.getpid()] * 2  # 0.6 s of work had passed the budget: the rest went to Ray's workers
+    assert os.getpid() not in pids[2:]
+    assert not ray.is_initialized()  # started for the map, and stopped after it
+
+
 def sleep_then_mark(seconds: float, marker: str) -> str:
     time.sleep(seconds)
     Path(marker).touch()
