@@ -12,6 +12,8 @@ import io
 import os
 import queue
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -153,7 +155,8 @@ class CameraEncoder(threading.Thread):
                     elif isinstance(frames, bytes):
                         self._append_encoded(frames)
                     else:
-                        self._encode_episode(frames)
+                        with scheduling_kept():
+                            self._encode_episode(frames)
                 except Exception as error:  # noqa: BLE001  (any failure is reported to the producer on its next call)
                     self._error = error
         try:
@@ -345,6 +348,19 @@ def segment_mp4(source: Path, from_timestamp: float, to_timestamp: float) -> byt
     return buffer.getvalue()
 
 
+@contextmanager
+def scheduling_kept() -> Iterator[None]:
+    """The calling thread's CPU scheduling policy, put back after encoding: SVT-AV1 (libsvtav1) makes the thread
+    that opens it SCHED_FIFO, priority 99, where it may (as root, e.g. in a container). That thread, and every
+    process it starts later, would then take whole cores from everything else whenever it spins."""
+    policy, parameters = os.sched_getscheduler(0), os.sched_getparam(0)
+    try:
+        yield
+    finally:
+        if os.sched_getscheduler(0) != policy:
+            os.sched_setscheduler(0, policy, parameters)
+
+
 def write_mp4(path: Path, frames: np.ndarray, fps: int, codec: VideoCodec | None = None) -> None:
     """Encode (T, H, W, 3) uint8 frames as one standalone mp4 file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -355,7 +371,7 @@ def encode_mp4(frames: np.ndarray, fps: int, codec: VideoCodec | None = None) ->
     """Encode (T, H, W, 3) uint8 frames as a standalone mp4 in memory, starting on a keyframe."""
     codec = codec or VideoCodec()
     buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="mp4") as container:
+    with scheduling_kept(), av.open(buffer, mode="w", format="mp4") as container:
         stream = container.add_stream(codec.encoder, rate=fps, options=codec.options())
         stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], codec.pix_fmt
         for image in frames:

@@ -99,7 +99,9 @@ def lowest_priority() -> None:
     """In the child before it runs chromedriver (and so Chromium): the lowest CPU priority, kept. Chromium raises
     its display threads to nice -8 where it may (as root here), and once (CI, 2026-12-03) its renderers spun both
     cores for 48 minutes on the asset page while the run it had launched waited for one, until the suite was
-    killed. Without CAP_SYS_NICE in its bounding set, root's exec gets no right to raise it again."""
+    killed. Without CAP_SYS_NICE in its bounding set, root's exec gets no right to raise it again. The policy is
+    reset too: a real-time one (SVT-AV1 set one on a test worker) is inherited and outranks any nice value."""
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
     os.nice(19)
     ctypes.CDLL(None, use_errno=True).prctl(PR_CAPBSET_DROP, CAP_SYS_NICE, 0, 0, 0)
 

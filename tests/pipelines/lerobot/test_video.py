@@ -1,11 +1,13 @@
 """Seeking in the mp4 files pyramid writes."""
 
+import io
+import os
 from pathlib import Path
 
 import av
 import numpy as np
 
-from pipelines.lerobot.video import VideoCodec, seek_before, write_mp4
+from pipelines.lerobot.video import VideoCodec, encode_mp4, seek_before, write_mp4
 
 FPS = 20
 
@@ -25,3 +27,13 @@ def test_a_keyframes_own_time_seeks_to_that_keyframe_not_the_one_before(tmp_path
             first = next(container.decode(stream))
             assert round(float(first.pts * stream.time_base) * FPS) == index, f"frame {index}"
     assert any(short_by_float)  # the case that a floored seek gets wrong is among those checked
+
+
+def test_encoding_av1_leaves_the_threads_scheduling_as_it_was():
+    """SVT-AV1 makes the thread that opens it SCHED_FIFO 99 where it may (as root): that thread, and every process
+    it started later, took whole cores (CI hung 48 minutes behind a real-time Chromium started by a test worker)."""
+    before = os.sched_getscheduler(0), os.sched_getparam(0)
+    mp4 = encode_mp4(np.zeros((4, 64, 64, 3), np.uint8), 10, VideoCodec(codec="av1"))  # SVT-AV1: 64 px at least
+    with av.open(io.BytesIO(mp4)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 4
+    assert (os.sched_getscheduler(0), os.sched_getparam(0)) == before
