@@ -35,6 +35,7 @@ __all__ = [
     "encode_mp4",
     "packet_times",
     "remux_segment",
+    "scheduling_kept",
     "segment_mp4",
     "video_info",
     "video_stream",

@@ -1,4 +1,4 @@
-"""Seeking in the mp4 files pyramid writes."""
+"""Seeking in the mp4 files pyramid writes, and encoding that leaves the caller's CPU scheduling as it was."""
 
 import io
 import os
