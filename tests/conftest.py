@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +12,7 @@ from schemas.settings import use_process_defaults
 
 use_process_defaults()  # before anything imports mujoco
 
+from pipelines.lerobot.video import scheduling_kept
 from schemas.embodiment import get_embodiment
 from schemas.episode import Episode, exact_timestamps
 
@@ -40,6 +41,15 @@ def pytest_xdist_node_collection_finished(node, ids: list[str]) -> None:
             "pytest-xdist#1386): reinstall from requirements.lock (make setup), which pins pytest<9.2",
             returncode=pytest.ExitCode.USAGE_ERROR,
         )
+
+
+@pytest.fixture(autouse=True)
+def scheduling_restored() -> Iterator[None]:
+    """The worker's CPU scheduling policy, put back after every test: lerobot's own encoder (SVT-AV1, as root)
+    makes the thread that runs it SCHED_FIFO 99, and every process the worker starts later (Ray, Chromium) would
+    inherit that and could take whole cores from the rest of the run. pyramid's encoders keep it themselves."""
+    with scheduling_kept():
+        yield
 
 
 def scene_frames(length: int, height: int, width: int, seed: int) -> np.ndarray:
