@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from idm.config import IDMConfig
 from idm.model import InverseDynamicsModel
@@ -59,7 +58,6 @@ cached_idm = cached_by_content(load_idm)
 
 def label_episode(root: str, episode_index: int, checkpoint: str, min_confidence: float) -> Episode | RejectedEpisode:
     """One episode labelled where it runs (a Ray worker loads the checkpoint once)."""
-    torch.set_num_threads(1)
     model, normaliser, sha256 = cached_idm(checkpoint)
     read = episode_clip(root, episode_index, model.config.image_size, model.config.frame_gap)
     if isinstance(read, RejectedEpisode):

@@ -6,8 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
-
 from latent_actions.config import LatentActionConfig
 from latent_actions.model import LatentActionModel
 from latent_actions.train import latent_labels
@@ -50,7 +48,6 @@ cached_latent_action_model = cached_by_content(load_latent_action_model)
 
 def label_episode(root: str, episode_index: int, checkpoint: str) -> Episode | RejectedEpisode:
     """One episode labelled where it runs (a Ray worker loads the checkpoint once)."""
-    torch.set_num_threads(1)
     model, sha256 = cached_latent_action_model(checkpoint)
     read = episode_clip(root, episode_index, model.config.image_size, model.config.frame_gap)
     if isinstance(read, RejectedEpisode):

@@ -198,9 +198,6 @@ def save_videos(result: ClosedLoopResult, folder: Path) -> list[Path]:
 def _closed_loop_from_folder(
     folder: str, task: str, seeds: list[int], max_steps: int, device: str, record: int
 ) -> ClosedLoopResult:
-    import torch
-
-    torch.set_num_threads(1)  # one Ray CPU per task
     return closed_loop(ReferencePolicy(folder, device=device), task, seeds, max_steps=max_steps, record=record)
 
 

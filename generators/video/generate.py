@@ -183,7 +183,6 @@ def generate_episode_clips(
     """The clips of one source episode's first frame, where it runs (a Ray worker loads the pipeline once); an
     unreadable source episode comes back rejected. With ``config.best_of`` above 1, each clip is the candidate
     that the instruction matcher at ``matcher_checkpoint`` matches best with its prompt."""
-    torch.set_num_threads(1)
     pipeline = _cached_pipeline(folder, config.device, sha256)
     source = LeRobotSource(root)
     try:

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from generators.video.config import NeuralFilters
 from generators.video.instruction_match import clip_match, load_matcher
@@ -73,7 +72,6 @@ def label_trajectory(
     filters: NeuralFilters,
 ) -> Episode | RejectedEpisode:
     """One generated clip labelled and filtered where it runs (a Ray worker loads the models once)."""
-    torch.set_num_threads(1)
     idm, normaliser, idm_sha256 = cached_idm(idm_checkpoint)
     latent_model, latent_sha256 = cached_latent_action_model(latent_checkpoint)
     gap = max(idm.config.frame_gap, latent_model.config.frame_gap)

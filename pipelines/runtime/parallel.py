@@ -133,9 +133,9 @@ def ray_map(fn: Callable[..., Any], arguments: Iterable[tuple], config: RayConfi
     started = _start_ray(config)
     pending: deque = deque()
     try:
-        task = ray.remote(num_cpus=1)(fn)
+        task = ray.remote(num_cpus=1)(_with_threads).options(name=_name(fn))
         for args in arguments:
-            pending.append(task.remote(*args))
+            pending.append(task.remote(1, fn, *args))
             if len(pending) >= 2 * config.workers:
                 yield ray.get(pending.popleft())
         while pending:
@@ -181,12 +181,12 @@ def ray_call(
 
     started = _start_ray(config)
     try:
-        task = ray.remote(num_cpus=config.workers, num_gpus=gpus)
+        task = ray.remote(num_cpus=config.workers, num_gpus=gpus)(_with_threads).options(name=_name(fn))
         if on_log is None:
-            return ray.get(task(fn).remote(*args))
+            return ray.get(task.remote(config.workers, fn, *args))
         queue = Queue(actor_options={"num_cpus": 0})
         try:
-            result = task(_call_reporting_to).remote(queue, fn, args)
+            result = task.remote(config.workers, _call_reporting_to, queue, fn, args)
             while True:
                 finished, _ = ray.wait([result], timeout=LOG_POLL_SECONDS)
                 for entry in queue.get_nowait_batch(queue.qsize()):
@@ -198,6 +198,21 @@ def ray_call(
     finally:
         if started:
             ray.shutdown()
+
+
+def _with_threads(threads: int, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` in a Ray worker with torch's threads set to the CPUs its task holds: a worker process can
+    serve one-CPU tasks and a whole training in turn, and torch would keep the thread count it had last. Tasks
+    that run in the caller's process (``ray_map``'s first seconds) leave the caller's threads alone."""
+    os.environ["OMP_NUM_THREADS"] = str(threads)  # torch reads it when a task first imports it
+    if (torch := sys.modules.get("torch")) is not None:
+        torch.set_num_threads(threads)
+    return fn(*args)
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    """The task's name in Ray's dashboard and logs: the function it runs, not its wrapper."""
+    return getattr(fn, "__qualname__", type(fn).__name__)
 
 
 def _call_reporting_to(queue: Any, fn: Callable[..., Any], args: tuple) -> Any:

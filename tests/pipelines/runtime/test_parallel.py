@@ -48,11 +48,26 @@ def test_a_small_map_runs_in_this_process_and_starts_no_ray(monkeypatch):
     assert not ray.is_initialized()
 
 
+def pid_and_threads_after(seconds: float) -> tuple[int, int]:
+    import torch
+
+    time.sleep(seconds)
+    return os.getpid(), torch.get_num_threads()
+
+
 def test_a_map_that_outlasts_its_in_process_budget_sends_the_rest_to_ray():
+    """Each task on Ray gets one torch thread (it holds one CPU); those run here keep this process's threads."""
+    import torch
+
     ray.shutdown()
-    pids = list(ray_map(pid_after, [(0.3,)] * 6, RayConfig(workers=2, in_process_seconds=0.5)))
-    assert pids[:2] == [os.getpid()] * 2  # 0.6 s of work had passed the budget: the rest went to Ray's workers
-    assert os.getpid() not in pids[2:]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        results = list(ray_map(pid_and_threads_after, [(0.3,)] * 6, RayConfig(workers=2, in_process_seconds=0.5)))
+    finally:
+        torch.set_num_threads(threads)
+    assert results[:2] == [(os.getpid(), 2)] * 2  # 0.6 s of work had passed the budget: the rest went to Ray
+    assert all(pid != os.getpid() and threads == 1 for pid, threads in results[2:])
     assert not ray.is_initialized()  # started for the map, and stopped after it
 
 
@@ -146,6 +161,14 @@ def test_ray_call_runs_one_task_holding_the_workers_cpus():
     pid, threads = ray_call(process_and_threads, (), RayConfig(workers=2))
     assert pid != os.getpid() and threads == 2 and not ray.is_initialized()
     assert ray_call(process_and_threads, (), None)[0] == os.getpid()  # no Ray: in this process
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_a_training_after_one_cpu_tasks_gets_the_threads_of_the_cpus_it_holds():
+    """Ray may run a training in a worker process that served one-CPU tasks before: torch must not keep their
+    single thread."""
+    assert {threads for _, threads in ray_map(pid_and_threads_after, [(0.0,)] * 8, RayConfig(workers=2))} == {1}
+    assert ray_call(process_and_threads, (), RayConfig(workers=2))[1] == 2
 
 
 @pytest.mark.usefixtures("local_ray")
