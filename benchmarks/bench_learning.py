@@ -8,11 +8,13 @@ more per task in simulation, ingests both, builds the pyramid, then trains and s
 commit, the date and the machine) and prints the table. ``--architecture chunk_regression`` trains the
 robomimic-style behaviour-cloning baseline instead, on the same data, inputs and budget, and writes
 ``learning_chunk_regression.json``: what separates a data problem from a policy problem. Other ``--tasks``
-than Lift and Stack write ``learning_<tasks>.json`` (e.g. ``learning_pickplacecan.json``). A ``--home`` whose
+than Lift and Stack write ``learning_<tasks>.json`` (e.g. ``learning_pickplacecan.json``), another
+``--vision-stride`` than the default ``learning_stride<N>.json``. A ``--home`` whose
 pyramid is built already is reused as it is (the same data for every architecture).
 
     python benchmarks/bench_learning.py [--tasks Lift Stack] [--demos 10] [--generated 120] [--steps 10000]
         [--episodes 50] [--workers 2] [--home DIR] [--architecture flow_matching|chunk_regression]
+        [--vision-stride 2|4|8|16]
 """
 
 from __future__ import annotations
@@ -101,13 +103,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--home", help="scratch pyramid home (default: a temporary folder); its pyramid is reused")
     parser.add_argument("--architecture", default="flow_matching", choices=["flow_matching", "chunk_regression"])
+    parser.add_argument("--vision-stride", type=int, default=PolicyConfig.vision_stride, choices=[2, 4, 8, 16])
     args = parser.parse_args()
 
     started = time.monotonic()
     home = Home(Path(args.home or tempfile.mkdtemp(prefix="bench_learning_")))
     ray = RayConfig(workers=args.workers)
     recipe = TrainingRecipe(pretrain_steps=args.steps, post_train_steps=0)
-    config = PolicyConfig(architecture=args.architecture)
+    config = PolicyConfig(architecture=args.architecture, vision_stride=args.vision_stride)
+    stride_suffix = "" if args.vision_stride == PolicyConfig.vision_stride else f"_stride{args.vision_stride}"
     scoring = ClosedLoopSettings(tasks=args.tasks, episodes=args.episodes, videos=0)
     with ray_session(ray):
         if load_manifest(home.pyramid) is None:
@@ -120,7 +124,7 @@ def main() -> None:
         scores = []
         for v in variants:
             with training_bar(f"train {v.name}", args.steps) as (progress, log):
-                out = home.policies / args.architecture / v.name
+                out = home.policies / (args.architecture + stride_suffix) / v.name
                 scores.append(
                     score_variant(v, home.pyramid, out, config, recipe, scoring, evaluation, ray, log, progress)
                 )
@@ -153,7 +157,7 @@ def main() -> None:
     baseline = args.architecture == "chunk_regression"
     tasks_suffix = "" if args.tasks == TASKS else "_" + "_".join(t.lower() for t in args.tasks)
     write_result(
-        "learning" + tasks_suffix + ("_chunk_regression" if baseline else ""),
+        "learning" + tasks_suffix + ("_chunk_regression" if baseline else "") + stride_suffix,
         "Learning value: the MimicGen effect" + (" (behaviour-cloning baseline)" if baseline else ""),
         figures,
         goals,
@@ -161,7 +165,8 @@ def main() -> None:
         + ("this file" if baseline else "learning_chunk_regression.json"),
         setup=f"{figures['teleop_demos_per_task']:g} scripted teleop demos and {figures['generated_demos_per_task']:g} "
         "MimicGen-style demos per task "
-        f"({', '.join(args.tasks)}), {args.steps} training steps per variant ({args.architecture}), "
+        f"({', '.join(args.tasks)}), {args.steps} training steps per variant ({args.architecture}, vision stride "
+        f"{config.vision_stride}), "
         f"{args.episodes} seeded closed-loop episodes per task and variant, {args.workers} Ray workers.",
         rows=rows,
     )

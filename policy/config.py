@@ -25,7 +25,10 @@ class PolicyConfig:
         "flow_matching: the GR00T-style System 2 + flow-matching System 1; chunk_regression: the robomimic-style "
         "behaviour-cloning baseline (conv + spatial softmax + MLP, the chunk regressed), for diagnosis",
     )
-    image_size: int = option(64, "square side every camera frame is resized to (multiple of 16)")
+    image_size: int = option(64, "square side every camera frame is resized to (a multiple of vision_stride)")
+    vision_stride: int = option(
+        16, "the conv encoder's downsampling (2, 4, 8 or 16): each camera gives (image_size / vision_stride)^2 tokens"
+    )
     hidden: int = option(96, "width of every token (System 2 and System 1); 96 is the CPU reference size")
     heads: int = option(4, "attention heads")
     vl_layers: int = option(2, "System 2 transformer layers over the vision and language tokens")

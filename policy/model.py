@@ -106,23 +106,30 @@ def timestep_embedding(steps: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 class VisionEncoder(nn.Module):
-    """Frames -> tokens: a strided conv stack (16x down) per camera, plus camera and position embeddings."""
+    """Frames -> tokens: a conv stack per camera (the first log2(stride) layers halve the side, the others keep
+    it), plus camera and position embeddings. A smaller stride gives more, finer tokens."""
 
-    def __init__(self, image_size: int, hidden: int):
+    def __init__(self, image_size: int, hidden: int, stride: int = 16):
         super().__init__()
-        if image_size % 16:
-            raise ValueError(f"image_size {image_size} must be a multiple of 16")
+        if stride not in (2, 4, 8, 16) or image_size % stride:
+            raise ValueError(f"vision_stride must be 2, 4, 8 or 16 and divide image_size {image_size}, not {stride}")
         channels = (3, 16, 32, 64, hidden)
+        halvings = stride.bit_length() - 1
         layers: list[nn.Module] = []
-        for inputs, outputs in pairwise(channels):
-            layers += [nn.Conv2d(inputs, outputs, 4, stride=2, padding=1), nn.GroupNorm(8, outputs), nn.SiLU()]
+        for index, (inputs, outputs) in enumerate(pairwise(channels)):
+            conv = (
+                nn.Conv2d(inputs, outputs, 4, stride=2, padding=1)
+                if index < halvings
+                else nn.Conv2d(inputs, outputs, 3, padding=1)
+            )
+            layers += [conv, nn.GroupNorm(8, outputs), nn.SiLU()]
         self.convs = nn.Sequential(*layers, nn.Conv2d(hidden, hidden, 1))
-        side = image_size // 16
+        side = image_size // stride
         self.position = nn.Parameter(torch.randn(side * side, hidden) * 0.02)
         self.camera = nn.Parameter(torch.randn(MAX_CAMERAS, hidden) * 0.02)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, C, 3, S, S) -> (B, C * (S/16)^2, hidden)."""
+        """(B, C, 3, S, S) -> (B, C * (S/stride)^2, hidden)."""
         batch, cameras = images.shape[:2]
         if cameras > MAX_CAMERAS:
             raise ValueError(f"{cameras} cameras; the vision encoder takes at most {MAX_CAMERAS}")
@@ -172,7 +179,7 @@ class System2(nn.Module):
         self.vision = (
             PretrainedVisionEncoder(config.vision_model, config.vision_layer, config.hidden)
             if config.vision_model
-            else VisionEncoder(config.image_size, config.hidden)
+            else VisionEncoder(config.image_size, config.hidden, config.vision_stride)
         )
         self.language = nn.Linear(language_dim, config.hidden)
         self.modality = nn.Parameter(torch.randn(2, config.hidden) * 0.02)

@@ -14,6 +14,7 @@ from policy.model import (
     FlowMatchingPolicy,
     ModelInputs,
     SpatialSoftmax,
+    VisionEncoder,
     build_model,
 )
 
@@ -98,10 +99,27 @@ def test_config_is_checked():
         PolicyConfig(normalisation="zscore")
     with pytest.raises(ValueError, match="divisible"):
         PolicyConfig(hidden=30, heads=4)
-    with pytest.raises(ValueError, match="multiple of 16"):
+    with pytest.raises(ValueError, match="divide image_size 40"):
         FlowMatchingPolicy(PolicyConfig(image_size=40), language_dim=8)
+    with pytest.raises(ValueError, match="vision_stride must be 2, 4, 8 or 16"):
+        FlowMatchingPolicy(PolicyConfig(vision_stride=32), language_dim=8)
     with pytest.raises(ValueError, match="architecture must be 'flow_matching' or 'chunk_regression'"):
         PolicyConfig(architecture="diffusion")
+
+
+@pytest.mark.parametrize(("stride", "tokens_per_camera"), [(16, 16), (8, 64), (4, 256)])
+def test_a_smaller_vision_stride_gives_more_finer_tokens_per_camera(stride, tokens_per_camera):
+    torch.manual_seed(0)
+    encoder = VisionEncoder(image_size=64, hidden=32, stride=stride)
+    tokens = encoder(torch.rand(2, 3, 3, 64, 64))  # batch 2, three cameras
+    assert tokens.shape == (2, 3 * tokens_per_camera, 32)
+    # tokens keep their place in the frame: changing one corner's patch moves its token far more than the
+    # token of the opposite corner
+    frames = torch.rand(1, 1, 3, 64, 64)
+    changed = frames.clone()
+    changed[..., :stride, :stride] = 1 - changed[..., :stride, :stride]
+    moved = (encoder(changed) - encoder(frames)).norm(dim=-1)[0]
+    assert moved[0] > 10 * moved[-1]
 
 
 def test_spatial_softmax_finds_each_channel_peak():
