@@ -109,7 +109,7 @@ class VisionEncoder(nn.Module):
     """Frames -> tokens: a conv stack per camera (the first log2(stride) layers halve the side, the others keep
     it), plus camera and position embeddings. A smaller stride gives more, finer tokens."""
 
-    def __init__(self, image_size: int, hidden: int, stride: int = 16):
+    def __init__(self, image_size: int, hidden: int, stride: int):
         super().__init__()
         if stride not in (2, 4, 8, 16) or image_size % stride:
             raise ValueError(f"vision_stride must be 2, 4, 8 or 16 and divide image_size {image_size}, not {stride}")
