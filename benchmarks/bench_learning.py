@@ -103,7 +103,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--home", help="scratch pyramid home (default: a temporary folder); its pyramid is reused")
     parser.add_argument("--architecture", default="flow_matching", choices=["flow_matching", "chunk_regression"])
-    parser.add_argument("--vision-stride", type=int, default=PolicyConfig.vision_stride, help="PolicyConfig.vision_stride")
+    parser.add_argument(
+        "--vision-stride", type=int, default=PolicyConfig.vision_stride, help="PolicyConfig.vision_stride"
+    )
     args = parser.parse_args()
 
     started = time.monotonic()
