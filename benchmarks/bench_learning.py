@@ -9,12 +9,13 @@ commit, the date and the machine) and prints the table. ``--architecture chunk_r
 robomimic-style behaviour-cloning baseline instead, on the same data, inputs and budget, and writes
 ``learning_chunk_regression.json``: what separates a data problem from a policy problem. Other ``--tasks``
 than Lift and Stack write ``learning_<tasks>.json`` (e.g. ``learning_pickplacecan.json``), another
-``--vision-stride`` than the default ``learning_stride<N>.json``. A ``--home`` whose
+``--vision-stride`` than the default ``learning_stride<N>.json``, another ``--learning-rate``
+``learning_lr<rate>.json``. A ``--home`` whose
 pyramid is built already is reused as it is (the same data for every architecture).
 
     python benchmarks/bench_learning.py [--tasks Lift Stack] [--demos 10] [--generated 120] [--steps 10000]
         [--episodes 50] [--workers 2] [--home DIR] [--architecture flow_matching|chunk_regression]
-        [--vision-stride N]
+        [--vision-stride N] [--learning-rate RATE]
 """
 
 from __future__ import annotations
@@ -106,14 +107,19 @@ def main() -> None:
     parser.add_argument(
         "--vision-stride", type=int, default=PolicyConfig.vision_stride, help="PolicyConfig.vision_stride"
     )
+    parser.add_argument(
+        "--learning-rate", type=float, default=TrainingRecipe.learning_rate, help="TrainingRecipe.learning_rate"
+    )
     args = parser.parse_args()
 
     started = time.monotonic()
     home = Home(Path(args.home or tempfile.mkdtemp(prefix="bench_learning_")))
     ray = RayConfig(workers=args.workers)
-    recipe = TrainingRecipe(pretrain_steps=args.steps, post_train_steps=0)
+    recipe = TrainingRecipe(pretrain_steps=args.steps, post_train_steps=0, learning_rate=args.learning_rate)
     config = PolicyConfig(architecture=args.architecture, vision_stride=args.vision_stride)
-    stride_suffix = "" if args.vision_stride == PolicyConfig.vision_stride else f"_stride{args.vision_stride}"
+    option_suffix = ("" if args.vision_stride == PolicyConfig.vision_stride else f"_stride{args.vision_stride}") + (
+        "" if args.learning_rate == TrainingRecipe.learning_rate else f"_lr{args.learning_rate:g}"
+    )
     scoring = ClosedLoopSettings(tasks=args.tasks, episodes=args.episodes, videos=0)
     with ray_session(ray):
         if load_manifest(home.pyramid) is None:
@@ -126,7 +132,7 @@ def main() -> None:
         scores = []
         for v in variants:
             with training_bar(f"train {v.name}", args.steps) as (progress, log):
-                out = home.policies / (args.architecture + stride_suffix) / v.name
+                out = home.policies / (args.architecture + option_suffix) / v.name
                 scores.append(
                     score_variant(v, home.pyramid, out, config, recipe, scoring, evaluation, ray, log, progress)
                 )
@@ -159,7 +165,7 @@ def main() -> None:
     baseline = args.architecture == "chunk_regression"
     tasks_suffix = "" if args.tasks == TASKS else "_" + "_".join(t.lower() for t in args.tasks)
     write_result(
-        "learning" + tasks_suffix + ("_chunk_regression" if baseline else "") + stride_suffix,
+        "learning" + tasks_suffix + ("_chunk_regression" if baseline else "") + option_suffix,
         "Learning value: the MimicGen effect" + (" (behaviour-cloning baseline)" if baseline else ""),
         figures,
         goals,
@@ -168,7 +174,7 @@ def main() -> None:
         setup=f"{figures['teleop_demos_per_task']:g} scripted teleop demos and {figures['generated_demos_per_task']:g} "
         "MimicGen-style demos per task "
         f"({', '.join(args.tasks)}), {args.steps} training steps per variant ({args.architecture}, vision stride "
-        f"{config.vision_stride}), "
+        f"{config.vision_stride}, learning rate {recipe.learning_rate:g}), "
         f"{args.episodes} seeded closed-loop episodes per task and variant, {args.workers} Ray workers.",
         rows=rows,
     )
