@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import signal
 import sys
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from pipelines.ingest.config import AUTO, SourceConfig
+from pipelines.runtime.quiet import quiet_libraries
 from policy.config import ClosedLoopSettings, PolicyConfig, ServerLimits, TrainingRecipe
 from schemas import settings
 from schemas.embodiment import (
@@ -674,27 +673,6 @@ def add_options(parser: argparse.ArgumentParser, *configs: type) -> None:
         else:
             parser.add_argument(flag, type=option.annotation, default=option.default)
         parser._actions[-1].help = f"{option.help} (default: {shown if shown != '' else 'none'})"
-
-
-def _errors_only(record: logging.LogRecord) -> bool:
-    return record.levelno >= logging.ERROR
-
-
-def quiet_libraries(keep_logs: bool = False) -> None:
-    """Keep library chatter (encoder logs, warnings, and unless ``keep_logs`` info logs) out of the terminal;
-    the demo keeps logs, since Dagster's run log is its progress."""
-    warnings.simplefilter("ignore")
-    if not keep_logs:
-        logging.disable(logging.WARNING)  # libraries' info and warning logs; errors still show
-    # robosuite sets its logger's level and console handler when imported (its macro-file and optional-model
-    # warnings), so only a filter on that logger keeps them out
-    logging.getLogger("robosuite_logs").addFilter(_errors_only)
-    try:
-        import av.logging
-
-        av.logging.set_level(av.logging.PANIC)
-    except ImportError:
-        pass
 
 
 def main(argv: list[str] | None = None) -> int:

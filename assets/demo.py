@@ -25,7 +25,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from assets.cli import quiet_libraries
 from assets.definitions import defs, home, store
 from assets.embedded import EMBEDDED_TASKS
 from assets.ingest import SOURCE_ASSETS, SOURCE_PARTITIONS
@@ -39,6 +38,7 @@ from pipelines.release.open import PulledRelease
 from pipelines.release.store import pull_release
 from pipelines.runtime.atomic import atomic_write_text
 from pipelines.runtime.parallel import ray_session
+from pipelines.runtime.quiet import quiet_libraries
 from schemas.pyramid import SourceKind
 
 SCALES_FILE = Path(__file__).with_name("demo_scales.yaml")

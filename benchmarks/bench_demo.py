@@ -10,7 +10,6 @@ demo's own timing table. Writes ``benchmarks/results/demo_<scale>.json``; the qu
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -20,14 +19,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from record import at_most, write_result
+from record import at_most, bench_parser, write_result
 
 REPO = Path(__file__).resolve().parent.parent
 MINUTES_GOAL = {"quick": 15}  # the full scale's goal is to finish
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(__doc__)
     parser.add_argument("--scale", choices=["quick", "full"], default="quick")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:

@@ -20,7 +20,6 @@ episodes of 328-470 frames cannot go faster than 1.73x on 2 workers).
 
 from __future__ import annotations
 
-import argparse
 import heapq
 import json
 import tempfile
@@ -32,7 +31,7 @@ from typing import Any
 import pandas as pd
 import psutil
 import ray
-from record import at_least, write_result
+from record import at_least, bench_parser, write_result
 
 from pipelines.ingest.config import SourceConfig
 from pipelines.ingest.sources import ingest_source, source_plan
@@ -131,7 +130,7 @@ def cold_start_seconds(source: SourceConfig, in_process_seconds: float) -> float
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(__doc__)
     parser.add_argument("--repeat", type=int, default=1, help="best of N runs")
     parser.add_argument("--bridge-shards", type=int, default=16, help="copies of the real Bridge shard")
     args = parser.parse_args()

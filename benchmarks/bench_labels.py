@@ -12,7 +12,6 @@ many CPUs is started and its workers warmed before timing, so start-up is not co
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import ray
 import torch
-from record import at_least, write_result
+from record import at_least, bench_parser, write_result
 
 from generators.scripted_teleop import ExpertConfig, record_expert_demo
 from idm.config import IDMConfig
@@ -89,7 +88,7 @@ def reference_frames_per_second(label_frames, clips: list[np.ndarray]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(__doc__)
     parser.add_argument("--clips", type=int, default=16)
     args = parser.parse_args()
     torch.manual_seed(0)

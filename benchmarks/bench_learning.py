@@ -20,14 +20,13 @@ pyramid is built already is reused as it is (the same data for every architectur
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from record import at_least, write_result
+from record import at_least, bench_parser, write_result
 from tqdm import tqdm
 
 from generators.robosuite_env import ROBOSUITE_TASKS
@@ -95,7 +94,7 @@ def demos_per_task(home: Home, tasks: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = bench_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="+", default=TASKS, help="other tasks write learning_<tasks>.json")
     parser.add_argument("--demos", type=int, default=10, help="teleop (scripted-expert) demos per task")
     parser.add_argument("--generated", type=int, default=120, help="MimicGen-style demos generated per task")

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from record import at_least, in_fresh_process, peak_rss_mb, write_result
+from record import at_least, bench_parser, in_fresh_process, peak_rss_mb, write_result
 
 CAMERAS = ("agentview", "robot0_eye_in_hand")
 VARIANTS = {
@@ -136,7 +136,7 @@ def validate(root: Path, expected_frames: int) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(__doc__)
     parser.add_argument("--episodes", type=int, default=32)
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--size", type=int, default=128)

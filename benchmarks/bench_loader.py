@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from record import at_least, in_fresh_process, peak_rss_mb, write_result
+from record import at_least, bench_parser, in_fresh_process, peak_rss_mb, write_result
 
 FIXTURE = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "lerobot_v2" / "robot_sim.PickNPlace"
 BATCH, CHUNK = 32, 16
@@ -166,7 +166,7 @@ def pull_from_s3(release: Path, cache: Path) -> tuple[Path, dict[str, float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(__doc__)
     parser.add_argument("--batches", type=int, default=240)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--variant", choices=list(VARIANTS), help=argparse.SUPPRESS)  # child process

@@ -26,7 +26,6 @@ at or above the matcher's threshold it gains.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import ray
 import torch
-from record import at_least, write_result
+from record import at_least, bench_parser, write_result
 
 from generators.scripted_teleop import ExpertConfig, record_teleop_set
 from generators.video.config import (
@@ -164,7 +163,7 @@ def best_of_gain(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(__doc__)
     parser.add_argument("--episodes", type=int, default=4)
     parser.add_argument("--multiplier", type=float, default=2.0)
     parser.add_argument("--steps", type=int, default=10)

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_learning import record_sources, training_bar
-from record import write_result
+from record import bench_parser, write_result
 from tqdm import tqdm
 
 from generators.video.config import (
@@ -162,7 +162,7 @@ def neural_homes(home: Home, unfiltered: Home, args: argparse.Namespace, ray: Ra
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = bench_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="+", default=["Lift", "Stack"], help="robosuite tasks recorded")
     parser.add_argument("--scored", nargs="+", default=["Lift"], help="tasks scored in closed loop")
     parser.add_argument("--demos", type=int, default=10, help="teleop (scripted-expert) demos per task")

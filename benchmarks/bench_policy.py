@@ -11,7 +11,6 @@ Weights are random: latency does not depend on what the model learned.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 import threading
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from record import at_most, write_result
+from record import at_most, bench_parser, write_result
 
 from pipelines.learning.checkpoints import save_checkpoint
 from pipelines.learning.language import language_encoder
@@ -90,7 +89,7 @@ def observation(size: int = 84) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(__doc__)
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--hidden", type=int, default=PolicyConfig().hidden)
     args = parser.parse_args()

@@ -12,14 +12,13 @@ under Dagster each materialisation adds its process start-up on top. Writes ``be
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
-from record import at_most, write_result
+from record import at_most, bench_parser, write_result
 
 from pipelines.ingest.config import DEFAULT_SOURCES_FILE, load_sources
 from pipelines.ingest.sources import ingest_source
@@ -80,7 +79,7 @@ def add_new_data(home: Home, share: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(__doc__)
     parser.add_argument("--home", type=Path, help="a pyramid home whose raw/ inputs to use (its outputs are untouched)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir:

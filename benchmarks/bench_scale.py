@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from record import at_least, at_most, in_fresh_process, peak_rss_mb, write_result
+from record import at_least, at_most, bench_parser, in_fresh_process, peak_rss_mb, write_result
 
 EPISODE_SECONDS, FPS = 30, 20
 LOADER_BATCHES = 20
@@ -120,7 +120,7 @@ def run_size(episodes: int, size: int, workdir: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(__doc__)
     parser.add_argument("--base-minutes", type=float, default=1.0, help="the 1x size")
     parser.add_argument("--size", type=int, default=128, help="camera frames' side")
     parser.add_argument("--factors", type=int, nargs="+", default=[1, 4, 16])

@@ -11,7 +11,6 @@ workers warmed before timing, so start-up is not counted, as on a running cluste
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import ray
-from record import at_least, write_result
+from record import at_least, bench_parser, write_result
 
 from generators.robosuite_env import ROBOSUITE_TASKS, make_env
 from generators.scripted_teleop import ExpertConfig, record_teleop_set
@@ -73,7 +72,7 @@ def reference_rollouts_per_minute(task: str, steps: int, repeat: int = 3) -> flo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = bench_parser(__doc__)
     parser.add_argument("--task", default="Lift", choices=sorted(ROBOSUITE_TASKS))
     parser.add_argument("--attempts", type=int, default=8)
     args = parser.parse_args()

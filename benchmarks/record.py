@@ -4,21 +4,48 @@ goals (met or not), the reference tool it was measured against, the commit, the 
 
 One shape for every file: ``{"name", "title", "setup", "reference", "commit", "date", "machine": {"cores",
 "ram_gb", "gpu"}, "quick", "figures": {figure: number}, "goals": {figure: {"op", "value", "met"}}, "rows"}``.
-A goal is keyed by the figure it judges; its ``value`` is the bound, the measured number is the figure's."""
+A goal is keyed by the figure it judges; its ``value`` is the bound, the measured number is the figure's.
+
+Importing this module keeps library logs and warnings out of the terminal (as the CLI does) unless the command
+line has ``--verbose``, which ``bench_parser`` declares: every benchmark imports it before robosuite."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
 import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RESULTS", "at_least", "at_most", "in_fresh_process", "machine", "peak_rss_mb", "write_result"]
+from pipelines.runtime.quiet import quiet_libraries
+
+__all__ = [
+    "RESULTS",
+    "at_least",
+    "at_most",
+    "bench_parser",
+    "in_fresh_process",
+    "machine",
+    "peak_rss_mb",
+    "write_result",
+]
 
 RESULTS = Path(__file__).with_name("results")
+VERBOSE = "--verbose"
+
+if VERBOSE not in sys.argv[1:]:
+    quiet_libraries()
+
+
+def bench_parser(description: str) -> argparse.ArgumentParser:
+    """A benchmark's command line, with ``--verbose`` (library logs and warnings too)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(VERBOSE, action="store_true", help="show library logs and warnings")
+    return parser
 
 
 def peak_rss_mb() -> float:

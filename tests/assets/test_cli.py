@@ -62,7 +62,7 @@ def test_convert_exits_non_zero_when_episodes_were_quarantined_unless_allowed(tm
 
 @pytest.mark.parametrize("quiet", [False, True])
 def test_quiet_mode_keeps_robosuites_import_warnings_out_even_where_logs_are_kept(quiet):
-    setup = "from assets.cli import quiet_libraries; quiet_libraries(keep_logs=True); " if quiet else ""
+    setup = "from pipelines.runtime.quiet import quiet_libraries; quiet_libraries(keep_logs=True); " if quiet else ""
     done = subprocess.run(
         [sys.executable, "-c", setup + "import logging, robosuite; logging.getLogger('robosuite_logs').error('kept')"],
         capture_output=True,
