@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,6 +12,11 @@ import pytest
 from schemas.settings import use_process_defaults
 
 use_process_defaults()  # before anything imports mujoco
+# Each pytest-xdist worker's share of the cores for torch and BLAS (read when torch is imported): two workers
+# with every core's threads each would oversubscribe the machine, and OpenMP's spinning threads then crawl.
+os.environ.setdefault(
+    "OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
+)
 
 from pipelines.lerobot.video import scheduling_kept
 from schemas.embodiment import get_embodiment
