@@ -68,6 +68,7 @@ def render(results: list[dict[str, Any]]) -> str:
         "",
         "Each `benchmarks/bench_*.py` measures pyramid against a reference tool in the same run and writes its",
         "figures, its declared goals, the commit, the date and the machine to `benchmarks/results/<name>.json`.",
+        "`--help` lists a script's options; `--verbose` shows library logs and warnings, kept out by default.",
         f"Figures measured before they were recorded as files are in [{EARLIER}]({EARLIER}).",
         "",
     ]
