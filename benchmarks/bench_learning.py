@@ -174,7 +174,8 @@ def main() -> None:
         "MimicGen-style demos per task "
         f"({', '.join(args.tasks)}), {args.steps} training steps per variant ({args.architecture}, vision stride "
         f"{config.vision_stride}, learning rate {recipe.learning_rate:g}), "
-        f"{args.episodes} seeded closed-loop episodes per task and variant, {args.workers} Ray workers.",
+        f"{args.episodes} seeded closed-loop episodes per task and variant of at most {scoring.max_steps} steps, "
+        f"{args.workers} Ray workers.",
         rows=rows,
     )
 

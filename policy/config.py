@@ -100,7 +100,9 @@ class ClosedLoopSettings:
         ["Lift"], "robosuite tasks of the target embodiment (Lift, Stack, PickPlaceCan; TwoArmLift for two Pandas)"
     )
     episodes: int = option(50, "closed-loop episodes per task, seeded scenes shared by every policy")
-    max_steps: int = option(250, "step limit per episode")
+    max_steps: int = option(
+        400, "step limit per episode (robomimic's and MimicGen's rollout horizon for Lift, Can and Stack)"
+    )
     videos: int = option(3, "episodes per task saved as mp4")
 
 
