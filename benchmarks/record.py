@@ -93,9 +93,11 @@ def write_result(
     setup: str,
     rows: list[dict[str, Any]] | None = None,
     quick: bool = False,
+    measured_on: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``results/<name>.json`` (``title`` and ``setup`` say what was measured, ``reference`` against what;
-    ``quick``: a shortened run) and print each goal's verdict."""
+    ``quick``: a shortened run; ``measured_on``: the ``machine()`` of another node that did the measured work,
+    e.g. a GPU node's training) and print each goal's verdict."""
     unjudged = set(goals) - set(figures)
     if unjudged:
         raise ValueError(f"goals {sorted(unjudged)} name no figure of {name}")
@@ -109,7 +111,7 @@ def write_result(
         "reference": reference,
         "commit": commit or "unknown",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
+        "machine": measured_on or machine(),
         "quick": quick,
         "figures": figures,
         "goals": goals,

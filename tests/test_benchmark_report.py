@@ -41,3 +41,14 @@ def test_a_goal_must_judge_a_recorded_figure(tmp_path, monkeypatch):
         record.write_result("x", "t", {"speed": 1.0}, {"ratio": record.at_least(2.0, 5)}, "ref", "setup")
     path = record.write_result("x", "t", {"ratio": 2.0}, {"ratio": record.at_least(2.0, 5)}, "ref", "setup")
     assert json.loads(path.read_text())["goals"] == {"ratio": {"op": ">=", "value": 5, "met": False}}
+
+
+def test_a_result_measured_on_another_node_records_that_node(tmp_path, monkeypatch):
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    import record
+
+    monkeypatch.setattr(record, "RESULTS", tmp_path)
+    gpu_node = {"cores": 16, "ram_gb": 125.8, "gpu": "NVIDIA H200"}
+    here = json.loads(record.write_result("x", "t", {"ratio": 2.0}, {}, "ref", "setup").read_text())["machine"]
+    there = record.write_result("x", "t", {"ratio": 2.0}, {}, "ref", "setup", measured_on=gpu_node)
+    assert here == record.machine() and json.loads(there.read_text())["machine"] == gpu_node
