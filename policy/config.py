@@ -77,7 +77,11 @@ class TrainingRecipe:
     learning_rate: float = option(3e-4, "peak AdamW learning rate")
     seed: int = option(0, "seeds weights, batches and the held-out split")
     device: str = option("cpu", "torch device: cpu, or cuda on a GPU node")
-    loader_workers: int = option(2, "processes decoding training batches from the release's videos (0: the trainer)")
+    loader_workers: int = option(
+        0,
+        "processes decoding training batches from the release's videos beside the trainer (0: the trainer decodes "
+        "them, the faster on 2 cores; on a GPU node, most of its cores)",
+    )
 
     def phase(self, steps: int) -> TrainConfig:
         from pipelines.learning.training import TrainConfig  # torch: not for a process that only reads settings
