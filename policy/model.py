@@ -60,7 +60,8 @@ class EmbodimentLinear(nn.Module):
 
     def forward(self, x: torch.Tensor, slot: torch.Tensor) -> torch.Tensor:
         """x (B, ..., inputs), slot (B,) -> (B, ..., outputs)."""
-        weight, bias = self.weight[slot], self.bias[slot]
+        # index_select, not weight[slot]: its backward (index_add) took 1.1 ms a layer here, indexing's 3.8
+        weight, bias = self.weight.index_select(0, slot), self.bias.index_select(0, slot)
         shape = x.shape
         out = torch.bmm(x.reshape(shape[0], -1, shape[-1]), weight) + bias[:, None]
         return out.reshape(*shape[:-1], -1)
