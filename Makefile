@@ -17,7 +17,7 @@ export PYRAMID_HOME DAGSTER_HOME
 .PHONY: help setup system-deps demo test test-fast lint ui bench clean
 
 help:
-	@echo "make demo   - set everything up and build the pyramid on the embedded default data (about 12 min on 2 cores)"
+	@echo "make demo   - set everything up and build the pyramid on the embedded default data (about 10 min on 2 cores)"
 	@echo "make demo SCALE=full - the same at full scale (hours on a 2-core machine)"
 	@echo "make test   - set everything up, lint, and run the whole test suite"
 	@echo "make test-fast - lint and run the tests not marked slow (the edit-test loop)"
