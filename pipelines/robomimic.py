@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +50,17 @@ __all__ = [
 ACTIONS_KEY = "actions"
 IMAGE_SUFFIX = "_image"  # robomimic's name for a camera's frames: obs/<camera>_image
 ROBOSUITE_CONTROL_FREQ = 20  # robosuite's default control_freq, when a file does not record its own
+ATTRIBUTE_READ_LIMIT_S = 60  # reading every attribute is metadata only: 0.23 s for a small file, child start included
+
+_READ_EVERY_ATTRIBUTE = """
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as file:
+    def read(name, item):
+        for key in item.attrs:
+            item.attrs[key]
+    read("/", file)
+    file.visititems(read)
+"""
 
 
 class RobomimicError(InputError):
@@ -95,11 +108,33 @@ def _datagen_extras(group: h5py.Group, prefix: str = "datagen") -> dict[str, np.
     return extras
 
 
+def _check_attributes_can_be_read(path: Path) -> None:
+    """Read every attribute of ``path`` in a child process first. A damaged global heap (where HDF5 keeps
+    variable-length strings such as ``env_args`` and ``instruction``) makes libhdf5 loop forever inside one read,
+    which nothing in this process can interrupt. An ordinary read error in the child is left to the readers here,
+    which name it."""
+    command = [sys.executable, "-c", _READ_EVERY_ATTRIBUTE, str(path)]
+    try:
+        finished = subprocess.run(command, capture_output=True, timeout=ATTRIBUTE_READ_LIMIT_S, check=False)
+    except subprocess.TimeoutExpired:
+        raise RobomimicError(
+            f"{path}: reading its HDF5 attributes did not finish in {ATTRIBUTE_READ_LIMIT_S} s, so the file is "
+            "damaged (libhdf5 loops on a corrupt global heap); copy or export it again"
+        ) from None
+    if finished.returncode < 0:
+        raise RobomimicError(
+            f"{path}: reading its HDF5 attributes crashed libhdf5 (signal {-finished.returncode}), so the file is "
+            "damaged; copy or export it again"
+        )
+
+
 def robomimic_demo_names(path: Path | str) -> list[str]:
-    """The demos of a robomimic file in order; a missing or foreign file is a clear error."""
+    """The demos of a robomimic file in order; a missing, foreign or damaged file is a clear error. Every read of
+    a robomimic source starts here, so the file's attributes are checked here."""
     path = Path(path)
     if not path.is_file():
         raise RobomimicError(f"{path}: robomimic file is missing")
+    _check_attributes_can_be_read(path)
     try:
         with h5py.File(path, "r") as file:
             if "data" not in file or not isinstance(file["data"], h5py.Group):

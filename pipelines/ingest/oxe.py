@@ -335,6 +335,7 @@ def oxe_plan(
     registered embodiment; any other, or one given another ``embodiment``, is read by that embodiment's groups.
     """
     builder = _builder(str(Path(folder).resolve()))
+    builder.shard_paths(split)  # a split the builder lacks refuses the source now, not at its first record
     name = dataset or builder.name
     known = STANDARDISATIONS.get(name)
     if known is not None and (embodiment is None or embodiment.name == known.embodiment):

@@ -247,11 +247,17 @@ class CameraEncoder(threading.Thread):
 
 
 def video_stream(container: av.container.Container, where: object) -> av.video.stream.VideoStream:
-    """The first video stream of ``container``; a file with none (audio only, a broken mp4) is a
-    ``VideoDecodeError`` naming ``where``."""
+    """The first video stream of ``container``; a file with none (audio only, a broken mp4), or whose codec no
+    installed decoder reads (a damaged codec tag), is a ``VideoDecodeError`` naming ``where``. PyAV crashes the
+    process when asked to decode a stream it opened without a decoder, so this check must come first."""
     if not container.streams.video:
         raise VideoDecodeError(f"{where}: has no video stream")
-    return container.streams.video[0]
+    stream = container.streams.video[0]
+    if stream.codec_context is None:
+        raise VideoDecodeError(
+            f"{where}: no installed decoder reads its video codec (a damaged file, or a codec ffmpeg was built without)"
+        )
+    return stream
 
 
 def video_info(path: Path) -> dict[str, object]:

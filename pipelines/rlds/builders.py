@@ -139,7 +139,10 @@ class RLDSBuilder:
 
     def shard_paths(self, split: str) -> list[Path]:
         if split not in self.splits:
-            raise RLDSError(f"{self.folder / 'dataset_info.json'}: no split {split!r} (has {sorted(self.splits)})")
+            raise RLDSError(
+                f"{self.folder / 'dataset_info.json'}: no split {split!r} (has {sorted(self.splits)}); "
+                "name one of those with --split, or split: in sources.yaml"
+            )
         count = len(self.splits[split])
         return [self.folder / f"{self.name}-{split}.tfrecord-{i:05d}-of-{count:05d}" for i in range(count)]
 

@@ -1,9 +1,12 @@
 """robomimic HDF5 teleop: read into the contract with datagen_info kept; broken demos quarantined."""
 
+import struct
+
 import numpy as np
 import pytest
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
+from pipelines import robomimic
 from pipelines.ingest.config import SourceConfig
 from pipelines.ingest.sources import ingest_source
 from pipelines.robomimic import RobomimicDemo, RobomimicError, read_robomimic, write_robomimic
@@ -87,3 +90,23 @@ def test_a_demo_without_instruction_is_quarantined_not_given_a_default(tmp_path)
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(RobomimicError, match="missing.hdf5: robomimic file is missing"):
         list(read_robomimic(tmp_path / "missing.hdf5", PANDA, CAMERAS))
+
+
+def test_a_global_heap_that_loops_libhdf5_refuses_the_file_instead_of_hanging(tmp_path, monkeypatch):
+    """A zero-size free-space object in the global heap, where ``env_args`` and every ``instruction`` live, makes
+    libhdf5 loop forever in the first attribute read (found by fuzzing: an 8-byte length written over it)."""
+    path = tmp_path / "t.hdf5"
+    write_robomimic(path, "Lift", [demo()], fps=20)
+    raw = bytearray(path.read_bytes())
+    heap = raw.index(b"GCOL")
+    at, end = heap + 16, heap + struct.unpack_from("<Q", raw, heap + 8)[0]
+    while struct.unpack_from("<H", raw, at)[0] != 0:  # objects: index, refcount, reserved, size, padded data
+        at += 16 + -(-struct.unpack_from("<Q", raw, at + 8)[0] // 8) * 8
+        assert at < end, "no free space in the heap to damage"
+    struct.pack_into("<Q", raw, at + 8, 0)
+    path.write_bytes(raw)
+    monkeypatch.setattr(robomimic, "ATTRIBUTE_READ_LIMIT_S", 3)
+    source = SourceConfig(name="t", path=path, format="robomimic", embodiment="robosuite_panda")
+    with pytest.raises(RobomimicError, match=r"t.hdf5: reading its HDF5 attributes did not finish in 3 s"):
+        ingest_source(source, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

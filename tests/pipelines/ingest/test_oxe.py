@@ -4,10 +4,11 @@ import struct
 import zlib
 
 import numpy as np
+import pytest
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
-from pipelines.ingest.oxe import STANDARDISATIONS, binarize_gripper, ingest_oxe, relative_to_absolute_gripper
-from pipelines.rlds.builders import RLDSBuilder, RLDSEpisode
+from pipelines.ingest.oxe import STANDARDISATIONS, binarize_gripper, ingest_oxe, oxe_plan, relative_to_absolute_gripper
+from pipelines.rlds.builders import RLDSBuilder, RLDSEpisode, RLDSError
 from pipelines.rlds.tfrecord import masked_crc32c
 from tests.conftest import BRIDGE_SHARD
 from tests.pipelines.ingest.rlds_builders import PUBLISHED_STEPS, random_steps, write_builder
@@ -49,6 +50,14 @@ def test_corrupt_record_in_a_real_shard_is_quarantined_and_the_rest_land(tmp_pat
     (rejected,) = report.rejected
     assert rejected.episode_id == "bridge_dataset/train/00000/00000" and "bad CRC" in rejected.reason
     assert str(shard) in rejected.field
+
+
+def test_a_split_the_builder_lacks_refuses_the_source_before_any_record_is_read(bridge_copy):
+    """The plan is where a whole source is refused; a lazy refusal at the first record escaped the readers'
+    quarantine handling and reached the writer as an unexpected error."""
+    folder, _ = bridge_copy
+    with pytest.raises(RLDSError, match=r"dataset_info.json: no split 'test' \(has \['train', 'val'\]\); .* --split"):
+        oxe_plan(folder, split="test")
 
 
 def test_truncated_shard_keeps_the_episodes_before_the_cut(tmp_path, bridge_copy):

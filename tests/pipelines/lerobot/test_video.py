@@ -1,4 +1,4 @@
-"""Seeking in the mp4 files pyramid writes, and encoding that leaves the caller's CPU scheduling as it was."""
+"""Seeking in the mp4 files pyramid writes, refusing one no decoder reads, and encoding that leaves the caller's CPU scheduling as it was."""
 
 import io
 import os
@@ -6,8 +6,9 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 
-from pipelines.lerobot.video import VideoCodec, encode_mp4, seek_before, write_mp4
+from pipelines.lerobot.video import VideoCodec, VideoDecodeError, decode_segment, encode_mp4, seek_before, write_mp4
 
 FPS = 20
 
@@ -37,3 +38,16 @@ def test_encoding_av1_leaves_the_threads_scheduling_as_it_was():
     with av.open(io.BytesIO(mp4)) as container:
         assert sum(1 for _ in container.decode(video=0)) == 4
     assert (os.sched_getscheduler(0), os.sched_getparam(0)) == before
+
+
+def test_a_codec_tag_no_decoder_knows_is_refused_not_a_crash(tmp_path: Path):
+    """A flipped bit in the sample description ('avc1' to 'atc1') opens as a video stream without a decoder; asking
+    PyAV to decode it was a segmentation fault that took the whole test worker (and an ingest) down."""
+    path = tmp_path / "clip.mp4"
+    write_mp4(path, np.zeros((4, 16, 16, 3), np.uint8), FPS, VideoCodec())
+    raw = bytearray(path.read_bytes())
+    sample_entry = raw.rindex(b"avc1")  # the first is a compatible brand in 'ftyp'
+    raw[sample_entry + 1] = ord("t")
+    path.write_bytes(raw)
+    with pytest.raises(VideoDecodeError, match=f"{path}: no installed decoder reads its video codec"):
+        decode_segment(path, 0.0, None)
