@@ -12,7 +12,7 @@ from pipelines.ingest.sources import ingest_source
 from pipelines.robomimic import RobomimicDemo, RobomimicError, read_robomimic, write_robomimic
 from schemas.embodiment import get_embodiment
 from schemas.episode import RejectedEpisode
-from tests.conftest import scene_frames
+from tests.conftest import REPO_ROOT, scene_frames
 
 PANDA = get_embodiment("robosuite_panda")
 CAMERAS = {"agentview": "agentview_image", "robot0_eye_in_hand": "robot0_eye_in_hand_image"}
@@ -110,3 +110,8 @@ def test_a_global_heap_that_loops_libhdf5_refuses_the_file_instead_of_hanging(tm
     with pytest.raises(RobomimicError, match=r"t.hdf5: reading its HDF5 attributes did not finish in 3 s"):
         ingest_source(source, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_docs_quote_the_codes_attribute_read_limit():
+    text = (REPO_ROOT / "docs" / "ingest.md").read_text().replace("\n", " ")
+    assert f"over {robomimic.ATTRIBUTE_READ_LIMIT_S} s (`ATTRIBUTE_READ_LIMIT_S`)" in text
