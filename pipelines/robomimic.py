@@ -53,7 +53,9 @@ ROBOSUITE_CONTROL_FREQ = 20  # robosuite's default control_freq, when a file doe
 ATTRIBUTE_READ_LIMIT_S = 60  # reading every attribute is metadata only: 0.23 s for a small file, child start included
 
 _READ_EVERY_ATTRIBUTE = """
-import sys, h5py
+import resource, sys, h5py
+limit = int(sys.argv[2])  # the kernel ends a loop this child cannot leave, even where its parent died first
+resource.setrlimit(resource.RLIMIT_CPU, (limit, limit))
 with h5py.File(sys.argv[1], "r") as file:
     def read(name, item):
         for key in item.attrs:
@@ -113,7 +115,7 @@ def _check_attributes_can_be_read(path: Path) -> None:
     variable-length strings such as ``env_args`` and ``instruction``) makes libhdf5 loop forever inside one read,
     which nothing in this process can interrupt. An ordinary read error in the child is left to the readers here,
     which name it."""
-    command = [sys.executable, "-c", _READ_EVERY_ATTRIBUTE, str(path)]
+    command = [sys.executable, "-c", _READ_EVERY_ATTRIBUTE, str(path), str(ATTRIBUTE_READ_LIMIT_S + 1)]
     try:
         finished = subprocess.run(command, capture_output=True, timeout=ATTRIBUTE_READ_LIMIT_S, check=False)
     except subprocess.TimeoutExpired:

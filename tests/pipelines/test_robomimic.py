@@ -1,6 +1,10 @@
 """robomimic HDF5 teleop: read into the contract with datagen_info kept; broken demos quarantined."""
 
+import signal
 import struct
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -92,10 +96,10 @@ def test_missing_file_is_a_clear_error(tmp_path):
         list(read_robomimic(tmp_path / "missing.hdf5", PANDA, CAMERAS))
 
 
-def test_a_global_heap_that_loops_libhdf5_refuses_the_file_instead_of_hanging(tmp_path, monkeypatch):
-    """A zero-size free-space object in the global heap, where ``env_args`` and every ``instruction`` live, makes
-    libhdf5 loop forever in the first attribute read (found by fuzzing: an 8-byte length written over it)."""
-    path = tmp_path / "t.hdf5"
+def write_a_heap_that_loops_libhdf5(path: Path) -> None:
+    """A robomimic file whose global heap, where ``env_args`` and every ``instruction`` live, has a zero-size
+    free-space object: libhdf5 loops forever in the first attribute read (found by fuzzing: an 8-byte length
+    written over it)."""
     write_robomimic(path, "Lift", [demo()], fps=20)
     raw = bytearray(path.read_bytes())
     heap = raw.index(b"GCOL")
@@ -105,11 +109,27 @@ def test_a_global_heap_that_loops_libhdf5_refuses_the_file_instead_of_hanging(tm
         assert at < end, "no free space in the heap to damage"
     struct.pack_into("<Q", raw, at + 8, 0)
     path.write_bytes(raw)
+
+
+def test_a_global_heap_that_loops_libhdf5_refuses_the_file_instead_of_hanging(tmp_path, monkeypatch):
+    write_a_heap_that_loops_libhdf5(tmp_path / "t.hdf5")
     monkeypatch.setattr(robomimic, "ATTRIBUTE_READ_LIMIT_S", 3)
-    source = SourceConfig(name="t", path=path, format="robomimic", embodiment="robosuite_panda")
+    source = SourceConfig(name="t", path=tmp_path / "t.hdf5", format="robomimic", embodiment="robosuite_panda")
     with pytest.raises(RobomimicError, match=r"t.hdf5: reading its HDF5 attributes did not finish in 3 s"):
         ingest_source(source, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_attribute_reader_ends_by_itself_where_its_parent_died(tmp_path):
+    """A parent killed while its child loops (a cancelled run, an OOM kill) must not leave the child spinning on
+    a core: one left by a killed fuzzing run took a core for an hour and doubled a CI run's time."""
+    write_a_heap_that_loops_libhdf5(tmp_path / "t.hdf5")
+    command = [sys.executable, "-c", robomimic._READ_EVERY_ATTRIBUTE, str(tmp_path / "t.hdf5"), "2"]
+    child = subprocess.Popen(command, stderr=subprocess.DEVNULL)  # no parent-side timeout: only its own limit
+    try:
+        assert child.wait(timeout=60) in (-signal.SIGXCPU, -signal.SIGKILL)  # the kernel ended it, at 2 s of CPU
+    finally:
+        child.kill()
 
 
 def test_the_docs_quote_the_codes_attribute_read_limit():
