@@ -1,4 +1,5 @@
-"""Seeking in the mp4 files pyramid writes, refusing one no decoder reads, and encoding that leaves the caller's CPU scheduling as it was."""
+"""Seeking in the mp4 files pyramid writes, refusing one no decoder reads, and encoding that leaves the caller's
+CPU scheduling as it was."""
 
 import io
 import os
