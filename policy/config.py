@@ -36,7 +36,11 @@ class PolicyConfig:
         4, "System 1 layers, alternating self-attention over [state, action] and cross-attention to System 2"
     )
     chunk: int = option(16, "actions predicted per call (GR00T: 16)")
-    inference_steps: int = option(4, "Euler steps from noise to actions (GR00T: 4)")
+    inference_steps: int = option(
+        1,
+        "Euler steps from noise to actions. 1 gives the mean chunk for the observation; more steps sample the demos' "
+        "spread, their injected noise included (GR00T: 4; docs/policy.md has the measurement)",
+    )
     max_state_dim: int = option(64, "every embodiment's state is zero-padded to this width, with a mask")
     max_action_dim: int = option(32, "every embodiment's action is zero-padded to this width, with a mask")
     embodiment_slots: int = option(32, "per-embodiment weight slots of the state/action encoders and decoder")
