@@ -135,7 +135,7 @@ def main() -> None:
         traced = milliseconds(system1(policy.velocity), args.repeats)
         system2 = milliseconds(lambda: model.system2(inputs), args.repeats)
     print(
-        f"System 1 ({config.inference_steps} steps, {config.chunk}-action chunk, batch 1): eager {eager:.2f} ms, "
+        f"System 1 ({config.inference_steps} Euler step(s), {config.chunk}-action chunk, batch 1): eager {eager:.2f} ms, "
         f"traced {traced:.2f} ms; goal {SYSTEM1_GOAL_MS:.1f} ms -> traced/goal {traced / SYSTEM1_GOAL_MS:.2f}"
     )
     print(f"System 2 (2 cameras, instruction tokens cached): {system2:.2f} ms")
@@ -172,7 +172,8 @@ def main() -> None:
         reference="System 1 eager (the model's own forward), in the same run; goals are GR00T's control rates "
         "(System 1 at 120 Hz, a whole action at 10 Hz)",
         setup=f"Reference size (hidden {config.hidden}, {config.vl_layers} VL + {config.dit_layers} DiT layers), random "
-        f"weights, batch 1, 1 torch thread, median of {args.repeats} calls after a warm-up; get_action with two 84x84 "
+        f"weights, batch 1, 1 torch thread, median of {args.repeats} calls after a warm-up; System 1 samples with "
+        f"{config.inference_steps} Euler step(s) (PolicyConfig.inference_steps); get_action with two 84x84 "
         "cameras, in process and through the ZeroMQ + msgpack server on loopback.",
     )
 
