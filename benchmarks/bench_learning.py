@@ -173,7 +173,9 @@ def main() -> None:
         setup=f"{figures['teleop_demos_per_task']:g} scripted teleop demos and {figures['generated_demos_per_task']:g} "
         "MimicGen-style demos per task "
         f"({', '.join(args.tasks)}), {args.steps} training steps per variant ({args.architecture}, vision stride "
-        f"{config.vision_stride}, learning rate {recipe.learning_rate:g}), "
+        f"{config.vision_stride}, learning rate {recipe.learning_rate:g}"
+        + (f", {config.inference_steps} Euler step(s) per chunk" if args.architecture == "flow_matching" else "")
+        + "), "
         f"{args.episodes} seeded closed-loop episodes per task and variant of at most {scoring.max_steps} steps, "
         f"{args.workers} Ray workers.",
         rows=rows,
